@@ -1,0 +1,84 @@
+# ecs-drainer: every target a developer or CI needs. `make help` lists them.
+#
+# Tools are pinned here and installed into bin/tools by the Makefile itself, so a fresh clone needs
+# only Go (and, for the checks that use them, Debian's prometheus and awscli packages: see .ci/run).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO            ?= go
+BIN           := $(CURDIR)/bin
+TOOLS         := $(BIN)/tools
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS       := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
+IMAGE         ?= ecs-drainer:$(VERSION)
+
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT         := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# Fuzz targets run by `make fuzz`, as package:FuzzName.
+FUZZ_TARGETS := ./pkg/awssim:FuzzQueryRequest ./pkg/awssim:FuzzJSONRequest ./pkg/awssim:FuzzParseCQL ./pkg/options:FuzzParse
+FUZZTIME     ?= 30s
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/ecs-drainer and bin/awssim.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ecs-drainer ./cmd/controller
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/awssim ./cmd/awssim
+
+.PHONY: run
+run: build ## Run ecs-drainer against the embedded simulator with a live demo fleet (Ctrl-C to stop).
+	$(BIN)/ecs-drainer --simulate --http-addr 127.0.0.1:8080
+
+.PHONY: test
+test: lint test-unit test-e2e ## Everything CI runs: lint, unit and e2e tests, config checks.
+
+.PHONY: test-unit
+test-unit: ## Unit and package tests with the race detector (includes config/ checks and fuzz seed corpora).
+	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./test/config/...
+
+.PHONY: test-e2e
+test-e2e: build ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, AWS CLI, moto).
+	$(GO) test -count=1 -timeout 15m ./test/e2e/...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint, go mod tidy check.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+	@cp go.mod /tmp/ecs-drainer.go.mod.bak && cp go.sum /tmp/ecs-drainer.go.sum.bak && $(GO) mod tidy && \
+	  if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum: run it and commit"; git diff -- go.mod go.sum; \
+	  cp /tmp/ecs-drainer.go.mod.bak go.mod; cp /tmp/ecs-drainer.go.sum.bak go.sum; exit 1; fi
+
+.PHONY: bench
+bench: build ## 10,000-instance benchmark: ecs-drainer vs awssim as separate processes; prints a table, writes bench-results/.
+	$(GO) run ./test/bench --awssim $(BIN)/awssim --controller $(BIN)/ecs-drainer --out bench-results
+
+.PHONY: soak
+soak: build ## Bounded chaos soak (a few minutes): faults, SIGKILL restarts, two replicas.
+	$(GO) test -count=1 -timeout 20m -run TestSoak ./test/e2e/... -args -soak.long
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg)"; $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+
+.PHONY: tools
+tools: $(GOLANGCI_LINT) ## Install the pinned tools into bin/tools.
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	@mv $(TOOLS)/golangci-lint $@
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf $(BIN)/ecs-drainer $(BIN)/awssim bench-results
