@@ -1,0 +1,42 @@
+# Container image of the ecs-drainer controller.
+#
+#   docker build --build-arg VERSION=v0.1.0 --build-arg REVISION=$(git rev-parse HEAD) -t ecs-drainer .
+#   docker buildx build --platform linux/amd64,linux/arm64 ... (cross-compiles, no emulation)
+#
+# No HEALTHCHECK: the runtime image has no shell or curl to run one, and ECS ignores a Docker
+# HEALTHCHECK anyway (only the task definition's healthCheck counts). Liveness comes from the
+# process itself (it exits on a fatal error and ECS replaces the task), from the ECS deployment
+# circuit breaker, and from Prometheus scraping /metrics (the EcsDrainerDown alert);
+# /healthz and /readyz on :8080 are there for a load balancer or a sidecar that wants them.
+
+ARG GO_VERSION=1.26
+
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+WORKDIR /src
+# Dependencies first, in their own layer: it is rebuilt only when go.mod or go.sum change.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG TARGETOS
+ARG TARGETARCH
+ARG VERSION=dev
+ARG REVISION=unknown
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath \
+    -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
+    -o /ecs-drainer ./cmd/controller
+
+# distroless/static: CA certificates and tzdata, no shell, no package manager; the nonroot
+# tag runs as uid 65532.
+FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="ecs-drainer" \
+      org.opencontainers.image.description="Makes EC2 Auto Scaling scale-in safe for Amazon ECS" \
+      org.opencontainers.image.source="https://github.com/ecs-drainer/ecs-drainer" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+COPY --from=build /ecs-drainer /ecs-drainer
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/ecs-drainer"]
