@@ -22,6 +22,9 @@ const (
 	serviceAutoScaling = "autoscaling"
 	serviceECS         = "ecs"
 
+	// unknownOp is the metrics label of every operation the simulator does not implement.
+	unknownOp = "unknown"
+
 	// maxBody bounds a request body; real requests of this API slice are a few KiB.
 	maxBody = 4 << 20
 )
@@ -59,8 +62,14 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 	}
 
 	s.mu.Lock()
-	result, apiErr := s.admit(serviceAutoScaling, op)
-	if apiErr == nil {
+	var result any
+	var apiErr *apiError
+	if !s.asg.known(op) {
+		// Checked before throttling and counting: an unknown name is client input and must not
+		// become a metric label or a token bucket.
+		result, apiErr = s.asg.handle(op, form)
+		op = unknownOp
+	} else if result, apiErr = s.admit(serviceAutoScaling, op); apiErr == nil {
 		result, apiErr = s.asg.handle(op, form)
 	}
 	s.record(serviceAutoScaling, op, apiErr)
@@ -99,8 +108,12 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 	}
 
 	s.mu.Lock()
-	result, apiErr := s.admit(serviceECS, op)
-	if apiErr == nil {
+	var result any
+	var apiErr *apiError
+	if _, known := s.ecs.handlers[op]; !known {
+		result, apiErr = s.ecs.handle(op, body) // the protocol's unknown-operation error
+		op = unknownOp
+	} else if result, apiErr = s.admit(serviceECS, op); apiErr == nil {
 		result, apiErr = s.ecs.handle(op, body)
 	}
 	s.record(serviceECS, op, apiErr)
