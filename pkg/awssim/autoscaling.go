@@ -283,6 +283,7 @@ func (m *asgModel) advance(inst *asgInstance, now time.Time) {
 			}
 			m.s.metrics.actionsTimedOut.Inc()
 			m.s.stats.LifecycleActionsTimedOut++
+			m.s.note(inst.id, func(t *Timeline) { t.TimedOut++ })
 			m.finishAction(inst, a, a.defaultResult, a.expiry())
 		case stateInService:
 			if inst.registerAt.IsZero() || inst.registerAt.After(now) {
@@ -426,6 +427,7 @@ func (m *asgModel) beginTermination(inst *asgInstance, at time.Time, withHooks b
 	if withHooks {
 		if hooks := inst.group.hooksFor(transitionTerminating); len(hooks) > 0 {
 			m.beginWait(inst, stateTerminatingWait, hooks, at)
+			m.s.note(inst.id, func(t *Timeline) { t.Group, t.TerminatingWaitAt = inst.group.name, at })
 			return
 		}
 	}
@@ -471,6 +473,7 @@ func (m *asgModel) finishAction(inst *asgInstance, a *lifecycleAction, result st
 // terminated is the EC2 instance going away, with whatever still runs on it.
 func (m *asgModel) terminated(inst *asgInstance) {
 	n := m.s.ecs.hostTerminated(inst.id)
+	m.s.note(inst.id, func(t *Timeline) { t.Group, t.TerminatedAt, t.TasksKilled = inst.group.name, m.s.now(), n })
 	m.s.stats.Terminated++
 	if n > 0 {
 		m.s.stats.TerminatedWithTasks++

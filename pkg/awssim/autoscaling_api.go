@@ -771,6 +771,12 @@ func (m *asgModel) completeLifecycleAction(q queryParams) (any, *apiError) {
 	m.s.metrics.actionsCompleted.WithLabelValues(result).Inc()
 	m.s.stats.LifecycleActionsCompleted[result]++
 	m.s.stats.CompletionsByInstance[inst.id]++
+	m.s.note(inst.id, func(t *Timeline) {
+		if t.CompletedAt.IsZero() {
+			t.CompletedAt = m.s.now()
+		}
+		t.Completions++
+	})
 	return nil, nil
 }
 
@@ -782,6 +788,7 @@ func (m *asgModel) recordHeartbeat(q queryParams) (any, *apiError) {
 	// The timeout restarts from now; the global timeout still caps it (expiry takes the earlier).
 	a.deadline = m.s.now().Add(a.heartbeatTimeout)
 	m.retime(inst)
+	m.s.note(inst.id, func(t *Timeline) { t.Heartbeats++ })
 	return nil, nil
 }
 

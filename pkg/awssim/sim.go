@@ -100,6 +100,8 @@ type Sim struct {
 	buckets map[string]*tokenBucket
 	stats   Stats
 
+	timelines map[string]*Timeline // by EC2 instance ID; see debug.go
+
 	metrics *simMetrics
 	reg     *prometheus.Registry
 }
@@ -164,6 +166,7 @@ func (s *Sim) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/metrics", metricsHandler(s.reg))
+	mux.Handle("/debug/", s.debugHandler())
 	mux.HandleFunc("/", s.serveAPI)
 	return mux
 }

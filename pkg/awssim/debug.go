@@ -1,0 +1,137 @@
+package awssim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Timeline is what happened to one EC2 instance on its way out, as the simulator saw it. The
+// benchmark reads it to measure latencies; tests read it to prove each instance was completed once
+// and died with no task running. Zero times mean "not yet".
+type Timeline struct {
+	InstanceID        string    `json:"instanceId"`
+	Group             string    `json:"group"`
+	TerminatingWaitAt time.Time `json:"terminatingWaitAt,omitzero"`
+	DrainingAt        time.Time `json:"drainingAt,omitzero"`        // container instance first set DRAINING
+	LastTaskStoppedAt time.Time `json:"lastTaskStoppedAt,omitzero"` // latest task on it reaching STOPPED
+	CompletedAt       time.Time `json:"completedAt,omitzero"`       // first successful CompleteLifecycleAction
+	TerminatedAt      time.Time `json:"terminatedAt,omitzero"`
+	Completions       int       `json:"completions"`
+	Heartbeats        int       `json:"heartbeats"`
+	TimedOut          int       `json:"timedOut"`    // lifecycle actions of this instance that expired
+	TasksKilled       int       `json:"tasksKilled"` // tasks not STOPPED when it terminated
+}
+
+// maxTimelines bounds the timeline map of a long-running simulator; the oldest terminated entries go first.
+const maxTimelines = 200_000
+
+// note records an event on an instance's timeline. Called with s.mu held.
+func (s *Sim) note(instanceID string, f func(*Timeline)) {
+	if s.timelines == nil {
+		s.timelines = map[string]*Timeline{}
+	}
+	t, ok := s.timelines[instanceID]
+	if !ok {
+		if len(s.timelines) >= maxTimelines {
+			s.dropOldestTimelines()
+		}
+		t = &Timeline{InstanceID: instanceID}
+		s.timelines[instanceID] = t
+	}
+	f(t)
+}
+
+func (s *Sim) dropOldestTimelines() {
+	done := make([]*Timeline, 0, len(s.timelines))
+	for _, t := range s.timelines {
+		if !t.TerminatedAt.IsZero() {
+			done = append(done, t)
+		}
+	}
+	slices.SortFunc(done, func(a, b *Timeline) int { return a.TerminatedAt.Compare(b.TerminatedAt) })
+	for _, t := range done[:len(done)/2] {
+		delete(s.timelines, t.InstanceID)
+	}
+}
+
+// Timelines returns a copy of every instance's timeline, sorted by instance ID.
+func (s *Sim) Timelines() []Timeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Timeline, 0, len(s.timelines))
+	for _, t := range s.timelines {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b Timeline) int {
+		if a.InstanceID < b.InstanceID {
+			return -1
+		}
+		if a.InstanceID > b.InstanceID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Faults are the fault knobs that may be changed while the simulator runs.
+type Faults struct {
+	Throttle  bool    `json:"throttle"`
+	ErrorRate float64 `json:"errorRate"`
+	Hostile   float64 `json:"hostile"`
+	LatencyMS int     `json:"latencyMs"`
+}
+
+// Faults returns the current fault settings.
+func (s *Sim) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond)}
+}
+
+// SetFaults changes the fault settings, for a test that needs a faulty phase then a clean one.
+func (s *Sim) SetFaults(f Faults) error {
+	if f.ErrorRate < 0 || f.ErrorRate > 1 || f.Hostile < 0 || f.Hostile > 1 || f.LatencyMS < 0 {
+		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs >= 0, got %+v", f)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
+	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
+	return nil
+}
+
+// debugHandler serves /debug/stats, /debug/timeline and /debug/faults (GET to read, PUT/POST a JSON
+// Faults to change). These are the simulator's own ground truth for tests, benchmarks and people;
+// AWS has no such endpoints, and no AWS client ever calls them.
+func (s *Sim) debugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Stats()) })
+	mux.HandleFunc("GET /debug/timeline", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Timelines()) })
+	mux.HandleFunc("GET /debug/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Faults()) })
+	set := func(w http.ResponseWriter, r *http.Request) {
+		f := s.Faults()
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
+			http.Error(w, "decoding faults: "+err.Error()+`; send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0}`, http.StatusBadRequest)
+			return
+		}
+		if err := s.SetFaults(f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, s.Faults())
+	}
+	mux.HandleFunc("PUT /debug/faults", set)
+	mux.HandleFunc("POST /debug/faults", set)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
