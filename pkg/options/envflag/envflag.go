@@ -1,9 +1,14 @@
-package options
+// Package envflag binds pflag flag sets to the environment: each flag may also be set by an
+// environment variable named after it, a flag on the command line wins, bad values are collected
+// rather than stopping at the first, and the help text lists each flag's variable. Both binaries
+// (ecs-drainer and awssim) use it.
+package envflag
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -27,7 +32,7 @@ type checkedValue struct {
 
 func (v *checkedValue) Set(s string) error {
 	if err := v.Value.Set(s); err != nil {
-		*v.problems = append(*v.problems, fmt.Errorf("--%s=%q: %s", v.name, s, valueHint(v.Value.Type(), err)))
+		*v.problems = append(*v.problems, fmt.Errorf("--%s=%q: %s", v.name, s, valueHint(v.Type(), err)))
 	}
 	return nil
 }
@@ -38,8 +43,10 @@ func (v *checkedValue) IsBoolFlag() bool {
 	return ok && bf.IsBoolFlag()
 }
 
-// checkValues wraps every flag of fs so that bad values land in problems (see checkedValue).
-func checkValues(fs *pflag.FlagSet, problems *[]error) {
+// CollectErrors wraps every flag of fs so that a bad value on the command line is appended to
+// problems and parsing goes on, instead of stopping at the first. Call it after defining the flags
+// and before Parse.
+func CollectErrors(fs *pflag.FlagSet, problems *[]error) {
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Value = &checkedValue{Value: f.Value, name: f.Name, problems: problems}
 	})
@@ -52,7 +59,7 @@ func checkValues(fs *pflag.FlagSet, problems *[]error) {
 func ApplyEnv(fs *pflag.FlagSet, prefix string, getenv func(string) string, skip ...string) error {
 	var problems []error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || contains(skip, f.Name) {
+		if f.Changed || slices.Contains(skip, f.Name) {
 			return
 		}
 		env := EnvName(prefix, f.Name)
@@ -92,15 +99,6 @@ func valueHint(typ string, err error) string {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // PrintUsage writes one line per flag of fs: name, type, meaning, default and environment
 // variable, so --help shows both ways of setting each. Flags named in noEnv show no variable.
 func PrintUsage(w io.Writer, fs *pflag.FlagSet, prefix string, noEnv ...string) error {
@@ -122,7 +120,7 @@ func PrintUsage(w io.Writer, fs *pflag.FlagSet, prefix string, noEnv ...string) 
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
 		env := ""
-		if !contains(noEnv, f.Name) {
+		if !slices.Contains(noEnv, f.Name) {
 			env = "$" + EnvName(prefix, f.Name)
 		}
 		_, werr = fmt.Fprintf(tw, "  %s\t%s\t%s\n", flag, env, usage)
