@@ -1,20 +1,473 @@
 package awssim
 
+// The ECS half of the simulator: clusters, task definitions, container instances, services and tasks,
+// and how they change over time. This file holds the state and the task life cycle; ecs_api.go the
+// operations, ecs_sched.go the service scheduler and placement, ecs_render.go the response shapes,
+// ecs_util.go ARNs, paging and tags, cql.go the cluster query language.
+
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
-// STUB: replaced by the ECS model.
-type ecsModel struct{ s *Sim }
+// Container instance statuses this model uses. REGISTERING, DEREGISTERING and REGISTRATION_FAILED
+// are accepted as filters but never reached: registration and deregistration are instantaneous here.
+const (
+	ciActive   = "ACTIVE"
+	ciDraining = "DRAINING"
+	ciInactive = "INACTIVE"
+)
 
-func newECSModel(s *Sim) *ecsModel { return &ecsModel{s: s} }
+// Task statuses (lastStatus / desiredStatus). Tasks on the EC2 launch type without awsvpc skip
+// PROVISIONING, so a new task starts PENDING.
+const (
+	taskPending      = "PENDING"
+	taskRunning      = "RUNNING"
+	taskDeactivating = "DEACTIVATING"
+	taskStopping     = "STOPPING"
+	taskStopped      = "STOPPED"
+)
 
-func (m *ecsModel) handle(op string, _ []byte) (any, *apiError) {
-	return nil, &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
+// Scheduling strategies and service statuses.
+const (
+	strategyReplica = "REPLICA"
+	strategyDaemon  = "DAEMON"
+
+	serviceActive   = "ACTIVE"
+	serviceDraining = "DRAINING"
+	serviceInactive = "INACTIVE"
+)
+
+// Stop codes ECS reports on a stopped task.
+const (
+	stopCodeUser      = "UserInitiated"
+	stopCodeScheduler = "ServiceSchedulerInitiated"
+	stopCodeHost      = "TerminationNotice"
+)
+
+const (
+	// defaultStopTimeout is ECS's stop timeout for a container without stopTimeout
+	// (ECS_CONTAINER_STOP_TIMEOUT, 30s).
+	defaultStopTimeout = 30 * time.Second
+	// slotUnits is how much CPU and memory one task slot stands for in registeredResources and
+	// remainingResources, so those fields move the way they do on a real instance.
+	slotUnits = 1024
+	// maxServiceEvents is how many events a service keeps, as ECS shows the latest 100.
+	maxServiceEvents = 100
+	// agentVersion is what the simulated ECS agent reports.
+	agentVersion = "1.99.0"
+)
+
+// ecsModel is the state of ECS in the simulated account. Every method runs with s.mu held.
+type ecsModel struct {
+	s *Sim
+
+	seq int64 // creation sequence: orders every list and backs the page tokens
+
+	clusters       []*ecsCluster // creation order
+	clustersByName map[string]*ecsCluster
+
+	families map[string][]*ecsTaskDef // family -> revisions, revision N at index N-1
+
+	instances     []*ecsContainerInstance // creation order, INACTIVE ones until purged
+	instancesByID map[string]*ecsContainerInstance
+
+	tasks     []*ecsTask // creation order, STOPPED ones until their retention ends
+	tasksByID map[string]*ecsTask
+
+	handlers map[string]func([]byte) (any, *apiError)
 }
-func (m *ecsModel) step(time.Time)                                            {}
-func (m *ecsModel) countContainerInstancesByStatus() map[string]int           { return nil }
-func (m *ecsModel) countTasksByLastStatus() map[string]int                    { return nil }
-func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int) {}
-func (m *ecsModel) hostTerminated(ec2InstanceID string) int                   { return 0 }
+
+type ecsTag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type ecsCluster struct {
+	seq       int64
+	name, arn string
+	createdAt time.Time
+	tags      []ecsTag
+
+	services       []*ecsService          // creation order, including INACTIVE ones
+	servicesByName map[string]*ecsService // the newest service of each name
+}
+
+type ecsTaskDef struct {
+	seq                     int64
+	family                  string
+	revision                int
+	arn                     string
+	containers              []ecsContainerDef
+	rawContainers           []json.RawMessage // echoed back as sent, so every field round-trips
+	cpu, memory             string
+	networkMode             string
+	requiresCompatibilities []string
+	registeredAt            time.Time
+	tags                    []ecsTag
+	stopTimeout             time.Duration // the longest container stopTimeout, before StopTimeoutScale
+}
+
+// ecsContainerDef is the part of a container definition the model acts on.
+type ecsContainerDef struct {
+	Name        string `json:"name"`
+	Image       string `json:"image"`
+	StopTimeout *int64 `json:"stopTimeout"`
+}
+
+type ecsContainerInstance struct {
+	seq            int64
+	id, arn        string
+	cluster        *ecsCluster
+	ec2InstanceID  string
+	status         string
+	agentConnected bool
+	slots          int
+	registeredAt   time.Time
+	inactiveAt     time.Time
+	version        int64
+	tags           []ecsTag
+	tasks          []*ecsTask // every task placed here that is still retained
+	// orphans counts tasks orphaned by a forced deregistration: ECS stopped tracking them but their
+	// containers still run on the host, so they die (host_terminated) when the host terminates.
+	orphans int
+}
+
+type ecsService struct {
+	seq                    int64
+	name, arn              string
+	cluster                *ecsCluster
+	taskDef                *ecsTaskDef
+	desiredCount           int // for DAEMON, recomputed every step
+	strategy               string
+	minHealthy, maxPercent int
+	status                 string
+	createdAt, updatedAt   time.Time
+	tags                   []ecsTag
+	deployments            []*ecsDeployment // primary first
+	events                 []ecsServiceEvent
+	tasks                  []*ecsTask // every task the service started that is still retained
+}
+
+type ecsDeployment struct {
+	id                   string // "ecs-svc/<digits>", the startedBy of its tasks
+	taskDef              *ecsTaskDef
+	createdAt, updatedAt time.Time
+}
+
+type ecsServiceEvent struct {
+	id        string
+	createdAt time.Time
+	message   string
+}
+
+type ecsTask struct {
+	seq        int64
+	id, arn    string
+	cluster    *ecsCluster
+	taskDef    *ecsTaskDef
+	ci         *ecsContainerInstance
+	service    *ecsService    // nil for a standalone task
+	deployment *ecsDeployment // nil for a standalone task
+	startedBy  string
+	group      string
+	tags       []ecsTag
+
+	lastStatus, desiredStatus string
+	createdAt, startedAt      time.Time
+	stoppingAt, stoppedAt     time.Time
+	runAt                     time.Time // when PENDING becomes RUNNING
+	stopAt                    time.Time // when a stopping task reaches STOPPED
+	stopCode, stoppedReason   string
+	stopLabel                 string // the awssim_tasks_stopped_total reason it is counted under
+	version                   int64
+}
+
+func (t *ecsTask) daemon() bool { return t.service != nil && t.service.strategy == strategyDaemon }
+
+// live reports whether the task has not reached STOPPED: it still holds its containers.
+func (t *ecsTask) live() bool { return t.lastStatus != taskStopped }
+
+// wanted reports whether the task is meant to run (desiredStatus RUNNING).
+func (t *ecsTask) wanted() bool { return t.desiredStatus == taskRunning }
+
+func newECSModel(s *Sim) *ecsModel {
+	m := &ecsModel{
+		s:              s,
+		clustersByName: map[string]*ecsCluster{},
+		families:       map[string][]*ecsTaskDef{},
+		instancesByID:  map[string]*ecsContainerInstance{},
+		tasksByID:      map[string]*ecsTask{},
+	}
+	m.handlers = map[string]func([]byte) (any, *apiError){
+		"CreateCluster":                 jsonOp(m.createCluster),
+		"ListClusters":                  jsonOp(m.listClusters),
+		"DescribeClusters":              jsonOp(m.describeClusters),
+		"RegisterTaskDefinition":        jsonOp(m.registerTaskDefinition),
+		"DescribeTaskDefinition":        jsonOp(m.describeTaskDefinition),
+		"CreateService":                 jsonOp(m.createService),
+		"UpdateService":                 jsonOp(m.updateService),
+		"DeleteService":                 jsonOp(m.deleteService),
+		"DescribeServices":              jsonOp(m.describeServices),
+		"ListServices":                  jsonOp(m.listServices),
+		"RunTask":                       jsonOp(m.runTask),
+		"StopTask":                      jsonOp(m.stopTaskOp),
+		"ListTasks":                     jsonOp(m.listTasks),
+		"DescribeTasks":                 jsonOp(m.describeTasks),
+		"ListContainerInstances":        jsonOp(m.listContainerInstances),
+		"DescribeContainerInstances":    jsonOp(m.describeContainerInstances),
+		"UpdateContainerInstancesState": jsonOp(m.updateContainerInstancesState),
+		"DeregisterContainerInstance":   jsonOp(m.deregisterContainerInstance),
+		"TagResource":                   jsonOp(m.tagResource),
+		"UntagResource":                 jsonOp(m.untagResource),
+		"ListTagsForResource":           jsonOp(m.listTagsForResource),
+	}
+	return m
+}
+
+// jsonOp adapts an operation taking its decoded request to the raw-body handler signature. A body
+// that does not decode into the request shape is a SerializationException, as AWS answers.
+func jsonOp[In any](f func(*In) (any, *apiError)) func([]byte) (any, *apiError) {
+	return func(body []byte) (any, *apiError) {
+		var in In
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, &apiError{Code: "SerializationException", Message: "Unable to parse request body: " + err.Error(), Status: http.StatusBadRequest}
+		}
+		return f(&in)
+	}
+}
+
+// handle runs one JSON 1.1 operation.
+func (m *ecsModel) handle(op string, body []byte) (any, *apiError) {
+	h, ok := m.handlers[op]
+	if !ok {
+		return nil, &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
+	}
+	return h(body)
+}
+
+func (m *ecsModel) nextSeq() int64 {
+	m.seq++
+	return m.seq
+}
+
+// newID is a 32-hex-digit ID as ECS gives tasks and container instances, drawn from the seeded rng.
+func (m *ecsModel) newID() string {
+	return fmt.Sprintf("%016x%016x", m.s.rng.Uint64(), m.s.rng.Uint64())
+}
+
+// touch records a change to a container instance: ECS bumps version on every state change event.
+func (ci *ecsContainerInstance) touch() { ci.version++ }
+
+// step advances every timer to now, then lets the service scheduler act.
+func (m *ecsModel) step(now time.Time) {
+	for _, t := range m.tasks {
+		m.advanceTask(t, now)
+	}
+	for _, c := range m.clusters {
+		for _, svc := range c.services {
+			m.scheduleService(svc, now)
+		}
+	}
+	m.purge(now)
+}
+
+// advanceTask moves one task along its life cycle as far as now allows.
+func (m *ecsModel) advanceTask(t *ecsTask, now time.Time) {
+	switch t.lastStatus {
+	case taskPending:
+		if t.wanted() && !now.Before(t.runAt) {
+			t.lastStatus = taskRunning
+			t.startedAt = now
+			t.version++
+			t.ci.touch()
+		}
+	case taskDeactivating, taskStopping:
+		if !now.Before(t.stopAt) {
+			m.markStopped(t, now)
+			return
+		}
+		if t.lastStatus == taskDeactivating {
+			t.lastStatus = taskStopping
+			t.version++
+		}
+	}
+}
+
+// stopTask starts stopping a task: desiredStatus STOPPED at once; a task that never started stops
+// at once, a started one goes DEACTIVATING -> STOPPING and reaches STOPPED after its stop timeout.
+// label is the metric reason it is counted under when it reaches STOPPED. Stopping a task already
+// told to stop changes nothing, so a task is counted once.
+func (m *ecsModel) stopTask(t *ecsTask, now time.Time, label, code, reason string) {
+	if !t.wanted() {
+		return
+	}
+	t.desiredStatus = taskStopped
+	t.stoppingAt = now
+	t.stopCode = code
+	t.stoppedReason = reason
+	t.stopLabel = label
+	t.version++
+	t.ci.touch()
+	if t.lastStatus == taskPending {
+		m.markStopped(t, now)
+		return
+	}
+	t.lastStatus = taskDeactivating
+	t.stopAt = now.Add(m.stopDelay(t.taskDef))
+}
+
+// stopDelay is how long a started task takes to stop: its longest container stopTimeout, scaled.
+func (m *ecsModel) stopDelay(td *ecsTaskDef) time.Duration {
+	return time.Duration(float64(td.stopTimeout) * m.s.opts.StopTimeoutScale)
+}
+
+// markStopped puts a task in STOPPED and counts it, exactly once.
+func (m *ecsModel) markStopped(t *ecsTask, now time.Time) {
+	if !t.live() {
+		return
+	}
+	t.lastStatus = taskStopped
+	t.desiredStatus = taskStopped
+	if t.stoppingAt.IsZero() {
+		t.stoppingAt = now
+	}
+	t.stoppedAt = now
+	t.version++
+	t.ci.touch()
+	m.s.taskStopped(t.stopLabel)
+	// The instance's timeline (debug.go) gets the time of its latest stop once it has a timeline,
+	// that is once it is on its way out; other instances are not tracked, to keep the map small.
+	if _, tracked := m.s.timelines[t.ci.ec2InstanceID]; tracked {
+		m.s.note(t.ci.ec2InstanceID, func(tl *Timeline) { tl.LastTaskStoppedAt = now })
+	}
+}
+
+// purge forgets stopped tasks past their retention, INACTIVE container instances past the same
+// retention, services that finished deleting and deployments that have no task left.
+func (m *ecsModel) purge(now time.Time) {
+	keep := m.s.opts.StoppedTaskRetention
+	expired := func(t *ecsTask) bool { return !t.live() && !now.Before(t.stoppedAt.Add(keep)) }
+	if slices.ContainsFunc(m.tasks, expired) {
+		m.tasks = slices.DeleteFunc(m.tasks, func(t *ecsTask) bool {
+			if !expired(t) {
+				return false
+			}
+			delete(m.tasksByID, t.id)
+			t.ci.tasks = slices.DeleteFunc(t.ci.tasks, func(x *ecsTask) bool { return x == t })
+			if t.service != nil {
+				t.service.tasks = slices.DeleteFunc(t.service.tasks, func(x *ecsTask) bool { return x == t })
+			}
+			return true
+		})
+	}
+	m.instances = slices.DeleteFunc(m.instances, func(ci *ecsContainerInstance) bool {
+		// A container instance is kept while a task on it is retained or orphans wait for the host
+		// to die, so hostTerminated can still find them.
+		if ci.status != ciInactive || len(ci.tasks) > 0 || ci.orphans > 0 || now.Before(ci.inactiveAt.Add(keep)) {
+			return false
+		}
+		delete(m.instancesByID, ci.id)
+		return true
+	})
+	for _, c := range m.clusters {
+		c.services = slices.DeleteFunc(c.services, func(svc *ecsService) bool {
+			if svc.status != serviceInactive || len(svc.tasks) > 0 || now.Before(svc.updatedAt.Add(keep)) {
+				return false
+			}
+			if c.servicesByName[svc.name] == svc {
+				delete(c.servicesByName, svc.name)
+			}
+			return true
+		})
+	}
+}
+
+func (m *ecsModel) countContainerInstancesByStatus() map[string]int {
+	out := map[string]int{}
+	for _, ci := range m.instances {
+		out[ci.status]++
+	}
+	return out
+}
+
+func (m *ecsModel) countTasksByLastStatus() map[string]int {
+	out := map[string]int{}
+	for _, t := range m.tasks {
+		out[t.lastStatus]++
+	}
+	return out
+}
+
+// registerInstance registers the agent of an EC2 instance in a cluster: an ACTIVE container
+// instance holding slots tasks. An unknown cluster means the agent never registers, as when its
+// ECS_CLUSTER names a cluster that does not exist. Registering an instance that already has a live
+// container instance does nothing, so a retried call is harmless.
+func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int) {
+	c := m.clustersByName[clusterNameOf(cluster)]
+	if c == nil {
+		return
+	}
+	for _, ci := range m.instances {
+		if ci.ec2InstanceID == ec2InstanceID && ci.status != ciInactive {
+			return
+		}
+	}
+	id := m.newID()
+	ci := &ecsContainerInstance{
+		seq:            m.nextSeq(),
+		id:             id,
+		arn:            m.arn("container-instance/" + c.name + "/" + id),
+		cluster:        c,
+		ec2InstanceID:  ec2InstanceID,
+		status:         ciActive,
+		agentConnected: true,
+		slots:          max(slots, 0),
+		registeredAt:   m.s.now(),
+		version:        1,
+	}
+	m.instances = append(m.instances, ci)
+	m.instancesByID[id] = ci
+}
+
+// hostTerminated records that an EC2 instance reached Terminated: its container instance goes
+// INACTIVE with the agent disconnected, and every task on it that had not stopped dies at once.
+// It returns how many tasks died that way.
+func (m *ecsModel) hostTerminated(ec2InstanceID string) int {
+	now := m.s.now()
+	killed := 0
+	for _, ci := range m.instances {
+		if ci.ec2InstanceID != ec2InstanceID {
+			continue
+		}
+		reason := fmt.Sprintf("Host EC2 (instance %s) terminated.", ec2InstanceID)
+		for _, t := range ci.tasks {
+			if !t.live() {
+				continue
+			}
+			// A task already stopping is killed too, and counted as killed by the termination: its
+			// containers had not exited, which is the failure this simulator measures.
+			t.desiredStatus = taskStopped
+			t.stopCode = stopCodeHost
+			t.stoppedReason = reason
+			t.stopLabel = StopReasonHostTerminated
+			m.markStopped(t, now)
+			killed++
+		}
+		for range ci.orphans {
+			m.s.taskStopped(StopReasonHostTerminated)
+		}
+		killed += ci.orphans
+		ci.orphans = 0
+		if ci.status != ciInactive || ci.agentConnected {
+			ci.status = ciInactive
+			ci.agentConnected = false
+			ci.inactiveAt = now
+			ci.touch()
+		}
+	}
+	return killed
+}

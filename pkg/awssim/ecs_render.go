@@ -1,0 +1,371 @@
+package awssim
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// Response shapes of the ECS model, with the SDK model's lowerCamel member names. Unset optional
+// members are omitted, as AWS omits them.
+
+type clusterOut struct {
+	ClusterArn                        string   `json:"clusterArn"`
+	ClusterName                       string   `json:"clusterName"`
+	Status                            string   `json:"status"`
+	RegisteredContainerInstancesCount int      `json:"registeredContainerInstancesCount"`
+	RunningTasksCount                 int      `json:"runningTasksCount"`
+	PendingTasksCount                 int      `json:"pendingTasksCount"`
+	ActiveServicesCount               int      `json:"activeServicesCount"`
+	Tags                              []ecsTag `json:"tags,omitempty"`
+}
+
+func (m *ecsModel) renderCluster(c *ecsCluster, withTags bool) clusterOut {
+	out := clusterOut{ClusterArn: c.arn, ClusterName: c.name, Status: "ACTIVE"}
+	for _, ci := range m.instances {
+		if ci.cluster == c && ci.status != ciInactive {
+			out.RegisteredContainerInstancesCount++
+		}
+	}
+	for _, t := range m.tasks {
+		if t.cluster != c {
+			continue
+		}
+		switch t.lastStatus {
+		case taskRunning:
+			out.RunningTasksCount++
+		case taskPending:
+			out.PendingTasksCount++
+		}
+	}
+	for _, svc := range c.services {
+		if svc.status == serviceActive {
+			out.ActiveServicesCount++
+		}
+	}
+	if withTags {
+		out.Tags = c.tags
+	}
+	return out
+}
+
+type versionInfoOut struct {
+	AgentVersion  string `json:"agentVersion"`
+	AgentHash     string `json:"agentHash"`
+	DockerVersion string `json:"dockerVersion"`
+}
+
+type resourceOut struct {
+	Name         string `json:"name"`
+	Type         string `json:"type"`
+	IntegerValue int    `json:"integerValue"`
+}
+
+type attributeOut struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+type containerInstanceOut struct {
+	ContainerInstanceArn string         `json:"containerInstanceArn"`
+	Ec2InstanceID        string         `json:"ec2InstanceId"`
+	Version              int64          `json:"version"`
+	VersionInfo          versionInfoOut `json:"versionInfo"`
+	RemainingResources   []resourceOut  `json:"remainingResources"`
+	RegisteredResources  []resourceOut  `json:"registeredResources"`
+	Status               string         `json:"status"`
+	AgentConnected       bool           `json:"agentConnected"`
+	RunningTasksCount    int            `json:"runningTasksCount"`
+	PendingTasksCount    int            `json:"pendingTasksCount"`
+	Attributes           []attributeOut `json:"attributes"`
+	RegisteredAt         *epochSeconds  `json:"registeredAt,omitempty"`
+	Tags                 []ecsTag       `json:"tags,omitempty"`
+}
+
+// instanceAttributes are the attributes every simulated agent reports, also what
+// attribute:<name> in the cluster query language sees.
+var instanceAttributes = []attributeOut{
+	{Name: "ecs.os-type", Value: "linux"},
+	{Name: "ecs.cpu-architecture", Value: "x86_64"},
+	{Name: "ecs.capability.task-eni"},
+}
+
+// taskCounts are the two per-instance counts as ECS defines them: runningTasksCount is tasks whose
+// desiredStatus is RUNNING (so PENDING ones too), pendingTasksCount is tasks whose lastStatus is
+// PENDING. A task that is stopping is in neither.
+func (ci *ecsContainerInstance) taskCounts() (running, pending int) {
+	for _, t := range ci.tasks {
+		if t.wanted() {
+			running++
+		}
+		if t.lastStatus == taskPending {
+			pending++
+		}
+	}
+	return running, pending
+}
+
+// usedSlots counts the tasks holding a slot: every non-daemon task until it reaches STOPPED.
+func (ci *ecsContainerInstance) usedSlots() int {
+	n := 0
+	for _, t := range ci.tasks {
+		if t.live() && !t.daemon() {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *ecsModel) renderInstance(ci *ecsContainerInstance, withTags bool) containerInstanceOut {
+	running, pending := ci.taskCounts()
+	free := max(ci.slots-ci.usedSlots(), 0)
+	res := func(n int) []resourceOut {
+		return []resourceOut{{Name: "CPU", Type: "INTEGER", IntegerValue: n * slotUnits}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: n * slotUnits}}
+	}
+	out := containerInstanceOut{
+		ContainerInstanceArn: ci.arn,
+		Ec2InstanceID:        ci.ec2InstanceID,
+		Version:              ci.version,
+		VersionInfo:          versionInfoOut{AgentVersion: agentVersion, AgentHash: "awssim", DockerVersion: "DockerVersion: 25.0.8"},
+		RemainingResources:   res(free),
+		RegisteredResources:  res(ci.slots),
+		Status:               ci.status,
+		AgentConnected:       ci.agentConnected,
+		RunningTasksCount:    running,
+		PendingTasksCount:    pending,
+		Attributes:           instanceAttributes,
+		RegisteredAt:         ts(ci.registeredAt),
+	}
+	if withTags {
+		out.Tags = ci.tags
+	}
+	return out
+}
+
+type containerOut struct {
+	ContainerArn string `json:"containerArn"`
+	TaskArn      string `json:"taskArn"`
+	Name         string `json:"name"`
+	Image        string `json:"image,omitempty"`
+	LastStatus   string `json:"lastStatus"`
+	ExitCode     *int   `json:"exitCode,omitempty"`
+	HealthStatus string `json:"healthStatus"`
+}
+
+type taskOut struct {
+	TaskArn              string         `json:"taskArn"`
+	ClusterArn           string         `json:"clusterArn"`
+	TaskDefinitionArn    string         `json:"taskDefinitionArn"`
+	ContainerInstanceArn string         `json:"containerInstanceArn"`
+	LastStatus           string         `json:"lastStatus"`
+	DesiredStatus        string         `json:"desiredStatus"`
+	LaunchType           string         `json:"launchType"`
+	StartedBy            string         `json:"startedBy,omitempty"`
+	Group                string         `json:"group"`
+	CPU                  string         `json:"cpu,omitempty"`
+	Memory               string         `json:"memory,omitempty"`
+	Version              int64          `json:"version"`
+	HealthStatus         string         `json:"healthStatus"`
+	CreatedAt            *epochSeconds  `json:"createdAt,omitempty"`
+	StartedAt            *epochSeconds  `json:"startedAt,omitempty"`
+	StoppingAt           *epochSeconds  `json:"stoppingAt,omitempty"`
+	StoppedAt            *epochSeconds  `json:"stoppedAt,omitempty"`
+	StopCode             string         `json:"stopCode,omitempty"`
+	StoppedReason        string         `json:"stoppedReason,omitempty"`
+	Containers           []containerOut `json:"containers"`
+	Tags                 []ecsTag       `json:"tags,omitempty"`
+}
+
+func (m *ecsModel) renderTask(t *ecsTask, withTags bool) taskOut {
+	out := taskOut{
+		TaskArn:              t.arn,
+		ClusterArn:           t.cluster.arn,
+		TaskDefinitionArn:    t.taskDef.arn,
+		ContainerInstanceArn: t.ci.arn,
+		LastStatus:           t.lastStatus,
+		DesiredStatus:        t.desiredStatus,
+		LaunchType:           "EC2",
+		StartedBy:            t.startedBy,
+		Group:                t.group,
+		CPU:                  t.taskDef.cpu,
+		Memory:               t.taskDef.memory,
+		Version:              t.version,
+		HealthStatus:         "UNKNOWN",
+		CreatedAt:            ts(t.createdAt),
+		StartedAt:            ts(t.startedAt),
+		StoppingAt:           ts(t.stoppingAt),
+		StoppedAt:            ts(t.stoppedAt),
+		StopCode:             t.stopCode,
+		StoppedReason:        t.stoppedReason,
+	}
+	// Containers run while the task is stopping: only STOPPED stops them.
+	status := taskRunning
+	switch t.lastStatus {
+	case taskPending:
+		status = taskPending
+	case taskStopped:
+		status = taskStopped
+	}
+	for i, c := range t.taskDef.containers {
+		co := containerOut{
+			ContainerArn: m.arn("container/" + t.cluster.name + "/" + t.id + "/" + strconv.Itoa(i)),
+			TaskArn:      t.arn,
+			Name:         c.Name,
+			Image:        c.Image,
+			LastStatus:   status,
+			HealthStatus: "UNKNOWN",
+		}
+		// A container that exited on its own reports 0; one killed with its host reports nothing,
+		// as the agent died with it.
+		if status == taskStopped && t.stopLabel != StopReasonHostTerminated && !t.startedAt.IsZero() {
+			zero := 0
+			co.ExitCode = &zero
+		}
+		out.Containers = append(out.Containers, co)
+	}
+	if withTags {
+		out.Tags = t.tags
+	}
+	return out
+}
+
+type deploymentConfigurationOut struct {
+	MaximumPercent        int `json:"maximumPercent"`
+	MinimumHealthyPercent int `json:"minimumHealthyPercent"`
+}
+
+type deploymentOut struct {
+	ID             string        `json:"id"`
+	Status         string        `json:"status"`
+	TaskDefinition string        `json:"taskDefinition"`
+	DesiredCount   int           `json:"desiredCount"`
+	PendingCount   int           `json:"pendingCount"`
+	RunningCount   int           `json:"runningCount"`
+	FailedTasks    int           `json:"failedTasks"`
+	CreatedAt      *epochSeconds `json:"createdAt,omitempty"`
+	UpdatedAt      *epochSeconds `json:"updatedAt,omitempty"`
+	LaunchType     string        `json:"launchType"`
+	RolloutState   string        `json:"rolloutState"`
+}
+
+type serviceEventOut struct {
+	ID        string        `json:"id"`
+	CreatedAt *epochSeconds `json:"createdAt"`
+	Message   string        `json:"message"`
+}
+
+type deploymentControllerOut struct {
+	Type string `json:"type"`
+}
+
+type serviceOut struct {
+	ServiceArn              string                     `json:"serviceArn"`
+	ServiceName             string                     `json:"serviceName"`
+	ClusterArn              string                     `json:"clusterArn"`
+	Status                  string                     `json:"status"`
+	DesiredCount            int                        `json:"desiredCount"`
+	RunningCount            int                        `json:"runningCount"`
+	PendingCount            int                        `json:"pendingCount"`
+	LaunchType              string                     `json:"launchType"`
+	TaskDefinition          string                     `json:"taskDefinition"`
+	DeploymentConfiguration deploymentConfigurationOut `json:"deploymentConfiguration"`
+	Deployments             []deploymentOut            `json:"deployments"`
+	Events                  []serviceEventOut          `json:"events"`
+	CreatedAt               *epochSeconds              `json:"createdAt,omitempty"`
+	SchedulingStrategy      string                     `json:"schedulingStrategy"`
+	DeploymentController    deploymentControllerOut    `json:"deploymentController"`
+	Tags                    []ecsTag                   `json:"tags,omitempty"`
+}
+
+func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
+	out := serviceOut{
+		ServiceArn:              svc.arn,
+		ServiceName:             svc.name,
+		ClusterArn:              svc.cluster.arn,
+		Status:                  svc.status,
+		DesiredCount:            svc.desiredCount,
+		LaunchType:              "EC2",
+		TaskDefinition:          svc.taskDef.arn,
+		DeploymentConfiguration: deploymentConfigurationOut{MaximumPercent: svc.maxPercent, MinimumHealthyPercent: svc.minHealthy},
+		Deployments:             []deploymentOut{},
+		Events:                  []serviceEventOut{},
+		CreatedAt:               ts(svc.createdAt),
+		SchedulingStrategy:      svc.strategy,
+		DeploymentController:    deploymentControllerOut{Type: "ECS"},
+	}
+	counts := map[*ecsDeployment]*deploymentOut{}
+	for i, d := range svc.deployments {
+		status := "ACTIVE"
+		if i == 0 {
+			status = "PRIMARY"
+		}
+		out.Deployments = append(out.Deployments, deploymentOut{
+			ID: d.id, Status: status, TaskDefinition: d.taskDef.arn, CreatedAt: ts(d.createdAt), UpdatedAt: ts(d.updatedAt),
+			LaunchType: "EC2", RolloutState: "COMPLETED",
+		})
+	}
+	for i := range out.Deployments {
+		counts[svc.deployments[i]] = &out.Deployments[i]
+	}
+	for _, t := range svc.tasks {
+		if !t.wanted() {
+			continue
+		}
+		d := counts[t.deployment]
+		switch t.lastStatus {
+		case taskRunning:
+			out.RunningCount++
+			if d != nil {
+				d.RunningCount++
+			}
+		case taskPending:
+			out.PendingCount++
+			if d != nil {
+				d.PendingCount++
+			}
+		}
+	}
+	if len(out.Deployments) > 0 {
+		primary := &out.Deployments[0]
+		primary.DesiredCount = svc.desiredCount
+		if len(out.Deployments) > 1 || primary.RunningCount != svc.desiredCount {
+			primary.RolloutState = "IN_PROGRESS"
+		}
+	}
+	for _, e := range svc.events {
+		out.Events = append(out.Events, serviceEventOut{ID: e.id, CreatedAt: ts(e.createdAt), Message: e.message})
+	}
+	if withTags {
+		out.Tags = svc.tags
+	}
+	return out
+}
+
+type taskDefinitionOut struct {
+	TaskDefinitionArn       string            `json:"taskDefinitionArn"`
+	ContainerDefinitions    []json.RawMessage `json:"containerDefinitions"`
+	Family                  string            `json:"family"`
+	Revision                int               `json:"revision"`
+	Status                  string            `json:"status"`
+	NetworkMode             string            `json:"networkMode,omitempty"`
+	CPU                     string            `json:"cpu,omitempty"`
+	Memory                  string            `json:"memory,omitempty"`
+	Compatibilities         []string          `json:"compatibilities"`
+	RequiresCompatibilities []string          `json:"requiresCompatibilities,omitempty"`
+	RegisteredAt            *epochSeconds     `json:"registeredAt,omitempty"`
+}
+
+func renderTaskDef(td *ecsTaskDef) taskDefinitionOut {
+	return taskDefinitionOut{
+		TaskDefinitionArn:       td.arn,
+		ContainerDefinitions:    td.rawContainers,
+		Family:                  td.family,
+		Revision:                td.revision,
+		Status:                  "ACTIVE",
+		NetworkMode:             td.networkMode,
+		CPU:                     td.cpu,
+		Memory:                  td.memory,
+		Compatibilities:         []string{"EC2"},
+		RequiresCompatibilities: td.requiresCompatibilities,
+		RegisteredAt:            ts(td.registeredAt),
+	}
+}

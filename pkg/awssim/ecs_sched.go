@@ -1,0 +1,302 @@
+package awssim
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The service scheduler and task placement.
+//
+// Placement is slot-based: an instance holds `slots` tasks, and a task holds its slot from placement
+// until it reaches STOPPED (a stopping task still has its containers). Daemon tasks neither need nor
+// reserve a slot: ECS reserves resources for daemons ahead of other tasks, which in a slot model
+// is the same as giving them room of their own.
+
+// newDeployment makes a new primary deployment of the service's current task definition. Its ID,
+// "ecs-svc/<19 digits>", is the startedBy of the tasks it starts.
+func (m *ecsModel) newDeployment(svc *ecsService, now time.Time) {
+	d := &ecsDeployment{
+		id:        fmt.Sprintf("ecs-svc/%019d", 1_000_000_000_000_000_000+m.s.rng.Int64N(8_000_000_000_000_000_000)),
+		taskDef:   svc.taskDef,
+		createdAt: now,
+		updatedAt: now,
+	}
+	svc.deployments = append([]*ecsDeployment{d}, svc.deployments...)
+}
+
+// daemonDesired is a daemon service's desired count: one task per ACTIVE instance of its cluster.
+func (m *ecsModel) daemonDesired(svc *ecsService) int {
+	n := 0
+	for _, ci := range m.instances {
+		if ci.cluster == svc.cluster && ci.status == ciActive {
+			n++
+		}
+	}
+	return n
+}
+
+// scheduleService is one pass of the service scheduler over a service.
+func (m *ecsModel) scheduleService(svc *ecsService, now time.Time) {
+	switch svc.status {
+	case serviceInactive:
+		return
+	case serviceDraining:
+		// A deleted service becomes INACTIVE once its last task has stopped.
+		if !slices.ContainsFunc(svc.tasks, (*ecsTask).live) {
+			svc.status = serviceInactive
+			svc.updatedAt = now
+		}
+		return
+	}
+	if svc.strategy == strategyDaemon {
+		m.scheduleDaemon(svc, now)
+	} else {
+		m.scheduleReplica(svc, now)
+	}
+	// A deployment that has no task left meant to run is over.
+	primary := svc.deployments[0]
+	svc.deployments = slices.DeleteFunc(svc.deployments, func(d *ecsDeployment) bool {
+		return d != primary && !slices.ContainsFunc(svc.tasks, func(t *ecsTask) bool { return t.deployment == d && t.wanted() })
+	})
+}
+
+// scheduleReplica keeps desiredCount tasks of the primary deployment on ACTIVE instances. Tasks
+// on DRAINING instances and tasks of older deployments are replaced within the deployment
+// configuration, as ECS documents for draining: replacements start while the service stays at or
+// under maximumPercent, and running tasks to replace stop only while the running count stays at
+// or over minimumHealthyPercent. With both at 100% nothing can move; with no room elsewhere the
+// replacements cannot be placed and the drain stalls.
+func (m *ecsModel) scheduleReplica(svc *ecsService, now time.Time) {
+	primary := svc.deployments[0]
+	var cur, old []*ecsTask
+	for _, t := range svc.tasks {
+		if !t.wanted() {
+			continue
+		}
+		draining := t.ci.status != ciActive
+		switch {
+		case draining && t.lastStatus == taskPending:
+			// A service task that has not started on a draining instance stops at once.
+			m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(t.ci))
+		case !draining && t.deployment != primary && t.lastStatus == taskPending:
+			m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Task replaced by a newer deployment.")
+		case draining || t.deployment != primary:
+			old = append(old, t)
+		default:
+			cur = append(cur, t)
+		}
+	}
+	desired := svc.desiredCount
+
+	// Scale in: stop surplus tasks of the primary deployment, unstarted ones first, then those on
+	// the instances most loaded with this service, newest first.
+	if excess := len(cur) - desired; excess > 0 {
+		perInstance := map[*ecsContainerInstance]int{}
+		for _, t := range cur {
+			perInstance[t.ci]++
+		}
+		victims := slices.Clone(cur)
+		slices.SortStableFunc(victims, func(a, b *ecsTask) int {
+			return cmp.Or(
+				boolOrder(a.lastStatus != taskPending, b.lastStatus != taskPending),
+				cmp.Compare(perInstance[b.ci], perInstance[a.ci]),
+				cmp.Compare(b.seq, a.seq),
+			)
+		})
+		victims = victims[:excess]
+		for _, t := range victims {
+			m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Scaling activity initiated by (deployment "+primary.id+")")
+		}
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(victims), taskList(victims)))
+		cur = slices.DeleteFunc(cur, func(t *ecsTask) bool { return !t.wanted() })
+	}
+
+	// Start replacements or new tasks, within maximumPercent (rounded down, as ECS does).
+	maxCount := desired * svc.maxPercent / 100
+	if n := min(desired-len(cur), maxCount-len(cur)-len(old)); n > 0 {
+		var started []*ecsTask
+		for range n {
+			ci := m.pickInstance(svc.cluster, svc)
+			if ci == nil {
+				break
+			}
+			started = append(started, m.newTask(ci, primary.taskDef, svc, primary, primary.id, "service:"+svc.name, now))
+		}
+		if len(started) > 0 {
+			m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
+		}
+		if len(started) < n {
+			m.serviceEvent(svc, now, fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements.", svc.name))
+		}
+		cur = append(cur, started...)
+	}
+
+	// Stop tasks being replaced while the running count stays at or over minimumHealthyPercent
+	// (rounded up, as ECS does).
+	minCount := (desired*svc.minHealthy + 99) / 100
+	healthy := 0
+	for _, t := range slices.Concat(cur, old) {
+		if t.lastStatus == taskRunning {
+			healthy++
+		}
+	}
+	var stopped []*ecsTask
+	for _, t := range old {
+		if healthy-len(stopped) <= minCount {
+			break
+		}
+		if t.ci.status != ciActive {
+			m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(t.ci))
+		} else {
+			m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Task replaced by a newer deployment.")
+		}
+		stopped = append(stopped, t)
+	}
+	if len(stopped) > 0 {
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(stopped), taskList(stopped)))
+	}
+
+	if len(old) == 0 && len(cur) == desired && !slices.ContainsFunc(cur, func(t *ecsTask) bool { return t.lastStatus != taskRunning }) {
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has reached a steady state.", svc.name))
+	}
+}
+
+// scheduleDaemon runs one task of the primary deployment on every ACTIVE instance. On a DRAINING
+// instance the daemon tasks are the last to go: they stop once every other task there is STOPPED.
+func (m *ecsModel) scheduleDaemon(svc *ecsService, now time.Time) {
+	primary := svc.deployments[0]
+	svc.desiredCount = m.daemonDesired(svc)
+	var started []*ecsTask
+	for _, ci := range m.instances {
+		if ci.cluster != svc.cluster {
+			continue
+		}
+		var mine []*ecsTask
+		for _, t := range ci.tasks {
+			if t.service == svc && t.wanted() {
+				mine = append(mine, t)
+			}
+		}
+		switch ci.status {
+		case ciActive:
+			current := false
+			for _, t := range mine {
+				if t.deployment == primary {
+					current = true
+					continue
+				}
+				// A daemon is replaced in place (minimumHealthyPercent 0): the old task goes first.
+				m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Task replaced by a newer deployment.")
+			}
+			if !current {
+				started = append(started, m.newTask(ci, primary.taskDef, svc, primary, primary.id, "service:"+svc.name, now))
+			}
+		case ciDraining:
+			if len(mine) == 0 || slices.ContainsFunc(ci.tasks, func(t *ecsTask) bool { return t.live() && !t.daemon() }) {
+				continue
+			}
+			for _, t := range mine {
+				m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(ci))
+			}
+			m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(mine), taskList(mine)))
+		}
+	}
+	if len(started) > 0 {
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
+	}
+}
+
+// pickInstance chooses where a new task goes: an ACTIVE instance of c with a free slot, spreading
+// first by this service's tasks (when svc is set), then by occupied slots, then oldest first.
+// It returns nil when no instance has room.
+func (m *ecsModel) pickInstance(c *ecsCluster, svc *ecsService) *ecsContainerInstance {
+	var best *ecsContainerInstance
+	bestMine, bestUsed := 0, 0
+	for _, ci := range m.instances {
+		if ci.cluster != c || ci.status != ciActive {
+			continue
+		}
+		used := ci.usedSlots()
+		if used >= ci.slots {
+			continue
+		}
+		mine := 0
+		if svc != nil {
+			for _, t := range ci.tasks {
+				if t.service == svc && t.live() {
+					mine++
+				}
+			}
+		}
+		if best == nil || mine < bestMine || (mine == bestMine && used < bestUsed) {
+			best, bestMine, bestUsed = ci, mine, used
+		}
+	}
+	return best
+}
+
+// newTask places a PENDING task on ci. It starts RUNNING after TaskStartDelay.
+func (m *ecsModel) newTask(ci *ecsContainerInstance, td *ecsTaskDef, svc *ecsService, dep *ecsDeployment, startedBy, group string, now time.Time) *ecsTask {
+	id := m.newID()
+	t := &ecsTask{
+		seq:           m.nextSeq(),
+		id:            id,
+		arn:           m.arn("task/" + ci.cluster.name + "/" + id),
+		cluster:       ci.cluster,
+		taskDef:       td,
+		ci:            ci,
+		service:       svc,
+		deployment:    dep,
+		startedBy:     startedBy,
+		group:         group,
+		lastStatus:    taskPending,
+		desiredStatus: taskRunning,
+		createdAt:     now,
+		runAt:         now.Add(m.s.opts.TaskStartDelay),
+		version:       1,
+	}
+	m.tasks = append(m.tasks, t)
+	m.tasksByID[id] = t
+	ci.tasks = append(ci.tasks, t)
+	ci.touch()
+	if svc != nil {
+		svc.tasks = append(svc.tasks, t)
+	}
+	return t
+}
+
+// serviceEvent records a service event, newest first, unless it repeats the newest one: a stalled
+// service would otherwise log the same line every step.
+func (m *ecsModel) serviceEvent(svc *ecsService, now time.Time, msg string) {
+	if len(svc.events) > 0 && svc.events[0].message == msg {
+		return
+	}
+	e := ecsServiceEvent{id: m.newID(), createdAt: now, message: msg}
+	svc.events = slices.Insert(svc.events, 0, e)
+	if len(svc.events) > maxServiceEvents {
+		svc.events = svc.events[:maxServiceEvents]
+	}
+}
+
+// taskList renders tasks as ECS service events do: "(task id) (task id)".
+func taskList(tasks []*ecsTask) string {
+	parts := make([]string, len(tasks))
+	for i, t := range tasks {
+		parts[i] = "(task " + t.id + ")"
+	}
+	return strings.Join(parts, " ")
+}
+
+// boolOrder orders false before true.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
