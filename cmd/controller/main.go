@@ -1,0 +1,250 @@
+// Command ecs-drainer makes EC2 Auto Scaling scale-in safe for Amazon ECS: for every instance held in
+// Terminating:Wait by a terminating lifecycle hook it drains the ECS container instance, records
+// heartbeats while tasks move, and completes the lifecycle action once every task has stopped.
+//
+// This file is wiring only: options -> logger -> metrics registry -> AWS clients -> reconciler, an
+// HTTP server for /metrics, /healthz and /readyz, and signal handling. With --simulate it also runs
+// the AWS simulator in-process with a live demo fleet (simulate.go).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/utils/clock"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/options"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
+)
+
+// Stamped at build time: go build -ldflags "-X main.version=v1.2.3 -X main.revision=abc1234"
+// (the Makefile does this).
+var (
+	version  = "dev"
+	revision = "unknown"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a runtime failure: could not listen, could not load AWS configuration
+	exitConfig = 2 // a bad configuration: nothing was started
+)
+
+// shutdownTimeout bounds how long the HTTP servers get to finish their requests at shutdown.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	ctx, stop := signalContext(os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// signalContext is cancelled by the first SIGTERM or SIGINT, which starts a graceful shutdown; a
+// second one exits at once, for a person whose Ctrl-C should not wait on a slow AWS call.
+func signalContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		s := <-sigs
+		_, _ = fmt.Fprintf(stderr, "ecs-drainer: second %s, exiting at once\n", s)
+		os.Exit(130)
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
+}
+
+// run is the whole program with its inputs and outputs passed in, so tests can drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return (&app{stdout: stdout, stderr: stderr, getenv: getenv}).run(ctx, args)
+}
+
+// app is one run of the program.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// listening, when set, is told where the HTTP server and (with --simulate) the simulator listen,
+	// once both serve. Tests use it to find ports chosen by the kernel.
+	listening func(httpAddr, simEndpoint string)
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	opts, err := options.Parse(args, a.getenv)
+	if err != nil {
+		a.printConfigError(err)
+		return exitConfig
+	}
+	switch {
+	case opts.Help:
+		if err := opts.PrintUsage(a.stdout); err != nil {
+			return exitFailed
+		}
+		return exitOK
+	case opts.Version:
+		_, _ = fmt.Fprintf(a.stdout, "ecs-drainer %s (revision %s, %s)\n", version, revision, runtime.Version())
+		return exitOK
+	}
+
+	log, flush := newLogger(opts.LogFormat, opts.LogLevel, a.stderr)
+	defer flush()
+	ctx = logr.NewContext(ctx, log)
+	if err := a.serve(ctx, opts, log); err != nil {
+		log.Error(err, "Exiting on error")
+		var cfgErr configError
+		if errors.As(err, &cfgErr) {
+			return exitConfig
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+// configError marks a configuration problem found after parsing (by the reconciler's own checks).
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+func (a *app) printConfigError(err error) {
+	_, _ = fmt.Fprintln(a.stderr, "ecs-drainer: invalid configuration:")
+	for _, line := range strings.Split(err.Error(), "\n") {
+		_, _ = fmt.Fprintf(a.stderr, "  - %s\n", line)
+	}
+	_, _ = fmt.Fprintln(a.stderr, "Run ecs-drainer --help to list the flags and their environment variables.")
+}
+
+// serve wires everything and blocks until ctx ends and the controller has finished the reconciles
+// it holds.
+func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger) error {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return fmt.Errorf("registering the Go collector: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return fmt.Errorf("registering the process collector: %w", err)
+	}
+	m := metrics.New(reg, version, revision)
+
+	// Listen before anything else, so a taken port fails at once, and /healthz answers while the
+	// rest starts.
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on --http-addr %s: %w", opts.HTTPAddr, err)
+	}
+	var ctrl atomic.Pointer[reconciler.Controller]
+	srv := &http.Server{Handler: handler(reg, &ctrl), ReadHeaderTimeout: 10 * time.Second}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+	defer func() {
+		shutdown(srv, log, "metrics")
+		if err := <-srvDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(err, "HTTP server failed")
+		}
+	}()
+
+	clientOpts := awsapi.ClientOptions{QPS: opts.AWSQPS, Burst: opts.AWSBurst, Observer: m}
+	simEndpoint := ""
+	if opts.Simulate {
+		sim, err := startSimulation(ctx, opts, log)
+		if err != nil {
+			return err
+		}
+		defer sim.stop()
+		simEndpoint = sim.endpoint
+		clientOpts.EndpointURL, clientOpts.Region, clientOpts.Credentials = sim.endpoint, simRegion, simCredentials()
+		printBanner(a.stdout, sim.endpoint, ln.Addr().String())
+	}
+
+	asClient, ecsClient, err := awsapi.NewClients(ctx, clientOpts)
+	if err != nil {
+		return fmt.Errorf("creating AWS clients: %w", err)
+	}
+	c, err := reconciler.New(opts.ReconcilerConfig(), reconciler.Deps{
+		AutoScaling: asClient,
+		ECS:         ecsClient,
+		Metrics:     m,
+		Clock:       clock.RealClock{},
+		Log:         log.WithName("controller"),
+	})
+	if err != nil {
+		return configError{fmt.Errorf("creating the controller: %w", err)}
+	}
+	ctrl.Store(c)
+
+	hook := opts.HookName
+	if hook == "" {
+		hook = "(each group's single terminating hook)"
+	}
+	clusters := "(all)"
+	if len(opts.Clusters) > 0 {
+		clusters = strings.Join(opts.Clusters, ",")
+	}
+	log.Info("Starting ecs-drainer",
+		"version", version, "revision", revision,
+		"asgTag", opts.ASGTag, "asgNames", opts.ASGNames, "hookName", hook, "manageHooks", opts.ManageHooks,
+		"clusters", clusters, "dryRun", opts.DryRun, "httpAddr", ln.Addr().String(),
+		"resyncPeriod", opts.ResyncPeriod.String(), "pollInterval", opts.PollInterval.String(),
+		"drainTimeout", opts.DrainTimeout.String(), "drainTimeoutAction", opts.DrainTimeoutAction)
+	if opts.DryRun {
+		log.Info("Dry run: nothing will be changed on AWS")
+	}
+	if a.listening != nil {
+		a.listening(ln.Addr().String(), simEndpoint)
+	}
+
+	runErr := c.Run(ctx)
+	log.Info("Shutting down")
+	if runErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("running the controller: %w", runErr)
+	}
+	return nil
+}
+
+// handler serves /metrics, /healthz (the process serves) and /readyz (the controller has listed the
+// fleet successfully at least once).
+func handler(reg *prometheus.Registry, ctrl *atomic.Pointer[reconciler.Controller]) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if c := ctrl.Load(); c != nil && c.Ready() {
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		http.Error(w, "not ready: no successful resync of the fleet yet", http.StatusServiceUnavailable)
+	})
+	return mux
+}
+
+func shutdown(srv *http.Server, log logr.Logger, name string) {
+	// The serving context is already cancelled here; shutdown gets its own bounded one.
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error(err, "Stopping HTTP server", "server", name)
+	}
+}

@@ -1,0 +1,335 @@
+// Package options owns ecs-drainer's configuration: every flag of docs/design.md with its default,
+// the environment variable of the same name that sets it when the flag is not given, the checks
+// that reject a bad configuration with every problem listed at once, and the conversion into the
+// reconciler's Config.
+package options
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/options/envflag"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
+)
+
+// Allowed values of the enumerated flags.
+const (
+	PolicyStop = "stop"
+	PolicyWait = "wait"
+
+	TimeoutActionStopTasks = "stop-tasks"
+	TimeoutActionContinue  = "continue"
+	TimeoutActionAbandon   = "abandon"
+
+	LogFormatJSON    = "json"
+	LogFormatConsole = "console"
+
+	LogLevelInfo  = "info"
+	LogLevelDebug = "debug"
+)
+
+// ECSManagedHookName is the hook ECS managed instance draining creates on capacity-provider ASGs.
+// ECS completes it itself; a second party completing it would end ECS's drain early.
+const ECSManagedHookName = "ecs-managed-draining-termination-hook"
+
+// Defaults that --simulate uses instead of the production ones when the flag is not given, so the
+// live demo moves at a pace a person can watch.
+const (
+	SimulateResyncPeriod = 5 * time.Second
+	SimulatePollInterval = 2 * time.Second
+	// SimulateStandaloneTaskGrace lets the demo show a standalone task being stopped within a
+	// minute rather than the production five, after the first heartbeat of its 60 s hook (due at 30 s).
+	SimulateStandaloneTaskGrace = 45 * time.Second
+)
+
+// AWS limits on the names and values the flags carry.
+// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html (hook names),
+// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_Tag.html (tag keys and values),
+// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html (heartbeat).
+const (
+	maxNameLen        = 255
+	maxTagKeyLen      = 128
+	maxTagValueLen    = 256
+	minHookHeartbeat  = 30 * time.Second
+	maxHookHeartbeat  = 7200 * time.Second
+	maxWorkers        = 256
+	maxHTTPPortNumber = 65535
+)
+
+var hookNamePattern = regexp.MustCompile(`^[A-Za-z0-9\-_/]+$`)
+
+// noEnvFlags are never read from the environment: VERSION and HELP are common variable names in
+// container images that mean something else, and reading them would turn a run into a version print.
+var noEnvFlags = []string{"version", "help"}
+
+// Options is the whole configuration of the ecs-drainer binary. Field comments give the flag.
+type Options struct {
+	ASGTag               string        // --asg-tag: "key=value", or "key" for any value; "" selects by name only
+	ASGNames             []string      // --asg-names
+	HookName             string        // --hook-name; "" means the group's single terminating hook
+	ManageHooks          bool          // --manage-hooks
+	HookHeartbeatTimeout time.Duration // --hook-heartbeat-timeout
+	Clusters             []string      // --clusters; empty means all
+	ResyncPeriod         time.Duration // --resync-period
+	PollInterval         time.Duration // --poll-interval
+	StandaloneTaskPolicy string        // --standalone-task-policy
+	StandaloneTaskGrace  time.Duration // --standalone-task-grace
+	DrainTimeout         time.Duration // --drain-timeout
+	DrainTimeoutAction   string        // --drain-timeout-action
+	Workers              int           // --workers
+	AWSQPS               float64       // --aws-qps
+	AWSBurst             int           // --aws-burst
+	DryRun               bool          // --dry-run
+	HTTPAddr             string        // --http-addr
+	LogFormat            string        // --log-format
+	LogLevel             string        // --log-level
+	Simulate             bool          // --simulate
+	SimListen            string        // --sim-listen
+	Version              bool          // --version
+	Help                 bool          // --help
+
+	fs *pflag.FlagSet
+}
+
+// Parse reads args (without the program name) and then, for each flag not given, its environment
+// variable through getenv. Flags win over the environment. With --simulate it applies the demo's
+// defaults to flags set neither way. It then validates: the error lists every problem found, in
+// values and in their combination. With --help or --version it returns before reading the
+// environment, with no error, so those always work. A syntax error (unknown flag, missing value)
+// stops at once, as the rest of the line cannot be read reliably after it.
+func Parse(args []string, getenv func(string) string) (*Options, error) {
+	o := &Options{}
+	var problems []error
+	o.fs = o.flagSet()
+	envflag.CollectErrors(o.fs, &problems)
+	if err := o.fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("%w (run with --help to list the flags)", err)
+	}
+	if o.Help || o.Version {
+		return o, nil
+	}
+	for _, a := range o.fs.Args() {
+		problems = append(problems, fmt.Errorf("unexpected argument %q: ecs-drainer takes only flags", a))
+	}
+	if err := envflag.ApplyEnv(o.fs, "", getenv, noEnvFlags...); err != nil {
+		problems = append(problems, err)
+	}
+	if o.Simulate {
+		o.applySimulateDefaults()
+	}
+	problems = append(problems, o.Validate())
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *Options) flagSet() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("ecs-drainer", pflag.ContinueOnError)
+	// Usage is printed by the caller with PrintUsage; errors are returned, not printed.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+
+	fs.StringVar(&o.ASGTag, "asg-tag", "ecs-drainer/enabled=true", "tag selecting managed Auto Scaling groups: `key=value`, or key alone for any value; empty to select by --asg-names only")
+	fs.StringSliceVar(&o.ASGNames, "asg-names", nil, "comma-separated Auto Scaling group `names` also managed")
+	fs.StringVar(&o.HookName, "hook-name", "", "terminating lifecycle hook acted for (default: the group's single EC2_INSTANCE_TERMINATING hook)")
+	fs.BoolVar(&o.ManageHooks, "manage-hooks", false, "create the terminating hook (--hook-name) on managed groups that lack it")
+	fs.DurationVar(&o.HookHeartbeatTimeout, "hook-heartbeat-timeout", 300*time.Second, "heartbeat timeout of hooks created by --manage-hooks (30s to 2h)")
+	fs.StringSliceVar(&o.Clusters, "clusters", nil, "comma-separated ECS `clusters` to look up container instances in (default: all)")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", 60*time.Second, "how often the fleet is listed (--simulate: 5s)")
+	fs.DurationVar(&o.PollInterval, "poll-interval", 15*time.Second, "how often a drain in progress is looked at again (--simulate: 2s)")
+	fs.StringVar(&o.StandaloneTaskPolicy, "standalone-task-policy", PolicyStop, "tasks not started by a service: stop (after --standalone-task-grace) or wait")
+	fs.DurationVar(&o.StandaloneTaskGrace, "standalone-task-grace", 5*time.Minute, "how long standalone tasks may keep running on a draining instance before they are stopped (--simulate: 45s)")
+	fs.DurationVar(&o.DrainTimeout, "drain-timeout", time.Hour, "longest a drain may take before --drain-timeout-action")
+	fs.StringVar(&o.DrainTimeoutAction, "drain-timeout-action", TimeoutActionStopTasks, "when a drain times out: stop-tasks, continue or abandon")
+	fs.IntVar(&o.Workers, "workers", 4, "instances reconciled in parallel")
+	fs.Float64Var(&o.AWSQPS, "aws-qps", 10, "client-side AWS request rate limit, requests per second")
+	fs.IntVar(&o.AWSBurst, "aws-burst", 20, "client-side AWS request burst")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "log what would be done, change nothing on AWS")
+	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "`address` serving /metrics, /healthz and /readyz")
+	fs.StringVar(&o.LogFormat, "log-format", LogFormatJSON, "json, or console for people (--simulate: console)")
+	fs.StringVar(&o.LogLevel, "log-level", LogLevelInfo, "info or debug")
+	fs.BoolVar(&o.Simulate, "simulate", false, "run against an in-process AWS simulator with a live demo fleet")
+	fs.StringVar(&o.SimListen, "sim-listen", "127.0.0.1:0", "`address` of the simulator with --simulate (port 0 picks a free one)")
+	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	fs.BoolVarP(&o.Help, "help", "h", false, "print this help and exit")
+	return fs
+}
+
+// applySimulateDefaults makes the demo watchable: console logs and quick loops, unless the
+// person chose otherwise by flag or environment.
+func (o *Options) applySimulateDefaults() {
+	if !o.IsSet("log-format") {
+		o.LogFormat = LogFormatConsole
+	}
+	if !o.IsSet("resync-period") {
+		o.ResyncPeriod = SimulateResyncPeriod
+	}
+	if !o.IsSet("poll-interval") {
+		o.PollInterval = SimulatePollInterval
+	}
+	if !o.IsSet("standalone-task-grace") {
+		o.StandaloneTaskGrace = SimulateStandaloneTaskGrace
+	}
+}
+
+// IsSet reports whether flag name was given on the command line or by its environment variable.
+func (o *Options) IsSet(name string) bool {
+	return o.fs != nil && o.fs.Changed(name)
+}
+
+// PrintUsage writes the --help text: every flag with its environment variable and default.
+func (o *Options) PrintUsage(w io.Writer) error {
+	fs := o.fs
+	if fs == nil {
+		fs = (&Options{}).flagSet()
+	}
+	if _, err := fmt.Fprint(w, "Usage: ecs-drainer [flags]\n\n"+
+		"Drains ECS container instances held in Terminating:Wait by an Auto Scaling lifecycle hook, then\n"+
+		"completes the lifecycle action. Each flag can also be set by the environment variable shown;\n"+
+		"a flag on the command line wins.\n\nFlags:\n"); err != nil {
+		return fmt.Errorf("writing usage: %w", err)
+	}
+	return envflag.PrintUsage(w, fs, "", noEnvFlags...)
+}
+
+// Validate reports every problem of the configuration at once, joined; each names the flag and
+// its environment variable, the bad value and what is accepted.
+func (o *Options) Validate() error {
+	var p []error
+	bad := func(flag, format string, args ...any) {
+		p = append(p, fmt.Errorf("--%s (%s) %s", flag, envflag.EnvName("", flag), fmt.Sprintf(format, args...)))
+	}
+
+	key, value, hasValue := strings.Cut(o.ASGTag, "=")
+	switch {
+	case o.ASGTag == "" && len(o.ASGNames) == 0:
+		bad("asg-tag", "is empty and --asg-names (ASG_NAMES) names no group: nothing would be managed; set either")
+	case o.ASGTag != "" && key == "":
+		bad("asg-tag", "is %q: the tag key before '=' is empty; write key=value or key", o.ASGTag)
+	case len(key) > maxTagKeyLen:
+		bad("asg-tag", "has a key of %d characters: AWS tag keys are at most %d", len(key), maxTagKeyLen)
+	case hasValue && len(value) > maxTagValueLen:
+		bad("asg-tag", "has a value of %d characters: AWS tag values are at most %d", len(value), maxTagValueLen)
+	}
+	for _, n := range o.ASGNames {
+		if n == "" || len(n) > maxNameLen {
+			bad("asg-names", "has %q: each Auto Scaling group name must be 1 to %d characters (check for stray commas)", n, maxNameLen)
+		}
+	}
+	if o.HookName != "" {
+		switch {
+		case len(o.HookName) > maxNameLen || !hookNamePattern.MatchString(o.HookName):
+			bad("hook-name", "is %q: a lifecycle hook name is 1 to %d of A-Z a-z 0-9 - _ /", o.HookName, maxNameLen)
+		case o.HookName == ECSManagedHookName:
+			bad("hook-name", "is %q: that hook belongs to ECS managed instance draining, which completes it itself; name your own hook", o.HookName)
+		}
+	}
+	if o.ManageHooks && o.HookName == "" {
+		bad("manage-hooks", "is set but --hook-name (HOOK_NAME) is empty: name the hook to create")
+	}
+	if o.HookHeartbeatTimeout < minHookHeartbeat || o.HookHeartbeatTimeout > maxHookHeartbeat || o.HookHeartbeatTimeout%time.Second != 0 {
+		bad("hook-heartbeat-timeout", "is %s: Auto Scaling accepts whole seconds from %s to %s", o.HookHeartbeatTimeout, minHookHeartbeat, maxHookHeartbeat)
+	}
+	for _, c := range o.Clusters {
+		if c == "" {
+			bad("clusters", "has an empty name: check for stray commas")
+		}
+	}
+	positive := func(flag string, d time.Duration) {
+		if d <= 0 {
+			bad(flag, "is %s: must be a positive duration such as 30s or 5m", d)
+		}
+	}
+	positive("resync-period", o.ResyncPeriod)
+	positive("poll-interval", o.PollInterval)
+	positive("drain-timeout", o.DrainTimeout)
+	if o.ManageHooks && o.PollInterval >= o.HookHeartbeatTimeout && o.HookHeartbeatTimeout >= minHookHeartbeat {
+		// Heartbeats are recorded when a drain is looked at; polling slower than the hook's timeout
+		// would let hooks this controller created expire mid-drain.
+		bad("poll-interval", "is %s, not shorter than --hook-heartbeat-timeout (HOOK_HEARTBEAT_TIMEOUT) %s: the hooks it creates would expire between polls; lower it", o.PollInterval, o.HookHeartbeatTimeout)
+	}
+	if o.StandaloneTaskGrace < 0 {
+		bad("standalone-task-grace", "is %s: must be zero (stop at once) or a positive duration", o.StandaloneTaskGrace)
+	}
+	oneOf := func(flag, got string, allowed ...string) {
+		if !slices.Contains(allowed, got) {
+			bad(flag, "is %q: must be one of %s", got, strings.Join(allowed, ", "))
+		}
+	}
+	oneOf("standalone-task-policy", o.StandaloneTaskPolicy, PolicyStop, PolicyWait)
+	oneOf("drain-timeout-action", o.DrainTimeoutAction, TimeoutActionStopTasks, TimeoutActionContinue, TimeoutActionAbandon)
+	oneOf("log-format", o.LogFormat, LogFormatJSON, LogFormatConsole)
+	oneOf("log-level", o.LogLevel, LogLevelInfo, LogLevelDebug)
+	if o.Workers < 1 || o.Workers > maxWorkers {
+		bad("workers", "is %d: must be from 1 to %d", o.Workers, maxWorkers)
+	}
+	if math.IsNaN(o.AWSQPS) || math.IsInf(o.AWSQPS, 0) || o.AWSQPS <= 0 {
+		bad("aws-qps", "is %v: must be a positive number of requests per second", o.AWSQPS)
+	}
+	if o.AWSBurst < 1 {
+		bad("aws-burst", "is %d: must be at least 1", o.AWSBurst)
+	}
+	if err := checkAddr(o.HTTPAddr); err != nil {
+		bad("http-addr", "is %q: %v", o.HTTPAddr, err)
+	}
+	if o.Simulate {
+		if err := checkAddr(o.SimListen); err != nil {
+			bad("sim-listen", "is %q: %v", o.SimListen, err)
+		}
+	}
+	return errors.Join(p...)
+}
+
+// checkAddr accepts what net.Listen("tcp", addr) accepts in the usual forms: host:port, :port,
+// [ipv6]:port, with a numeric port.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("write host:port, such as :8080 or 127.0.0.1:8080")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > maxHTTPPortNumber {
+		return fmt.Errorf("port %q must be a number from 0 to %d", port, maxHTTPPortNumber)
+	}
+	return nil
+}
+
+// TagFilter splits --asg-tag into key and value; value "" means any value of the key.
+func (o *Options) TagFilter() (key, value string) {
+	key, value, _ = strings.Cut(o.ASGTag, "=")
+	return key, value
+}
+
+// ReconcilerConfig converts the options into the reconciler's configuration.
+func (o *Options) ReconcilerConfig() reconciler.Config {
+	key, value := o.TagFilter()
+	return reconciler.Config{
+		ASGTagKey:            key,
+		ASGTagValue:          value,
+		ASGNames:             o.ASGNames,
+		HookName:             o.HookName,
+		ManageHooks:          o.ManageHooks,
+		HookHeartbeatTimeout: o.HookHeartbeatTimeout,
+		Clusters:             o.Clusters,
+		ResyncPeriod:         o.ResyncPeriod,
+		PollInterval:         o.PollInterval,
+		StandaloneTaskPolicy: o.StandaloneTaskPolicy,
+		StandaloneTaskGrace:  o.StandaloneTaskGrace,
+		DrainTimeout:         o.DrainTimeout,
+		DrainTimeoutAction:   o.DrainTimeoutAction,
+		Workers:              o.Workers,
+		DryRun:               o.DryRun,
+	}
+}

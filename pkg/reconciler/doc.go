@@ -1,0 +1,73 @@
+// Package reconciler is the ecs-drainer controller: it makes EC2 Auto Scaling scale-in safe for
+// Amazon ECS. For every instance of a managed group held in Terminating:Wait by the terminating
+// lifecycle hook it acts for, it sets the ECS container instance DRAINING, waits until every task
+// on it is STOPPED (recording lifecycle heartbeats so the hook never expires while it waits), then
+// completes the lifecycle action with CONTINUE.
+//
+// # Loop
+//
+// One client-go typed rate-limited workqueue drives everything; workers are written once
+// (processNext). Queue items are:
+//
+//   - discovery: lists the managed groups (DescribeAutoScalingGroups with the tag filter, 100 per
+//     page, plus the named groups), describes hooks lazily, starts watching instances that entered
+//     Terminating:Wait, enqueues every watched instance and requeues itself after the resync period.
+//   - instance/<id>: the per-instance reconcile (instance.go), level-triggered: every step re-reads
+//     state and is safe to repeat.
+//   - resolve, drain/<cluster>, tasks/<cluster>: shared batches (see below).
+//
+// The rate limiter (per-item exponential backoff under an overall token bucket) is for errors
+// only; waiting for a drain is a RequeueAfter. A terminal error is forgotten, counted and logged.
+//
+// # API budget
+//
+// AWS meters both services per account with token buckets other tools share, so lookups are shared
+// and batched across instances rather than made per instance:
+//
+//   - With nothing terminating a resync costs one DescribeAutoScalingGroups per 100 tagged groups
+//     and no ECS call: lifecycle hooks are described only for groups with instances waiting (and
+//     cached), or once per new group with --manage-hooks.
+//   - resolve: where newly seen instances are registered is found for all of them at once: per
+//     cluster, ListContainerInstances with "ec2InstanceId in [...]" (100 IDs a call), status
+//     omitted, then DescribeContainerInstances of what was found. Clusters where the group's
+//     instances were found before are asked first; ListClusters is cached. An instance found
+//     nowhere (never registered, or INACTIVE) is completed at once.
+//   - The container-instance snapshot (snapshot.go) refreshes every tracked container instance of a
+//     cluster with one DescribeContainerInstances per 100 (tags included). A reconcile uses a read
+//     younger than the poll interval and requeues itself a poll interval after that read, so all
+//     instances of a cluster come back together and share one refresh per poll.
+//   - drain/<cluster>: DRAINING requests are coalesced into UpdateContainerInstancesState calls of
+//     up to 10.
+//   - tasks/<cluster>: once a container instance shows no running or pending task, the tasks told to
+//     stop are listed once (ListTasks desiredStatus STOPPED) and described in DescribeTasks calls
+//     shared by the cluster's instances until every one is STOPPED.
+//
+// So a drained instance costs, all polls included, about two ECS calls of its own (the drain-start
+// tag and one ListTasks) plus its share of the batched ones, and three writes when the drain is
+// shorter than half the heartbeat timeout (DRAINING share, tag, completion).
+//
+// # State
+//
+// Everything is derived from AWS. The only state kept is the drain's start time, stored on the
+// container instance as the tag ecs-drainer/drain-started-at, so after a restart the drain's age,
+// heartbeats and timeout continue. A restarted controller records a heartbeat at first sight
+// (the last one is unknown). What this process did is remembered in memory (completions, until the
+// instance leaves Terminating:Wait, so nothing is completed twice by one replica). Two replicas do
+// no harm: DRAINING and tagging are idempotent, only tasks whose desiredStatus is RUNNING are
+// stopped, and the second completion gets "No active Lifecycle Action", which means done.
+//
+// # Timeouts
+//
+// Heartbeats are recorded when half the hook's heartbeat timeout has passed since the last one (or
+// since a time the action is known to have started after), never past the global timeout
+// (min(48 h, 100 x heartbeat timeout) from the drain start). A drain that outlives the drain timeout
+// ends the configured way (stop the remaining tasks, daemon tasks last, then CONTINUE; CONTINUE as
+// it stands; or ABANDON), loudly and counted. The drain timeout is cut to the global timeout less a
+// margin, with a warning, so the configured outcome always comes before AWS's default result.
+//
+// # Dry run
+//
+// Every write goes through Controller.write, which in dry run logs "Would ..." with the details and
+// calls nothing; the controller then carries on as if the write had succeeded, so the log shows
+// the whole plan once.
+package reconciler

@@ -1,0 +1,326 @@
+package reconciler
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+)
+
+// TestScaleInDrainsAndCompletes scales in a managed ECS group: the instance leaving is drained, its
+// service tasks move to the other instances, and the hook is completed once, with no task killed by
+// the termination.
+func TestScaleInDrainsAndCompletes(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.createCluster("c1")
+	e.group("web", 3, "c1", 4, true)
+	e.hook("web", hookName, 300, "ABANDON")
+	e.advance(2*time.Second, 500*time.Millisecond)
+	e.service("c1", "app", e.taskDef("app", 0), 6, 50, 200, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 6 })
+
+	c := e.start(testConfig())
+	e.setDesired("web", 2)
+	e.until("instance terminated", 2*time.Minute, 250*time.Millisecond, func() bool { return len(e.instances("web")) == 2 })
+	e.advance(5*time.Second, 500*time.Millisecond)
+
+	st := e.sim.Stats()
+	if n := st.TasksStoppedByReason[awssim.StopReasonHostTerminated]; n != 0 {
+		t.Errorf("%d tasks killed by the termination, want 0", n)
+	}
+	if st.TerminatedWithTasks != 0 || st.LifecycleActionsTimedOut != 0 {
+		t.Errorf("terminated with tasks %d, actions timed out %d; want 0, 0", st.TerminatedWithTasks, st.LifecycleActionsTimedOut)
+	}
+	if len(st.CompletionsByInstance) != 1 || st.LifecycleActionsCompleted["CONTINUE"] != 1 {
+		t.Errorf("completions %v, by result %v; want one CONTINUE", st.CompletionsByInstance, st.LifecycleActionsCompleted)
+	}
+	for id, n := range st.CompletionsByInstance {
+		if n != 1 {
+			t.Errorf("instance %s completed %d times, want 1", id, n)
+		}
+	}
+	if got := e.runningTasks("c1"); got != 6 {
+		t.Errorf("%d tasks running after the drain, want 6", got)
+	}
+	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonDrained)); got != 1 {
+		t.Errorf("lifecycle_actions_completed_total{CONTINUE,drained} = %v, want 1", got)
+	}
+	if got := value(t, c.m.DrainsEnded.WithLabelValues(metrics.EndedCompleted)); got != 1 {
+		t.Errorf("drains_ended_total{completed} = %v, want 1", got)
+	}
+	if got := value(t, c.m.DrainsInProgress); got != 0 {
+		t.Errorf("drains_in_progress = %v, want 0", got)
+	}
+	if got := value(t, c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError)); got != 0 {
+		t.Errorf("reconcile errors = %v, want 0", got)
+	}
+	// One instance pays every fixed cost alone: ListClusters, one lookup, one DRAINING call, the
+	// tag, a few polls, one ListTasks and one DescribeTasks.
+	t.Logf("controller ECS calls %d, Auto Scaling calls %d, writes %d", c.calls(t, "ecs", ""), c.calls(t, "autoscaling", ""), c.writes(t))
+	if got := c.writes(t); got != 3 {
+		t.Errorf("%d write calls, want 3 (DRAINING, tag, completion)", got)
+	}
+}
+
+// TestIdleResyncCosts shows that with nothing terminating a resync costs one
+// DescribeAutoScalingGroups call per 100 managed groups and no other call: hooks are not described
+// and ECS is not asked anything.
+func TestIdleResyncCosts(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.createCluster("c1")
+	for i := range 120 {
+		e.group(fmt.Sprintf("g%03d", i), 1, "c1", 2, true)
+		e.hook(fmt.Sprintf("g%03d", i), hookName, 300, "CONTINUE")
+	}
+	e.group("unmanaged", 2, "c1", 2, false)
+	e.advance(2*time.Second, time.Second)
+
+	c := e.start(testConfig()) // resyncs at once, then every 2 s
+	e.advance(10*time.Second, time.Second)
+	const resyncs = 6 // at 0, 2, 4, 6, 8 and 10 s
+	if got, want := c.calls(t, "autoscaling", "DescribeAutoScalingGroups"), 2*resyncs; got != want {
+		t.Errorf("DescribeAutoScalingGroups calls = %d, want %d (2 pages of 100 per resync)", got, want)
+	}
+	if got := c.calls(t, "autoscaling", ""); got != 2*resyncs {
+		t.Errorf("Auto Scaling calls = %d, want only the %d describes", got, 2*resyncs)
+	}
+	if got := c.calls(t, "ecs", ""); got != 0 {
+		t.Errorf("ECS calls = %d, want 0", got)
+	}
+	if got := value(t, c.m.ManagedASGs); got != 120 {
+		t.Errorf("managed_asgs = %v, want 120", got)
+	}
+	if got := value(t, c.m.LastResyncSuccess); got != float64(e.clock.Now().Unix()) {
+		t.Errorf("last_resync_success_timestamp_seconds = %v, want %v", got, e.clock.Now().Unix())
+	}
+	if !c.Ready() {
+		t.Error("not ready after successful resyncs")
+	}
+}
+
+// TestNeverRegisteredCompletedAtOnce scales in a managed group whose instances never joined ECS:
+// the hook is completed at the first look, without touching ECS beyond the lookup.
+func TestNeverRegisteredCompletedAtOnce(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.createCluster("c1")
+	e.group("batch", 2, "", 0, true) // not an ECS group
+	e.hook("batch", hookName, 300, "ABANDON")
+	e.advance(2*time.Second, time.Second)
+
+	c := e.start(testConfig())
+	e.setDesired("batch", 1)
+	e.until("instance terminated", 10*time.Second, 100*time.Millisecond, func() bool { return len(e.instances("batch")) == 1 })
+	e.advance(3*time.Second, time.Second)
+
+	st := e.sim.Stats()
+	if st.LifecycleActionsCompleted["CONTINUE"] != 1 || len(st.CompletionsByInstance) != 1 {
+		t.Errorf("completions %v by result %v, want one CONTINUE", st.CompletionsByInstance, st.LifecycleActionsCompleted)
+	}
+	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonNotRegistered)); got != 1 {
+		t.Errorf("lifecycle_actions_completed_total{CONTINUE,not_registered} = %v, want 1", got)
+	}
+	if got := c.calls(t, "ecs", "UpdateContainerInstancesState") + c.calls(t, "ecs", "TagResource"); got != 0 {
+		t.Errorf("%d ECS writes for an unregistered instance, want 0", got)
+	}
+	if got := c.writes(t); got != 1 {
+		t.Errorf("%d writes, want 1 (the completion)", got)
+	}
+}
+
+// TestDryRunMakesNoWrites runs the scale-in scenario in dry run: nothing is written, the drain
+// plan is only logged, and the hook is left to its timeout.
+func TestDryRunMakesNoWrites(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.createCluster("c1")
+	e.group("web", 2, "c1", 4, true)
+	e.group("batch", 2, "", 0, true)
+	e.hook("web", hookName, 60, "CONTINUE")
+	e.hook("batch", hookName, 60, "CONTINUE")
+	e.advance(2*time.Second, 500*time.Millisecond)
+	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+
+	cfg := testConfig()
+	cfg.DryRun = true
+	cfg.ManageHooks = true
+	cfg.DrainTimeout = 20 * time.Second
+	e.group("new", 1, "", 0, true) // no hook: dry run would create one
+	c := e.start(cfg)
+	writesBefore := e.sim.Stats().WriteCalls
+	e.setDesired("web", 1)
+	e.setDesired("batch", 1)
+	e.advance(90*time.Second, 500*time.Millisecond)
+
+	st := e.sim.Stats()
+	if got := st.WriteCalls - writesBefore; got != 2 {
+		t.Errorf("%d write calls reached the simulator, want only the test's 2 SetDesiredCapacity", got)
+	}
+	if got := c.writes(t); got != 0 {
+		t.Errorf("controller made %d write calls in dry run", got)
+	}
+	if st.LifecycleActionsTimedOut != 2 {
+		t.Errorf("%d lifecycle actions timed out, want 2 (nobody completed them)", st.LifecycleActionsTimedOut)
+	}
+	if got := value(t, c.m.DrainsEnded.WithLabelValues(metrics.EndedExpired)); got != 2 {
+		t.Errorf("drains_ended_total{expired} = %v, want 2", got)
+	}
+}
+
+// TestUnmanagedGroupUntouched scales in a group without the tag: the controller neither drains
+// nor completes anything there.
+func TestUnmanagedGroupUntouched(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.createCluster("c1")
+	e.group("other", 2, "c1", 2, false)
+	e.hook("other", hookName, 300, "CONTINUE")
+	e.advance(2*time.Second, time.Second)
+
+	c := e.start(testConfig())
+	e.setDesired("other", 1)
+	e.advance(20*time.Second, time.Second)
+
+	waiting := e.inState("other", "Terminating:Wait")
+	if len(waiting) != 1 {
+		t.Fatalf("instances waiting %v, want 1", waiting)
+	}
+	ci, ok := e.containerInstance("c1", waiting[0])
+	if !ok || aws.ToString(ci.Status) != "ACTIVE" {
+		t.Errorf("container instance of the unmanaged instance: found %v, status %s; want ACTIVE", ok, aws.ToString(ci.Status))
+	}
+	if got := c.calls(t, "ecs", "") + c.writes(t); got != 0 {
+		t.Errorf("controller made %d ECS or write calls, want 0", got)
+	}
+}
+
+// TestECSManagedHookLeftAlone: a group whose only terminating hook is ECS's managed draining hook
+// is skipped; one that has it beside the controller's hook gets only its own hook completed.
+func TestECSManagedHookLeftAlone(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.createCluster("c1")
+	e.group("ecsonly", 2, "c1", 2, true)
+	e.hook("ecsonly", ECSManagedHookName, 300, "CONTINUE")
+	e.group("both", 2, "c1", 2, true)
+	e.hook("both", ECSManagedHookName, 300, "CONTINUE")
+	e.hook("both", hookName, 300, "CONTINUE")
+	e.advance(2*time.Second, time.Second)
+
+	c := e.start(testConfig())
+	e.setDesired("ecsonly", 1)
+	e.setDesired("both", 1)
+	e.advance(30*time.Second, 500*time.Millisecond)
+
+	only := e.inState("ecsonly", "Terminating:Wait")
+	if len(only) != 1 {
+		t.Fatalf("ecsonly instances waiting %v, want 1", only)
+	}
+	if ci, _ := e.containerInstance("c1", only[0]); aws.ToString(ci.Status) != "ACTIVE" {
+		t.Errorf("ecsonly container instance status %s, want ACTIVE (not drained)", aws.ToString(ci.Status))
+	}
+	both := e.inState("both", "Terminating:Wait")
+	if len(both) != 1 {
+		t.Fatalf("both: instances waiting %v, want 1 (ECS's hook still holds it)", both)
+	}
+	var ours, ecsHook int
+	for _, a := range e.sim.LifecycleActions() {
+		switch {
+		case a.EC2InstanceID == both[0] && a.LifecycleHookName == hookName:
+			ours++
+		case a.LifecycleHookName == ECSManagedHookName:
+			ecsHook++
+		}
+	}
+	if ours != 0 || ecsHook != 2 {
+		t.Errorf("outstanding actions: ours %d, ECS's %d; want 0, 2", ours, ecsHook)
+	}
+	st := e.sim.Stats()
+	if st.CompletionsByInstance[both[0]] != 1 || len(st.CompletionsByInstance) != 1 {
+		t.Errorf("completions %v, want exactly one for %s", st.CompletionsByInstance, both[0])
+	}
+	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonDrained)); got != 1 {
+		t.Errorf("lifecycle_actions_completed_total{CONTINUE,drained} = %v, want 1", got)
+	}
+}
+
+// TestGroupSelectedByNameAndClusters manages a group named on the command line (no tag) and
+// restricts lookups to named clusters, so ListClusters is never called.
+func TestGroupSelectedByNameAndClusters(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.createCluster("c1")
+	e.createCluster("c2")
+	e.group("named", 2, "c1", 2, false)
+	e.hook("named", hookName, 300, "ABANDON")
+	e.advance(2*time.Second, 500*time.Millisecond)
+
+	cfg := testConfig()
+	cfg.ASGTagKey, cfg.ASGTagValue = "", ""
+	cfg.ASGNames = []string{"named", "does-not-exist"}
+	cfg.Clusters = []string{"c2", "c1"}
+	cfg.HookName = hookName
+	c := e.start(cfg)
+	e.setDesired("named", 1)
+	e.until("instance terminated", time.Minute, 500*time.Millisecond, func() bool { return len(e.instances("named")) == 1 })
+
+	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonDrained)); got != 1 {
+		t.Errorf("lifecycle_actions_completed_total{CONTINUE,drained} = %v, want 1", got)
+	}
+	if got := c.calls(t, "ecs", "ListClusters"); got != 0 {
+		t.Errorf("ListClusters calls = %d, want 0 with --clusters", got)
+	}
+	if got := value(t, c.m.ManagedASGs); got != 1 {
+		t.Errorf("managed_asgs = %v, want 1", got)
+	}
+}
+
+// TestLatency checks the two latency promises on the simulated clock: Terminating:Wait to DRAINING
+// within a resync period and a second, and the last task STOPPED to completion within a poll
+// interval and a second.
+func TestLatency(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.createCluster("c1")
+	e.group("web", 2, "c1", 4, true)
+	e.hook("web", hookName, 300, "ABANDON")
+	e.advance(2*time.Second, 500*time.Millisecond)
+	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+
+	cfg := testConfig()
+	cfg.ResyncPeriod = 5 * time.Second
+	cfg.PollInterval = 3 * time.Second
+	e.start(cfg)
+	e.advance(1500*time.Millisecond, 100*time.Millisecond) // terminate mid-way between two resyncs
+	terminated := e.clock.Now()
+	id := e.terminate("web", "")
+	ci, _ := e.containerInstance("c1", id)
+	ciArn := aws.ToString(ci.ContainerInstanceArn)
+
+	var draining, completed time.Time
+	e.until("completed", time.Minute, 100*time.Millisecond, func() bool {
+		if draining.IsZero() {
+			if ci, _ := e.containerInstance("c1", id); aws.ToString(ci.Status) == "DRAINING" {
+				draining = e.clock.Now()
+			}
+		}
+		if e.sim.Stats().CompletionsByInstance[id] == 1 {
+			completed = e.clock.Now()
+			return true
+		}
+		return false
+	})
+	var lastStopped time.Time
+	for _, task := range e.tasksOn("c1", ciArn) {
+		if s := aws.ToTime(task.StoppedAt); s.After(lastStopped) {
+			lastStopped = s
+		}
+	}
+	if d := draining.Sub(terminated); d > cfg.ResyncPeriod+time.Second {
+		t.Errorf("DRAINING %v after Terminating:Wait, want at most %v", d, cfg.ResyncPeriod+time.Second)
+	}
+	if d := completed.Sub(lastStopped); lastStopped.IsZero() || d > cfg.PollInterval+time.Second {
+		t.Errorf("completed %v after the last task stopped (at %v), want at most %v", d, lastStopped, cfg.PollInterval+time.Second)
+	}
+	t.Logf("DRAINING after %v, completion %v after the last task stopped", draining.Sub(terminated), completed.Sub(lastStopped))
+}

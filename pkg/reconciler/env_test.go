@@ -1,0 +1,430 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+)
+
+// epoch is where every behaviour test's fake clock starts.
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const (
+	managedTag = "ecs-drainer/enabled"
+	hookName   = "drain"
+)
+
+// env is one simulator and the controllers under test, all on one fake clock. Time only moves when
+// the test advances it; after each step the test waits (in real time, bounded) until every
+// controller is idle, so runs are deterministic up to goroutine scheduling.
+type env struct {
+	t     *testing.T
+	clock *clocktesting.FakeClock
+	sim   *awssim.Sim
+	url   string
+	as    *autoscaling.Client // fixture clients: set the scene, never counted as the controller's
+	ecs   *ecs.Client
+	ctrls []*testController
+}
+
+type testController struct {
+	*Controller
+	reg    *prometheus.Registry
+	m      *metrics.Metrics
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newEnv(t *testing.T, opts awssim.Options) *env {
+	t.Helper()
+	// Keep the SDK's default chain away from the host's AWS configuration.
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", empty)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+
+	clk := clocktesting.NewFakeClock(epoch)
+	opts.Clock = clk
+	if opts.Seed == 0 {
+		opts.Seed = 1
+	}
+	sim := awssim.New(opts)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	e := &env{t: t, clock: clk, sim: sim, url: srv.URL}
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		BaseEndpoint: aws.String(srv.URL),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+		},
+	}
+	e.as = autoscaling.NewFromConfig(cfg)
+	e.ecs = ecs.NewFromConfig(cfg)
+	return e
+}
+
+// testConfig is a configuration with short periods suited to stepping a fake clock.
+func testConfig() Config {
+	return Config{
+		ASGTagKey:            managedTag,
+		ASGTagValue:          "true",
+		HookHeartbeatTimeout: 300 * time.Second,
+		ResyncPeriod:         2 * time.Second,
+		PollInterval:         time.Second,
+		StandaloneTaskPolicy: StandalonePolicyStop,
+		StandaloneTaskGrace:  5 * time.Minute,
+		DrainTimeout:         time.Hour,
+		DrainTimeoutAction:   DrainTimeoutStopTasks,
+		Workers:              4,
+	}
+}
+
+// start builds a controller against the simulator, through NewClients as main does, and runs it
+// until the test ends (or stop is called).
+func (e *env) start(cfg Config) *testController {
+	e.t.Helper()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "test", "test")
+	as, ecsClient, err := awsapi.NewClients(e.t.Context(), awsapi.ClientOptions{
+		EndpointURL: e.url,
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Observer:    m,
+	})
+	if err != nil {
+		e.t.Fatalf("NewClients: %v", err)
+	}
+	c, err := New(cfg, Deps{AutoScaling: as, ECS: ecsClient, Metrics: m, Clock: e.clock,
+		Log: testr.NewWithOptions(e.t, testr.Options{Verbosity: 1}).WithName(fmt.Sprintf("ctrl%d", len(e.ctrls)))})
+	if err != nil {
+		e.t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tc := &testController{Controller: c, reg: reg, m: m, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(tc.done)
+		if err := c.Run(ctx); err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	}()
+	e.ctrls = append(e.ctrls, tc)
+	e.t.Cleanup(tc.stop)
+	e.settle()
+	return tc
+}
+
+// stop stops the controller and waits for Run to return.
+func (tc *testController) stop() {
+	tc.cancel()
+	<-tc.done
+}
+
+// settle waits until every running controller has been idle for a few consecutive looks, so that
+// work made due by the last clock step (delayed queue items move on their own goroutine) is done.
+func (e *env) settle() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	stable := 0
+	for stable < 4 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("controllers did not settle within 10s")
+		}
+		time.Sleep(500 * time.Microsecond)
+		idle := true
+		for _, c := range e.ctrls {
+			select {
+			case <-c.done:
+				continue
+			default:
+			}
+			if !c.idle() {
+				idle = false
+			}
+		}
+		if idle {
+			stable++
+		} else {
+			stable = 0
+		}
+	}
+}
+
+// advance moves the clock by d in steps of step, letting the simulator and the controllers act
+// after each.
+func (e *env) advance(d, step time.Duration) {
+	e.t.Helper()
+	for d > 0 {
+		s := min(step, d)
+		e.clock.Step(s)
+		e.sim.Step()
+		e.settle()
+		d -= s
+	}
+}
+
+// until advances the clock in steps of step until cond holds, failing after max.
+func (e *env) until(what string, max, step time.Duration, cond func() bool) {
+	e.t.Helper()
+	for waited := time.Duration(0); !cond(); waited += step {
+		if waited >= max {
+			e.t.Fatalf("%s: not within %s of simulated time", what, max)
+		}
+		e.advance(step, step)
+	}
+}
+
+func (e *env) createCluster(name string) {
+	e.t.Helper()
+	if _, err := e.ecs.CreateCluster(e.t.Context(), &ecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
+		e.t.Fatalf("CreateCluster %s: %v", name, err)
+	}
+}
+
+// taskDef registers a one-container task definition; stopTimeout 0 leaves ECS's default (30 s).
+func (e *env) taskDef(family string, stopTimeout int32) string {
+	e.t.Helper()
+	cd := ecstypes.ContainerDefinition{Name: aws.String("app"), Image: aws.String("busybox"), Memory: aws.Int32(128)}
+	if stopTimeout > 0 {
+		cd.StopTimeout = aws.Int32(stopTimeout)
+	}
+	out, err := e.ecs.RegisterTaskDefinition(e.t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(family), ContainerDefinitions: []ecstypes.ContainerDefinition{cd},
+	})
+	if err != nil {
+		e.t.Fatalf("RegisterTaskDefinition %s: %v", family, err)
+	}
+	return aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+}
+
+// service creates a service; strategy "" is REPLICA.
+func (e *env) service(cluster, name, td string, desired, minPct, maxPct int32, strategy ecstypes.SchedulingStrategy) {
+	e.t.Helper()
+	in := &ecs.CreateServiceInput{
+		Cluster: aws.String(cluster), ServiceName: aws.String(name), TaskDefinition: aws.String(td),
+		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(minPct), MaximumPercent: aws.Int32(maxPct)},
+		SchedulingStrategy:      strategy,
+	}
+	if strategy != ecstypes.SchedulingStrategyDaemon {
+		in.DesiredCount = aws.Int32(desired)
+	}
+	if _, err := e.ecs.CreateService(e.t.Context(), in); err != nil {
+		e.t.Fatalf("CreateService %s: %v", name, err)
+	}
+}
+
+// runTask starts a standalone task and returns its ARN and the container instance it was placed on.
+func (e *env) runTask(cluster, td string) (taskArn, ciArn string) {
+	e.t.Helper()
+	out, err := e.ecs.RunTask(e.t.Context(), &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String(td)})
+	if err != nil {
+		e.t.Fatalf("RunTask: %v", err)
+	}
+	if len(out.Tasks) != 1 {
+		e.t.Fatalf("RunTask started %d tasks, failures %v", len(out.Tasks), out.Failures)
+	}
+	return aws.ToString(out.Tasks[0].TaskArn), aws.ToString(out.Tasks[0].ContainerInstanceArn)
+}
+
+// group creates an Auto Scaling group of desired instances. cluster "" makes it a non-ECS group;
+// managed tags it for the controller.
+func (e *env) group(name string, desired int32, cluster string, slots int, managed bool) {
+	e.t.Helper()
+	tags := map[string]string{}
+	if cluster != "" {
+		tags["awssim:ecs-cluster"] = cluster
+	}
+	if slots > 0 {
+		tags["awssim:task-slots"] = fmt.Sprint(slots)
+	}
+	if managed {
+		tags[managedTag] = "true"
+	}
+	in := &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(name),
+		MinSize:              aws.Int32(0),
+		MaxSize:              aws.Int32(100),
+		DesiredCapacity:      aws.Int32(desired),
+		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("lt"), Version: aws.String("$Latest")},
+	}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, astypes.Tag{Key: aws.String(k), Value: aws.String(v), ResourceId: aws.String(name), ResourceType: aws.String("auto-scaling-group")})
+	}
+	if _, err := e.as.CreateAutoScalingGroup(e.t.Context(), in); err != nil {
+		e.t.Fatalf("CreateAutoScalingGroup %s: %v", name, err)
+	}
+}
+
+// hook puts a terminating hook on a group.
+func (e *env) hook(group, name string, heartbeat int32, defaultResult string) {
+	e.t.Helper()
+	if _, err := e.as.PutLifecycleHook(e.t.Context(), &autoscaling.PutLifecycleHookInput{
+		AutoScalingGroupName: aws.String(group),
+		LifecycleHookName:    aws.String(name),
+		LifecycleTransition:  aws.String(transitionTerminating),
+		HeartbeatTimeout:     aws.Int32(heartbeat),
+		DefaultResult:        aws.String(defaultResult),
+	}); err != nil {
+		e.t.Fatalf("PutLifecycleHook %s/%s: %v", group, name, err)
+	}
+}
+
+func (e *env) setDesired(group string, n int32) {
+	e.t.Helper()
+	if _, err := e.as.SetDesiredCapacity(e.t.Context(), &autoscaling.SetDesiredCapacityInput{
+		AutoScalingGroupName: aws.String(group), DesiredCapacity: aws.Int32(n),
+	}); err != nil {
+		e.t.Fatalf("SetDesiredCapacity %s=%d: %v", group, n, err)
+	}
+}
+
+// instances returns a group's instances by lifecycle state.
+func (e *env) instances(group string) map[string]string {
+	e.t.Helper()
+	out, err := e.as.DescribeAutoScalingGroups(e.t.Context(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
+	if err != nil {
+		e.t.Fatalf("DescribeAutoScalingGroups %s: %v", group, err)
+	}
+	states := map[string]string{}
+	for _, g := range out.AutoScalingGroups {
+		for _, in := range g.Instances {
+			states[aws.ToString(in.InstanceId)] = string(in.LifecycleState)
+		}
+	}
+	return states
+}
+
+// inState returns the IDs of a group's instances in a lifecycle state.
+func (e *env) inState(group, state string) []string {
+	var ids []string
+	for id, s := range e.instances(group) {
+		if s == state {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// containerInstance describes the container instance of an EC2 instance in a cluster.
+func (e *env) containerInstance(cluster, ec2ID string) (ecstypes.ContainerInstance, bool) {
+	e.t.Helper()
+	list, err := e.ecs.ListContainerInstances(e.t.Context(), &ecs.ListContainerInstancesInput{
+		Cluster: aws.String(cluster), Filter: aws.String("ec2InstanceId == " + ec2ID),
+	})
+	if err != nil {
+		e.t.Fatalf("ListContainerInstances: %v", err)
+	}
+	if len(list.ContainerInstanceArns) == 0 {
+		return ecstypes.ContainerInstance{}, false
+	}
+	out, err := e.ecs.DescribeContainerInstances(e.t.Context(), &ecs.DescribeContainerInstancesInput{
+		Cluster: aws.String(cluster), ContainerInstances: list.ContainerInstanceArns,
+		Include: []ecstypes.ContainerInstanceField{ecstypes.ContainerInstanceFieldTags},
+	})
+	if err != nil || len(out.ContainerInstances) != 1 {
+		e.t.Fatalf("DescribeContainerInstances: %v (%d)", err, len(out.ContainerInstances))
+	}
+	return out.ContainerInstances[0], true
+}
+
+// runningTasks counts the tasks of a cluster whose lastStatus is RUNNING.
+func (e *env) runningTasks(cluster string) int {
+	e.t.Helper()
+	var arns []string
+	p := ecs.NewListTasksPaginator(e.ecs, &ecs.ListTasksInput{Cluster: aws.String(cluster)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(e.t.Context())
+		if err != nil {
+			e.t.Fatalf("ListTasks: %v", err)
+		}
+		arns = append(arns, page.TaskArns...)
+	}
+	n := 0
+	for len(arns) > 0 {
+		chunk := arns[:min(100, len(arns))]
+		arns = arns[len(chunk):]
+		out, err := e.ecs.DescribeTasks(e.t.Context(), &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: chunk})
+		if err != nil {
+			e.t.Fatalf("DescribeTasks: %v", err)
+		}
+		for _, t := range out.Tasks {
+			if aws.ToString(t.LastStatus) == "RUNNING" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// value reads one counter or gauge of a controller's metrics.
+func value(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	return testutil.ToFloat64(c)
+}
+
+// calls sums the controller's AWS request counter over the series matching service and, unless
+// "", operation.
+func (tc *testController) calls(t *testing.T, service, operation string) int {
+	t.Helper()
+	mfs, err := tc.reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering metrics: %v", err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "ecs_drainer_aws_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["service"] == service && (operation == "" || labels["operation"] == operation) {
+				n += int(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return n
+}
+
+// writeOps are the operations that change AWS state among those the controller calls.
+var writeOps = []string{"CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "PutLifecycleHook", "UpdateContainerInstancesState", "TagResource", "StopTask"}
+
+// writes sums the controller's write calls.
+func (tc *testController) writes(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, op := range writeOps {
+		n += tc.calls(t, "autoscaling", op) + tc.calls(t, "ecs", op)
+	}
+	return n
+}

@@ -1,0 +1,174 @@
+package reconciler
+
+import (
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+)
+
+const (
+	// ECSManagedHookName is the terminating hook ECS managed instance draining puts on capacity
+	// provider groups. ECS completes it itself; the controller never does.
+	ECSManagedHookName = "ecs-managed-draining-termination-hook"
+
+	// DefaultHookName is the hook --manage-hooks creates when --hook-name is not set.
+	DefaultHookName = "ecs-drainer"
+
+	transitionTerminating = "autoscaling:EC2_INSTANCE_TERMINATING"
+)
+
+// hookInfo is the part of a lifecycle hook the controller acts on.
+type hookInfo struct {
+	name             string
+	heartbeatTimeout time.Duration
+	globalTimeout    time.Duration
+}
+
+// hookProblem says why no hook could be chosen on a group.
+type hookProblem int
+
+const (
+	hookOK hookProblem = iota
+	// hookNotFound: --hook-name names no hook on the group.
+	hookNotFound
+	// hookNotTerminating: --hook-name names a launching hook.
+	hookNotTerminating
+	// hookIsECSManaged: --hook-name names ECS's own hook, which the controller must not complete.
+	hookIsECSManaged
+	// hookNone: no terminating hook at all.
+	hookNone
+	// hookOnlyECSManaged: the only terminating hook is ECS's.
+	hookOnlyECSManaged
+	// hookAmbiguous: several terminating hooks and no --hook-name to choose.
+	hookAmbiguous
+)
+
+func (p hookProblem) String() string {
+	switch p {
+	case hookOK:
+		return "ok"
+	case hookNotFound:
+		return "named hook not found"
+	case hookNotTerminating:
+		return "named hook is not a terminating hook"
+	case hookIsECSManaged:
+		return "named hook is ECS's managed draining hook"
+	case hookNone:
+		return "no terminating lifecycle hook"
+	case hookOnlyECSManaged:
+		return "only ECS's managed draining hook"
+	case hookAmbiguous:
+		return "several terminating hooks; set --hook-name"
+	}
+	return "unknown"
+}
+
+// missing reports whether --manage-hooks may fix the problem by creating the hook.
+func (p hookProblem) missing() bool { return p == hookNotFound || p == hookNone }
+
+// hookSelection is the outcome of choosing the hook the controller acts for on one group.
+type hookSelection struct {
+	hook    hookInfo
+	problem hookProblem
+	// ecsManaged is set when ECS's managed draining hook is on the group (ECS drains it too).
+	ecsManaged bool
+	// candidates names the terminating hooks when the choice is ambiguous.
+	candidates []string
+}
+
+// selectHook chooses the terminating hook to act for among a group's hooks: the one named want, or,
+// when want is "", the single terminating hook other than ECS's managed one.
+func selectHook(hooks []astypes.LifecycleHook, want string) hookSelection {
+	var sel hookSelection
+	var terminating []astypes.LifecycleHook
+	for _, h := range hooks {
+		name := aws.ToString(h.LifecycleHookName)
+		isTerminating := aws.ToString(h.LifecycleTransition) == transitionTerminating
+		if name == ECSManagedHookName && isTerminating {
+			sel.ecsManaged = true
+		}
+		if want != "" && name == want {
+			switch {
+			case name == ECSManagedHookName:
+				sel.problem = hookIsECSManaged
+			case !isTerminating:
+				sel.problem = hookNotTerminating
+			default:
+				sel.hook = toHookInfo(h)
+			}
+			continue
+		}
+		if isTerminating && name != ECSManagedHookName {
+			terminating = append(terminating, h)
+		}
+	}
+	if want != "" {
+		if sel.hook.name == "" && sel.problem == hookOK {
+			sel.problem = hookNotFound
+		}
+		return sel
+	}
+	switch len(terminating) {
+	case 0:
+		sel.problem = hookNone
+		if sel.ecsManaged {
+			sel.problem = hookOnlyECSManaged
+		}
+	case 1:
+		sel.hook = toHookInfo(terminating[0])
+	default:
+		sel.problem = hookAmbiguous
+		for _, h := range terminating {
+			sel.candidates = append(sel.candidates, aws.ToString(h.LifecycleHookName))
+		}
+	}
+	return sel
+}
+
+func toHookInfo(h astypes.LifecycleHook) hookInfo {
+	hb := time.Duration(aws.ToInt32(h.HeartbeatTimeout)) * time.Second
+	return hookInfo{
+		name:             aws.ToString(h.LifecycleHookName),
+		heartbeatTimeout: hb,
+		globalTimeout:    globalTimeout(hb, time.Duration(aws.ToInt32(h.GlobalTimeout))*time.Second),
+	}
+}
+
+// globalTimeout is how long an instance may wait on a hook in total: what AWS reports, or if it
+// reports nothing, the documented rule min(48 h, 100 x heartbeat timeout).
+func globalTimeout(heartbeat, reported time.Duration) time.Duration {
+	if reported > 0 {
+		return reported
+	}
+	return min(awsapi.MaxHookGlobalTimeoutSeconds*time.Second, awsapi.HookGlobalTimeoutHeartbeats*heartbeat)
+}
+
+// effectiveDrainTimeout bounds the configured drain timeout by the hook's global timeout less a
+// margin, so the configured outcome (not the hook's DefaultResult) always ends a drain. reduced
+// reports whether the configured value was cut.
+func effectiveDrainTimeout(configured, global, margin time.Duration) (timeout time.Duration, reduced bool) {
+	limit := global - margin
+	if limit <= 0 {
+		// A margin as large as the whole global timeout (a tiny hook): keep half of it, which still
+		// ends the drain well before AWS would.
+		limit = global / 2
+	}
+	if configured > limit {
+		return limit, true
+	}
+	return configured, false
+}
+
+// heartbeatDue reports whether a heartbeat should be recorded now. last is the last heartbeat this
+// process recorded, or failing that the latest time the action is known not to have started yet;
+// zero means unknown (first sight after a restart), which makes a heartbeat due at once. Heartbeats
+// stop at globalEnd: past it AWS ends the action whatever is recorded.
+func heartbeatDue(now, last, globalEnd time.Time, heartbeatTimeout time.Duration) bool {
+	if heartbeatTimeout <= 0 || !now.Before(globalEnd) {
+		return false
+	}
+	return last.IsZero() || now.Sub(last) >= heartbeatTimeout/2
+}

@@ -1,0 +1,114 @@
+package reconciler
+
+import (
+	"time"
+)
+
+// mapState says what is known of where an instance is registered in ECS.
+type mapState uint8
+
+const (
+	// mapUnknown: not looked up yet.
+	mapUnknown mapState = iota
+	// mapFound: registered as containerInstanceArn in cluster.
+	mapFound
+	// mapNotFound: no container instance in any cluster (never registered, or deregistered).
+	mapNotFound
+)
+
+// mapping is where an EC2 instance is registered in ECS.
+type mapping struct {
+	state   mapState
+	cluster string
+	arn     string
+}
+
+// instance is one watched EC2 instance. Its fields are guarded by Controller.mu and owned by one
+// writer each, as the section comments say; a reconcile copies them out, works without the lock,
+// and writes back only the progress it owns.
+type instance struct {
+	id string
+
+	// Written by discovery.
+	asg  string
+	hook hookInfo
+	// gone is set when the instance is no longer in Terminating:Wait on a managed group.
+	gone bool
+	// firstSeen is when discovery first saw it in Terminating:Wait.
+	firstSeen time.Time
+	// enteredAfter is a time the lifecycle action is known to have started after (the start of the
+	// previous listing that showed the group without this instance waiting); zero when unknown,
+	// as for everything found by the first listing after a start.
+	enteredAfter time.Time
+
+	// Written by the resolver.
+	mapping mapping
+
+	// Written by the instance's own reconcile.
+	prog progress
+}
+
+// progress is what the controller has observed and done for one instance's drain. It is copied by
+// value, so the slices and maps in it are replaced, never modified in place.
+type progress struct {
+	// drainRequestedAt is when this process set the container instance DRAINING (in dry run: would
+	// have); zero if it found it draining already.
+	drainRequestedAt time.Time
+	// drainStartedAt is the drain's start as kept in the drain-started-at tag.
+	drainStartedAt time.Time
+	// lastHeartbeat is when this process last recorded a heartbeat; dryRunHeartbeat when dry run
+	// last said it would (kept apart so dry run does not believe the hook was extended).
+	lastHeartbeat   time.Time
+	dryRunHeartbeat time.Time
+
+	// timedOut is set once the drain outlived the drain timeout (the transition is counted once).
+	timedOut bool
+	// standaloneChecked is set once standalone tasks were looked for after the grace period. No
+	// task is placed on a DRAINING instance, so one look finds them all.
+	standaloneChecked bool
+	// stoppedByUs are the tasks the drain timeout action stopped, so daemon tasks wait for them.
+	stoppedByUs []string
+	// dryRunStopped are the tasks dry run already said it would stop, so it says so once.
+	dryRunStopped map[string]bool
+
+	// check is the state of the "every task STOPPED" check once no task is running or pending.
+	check taskCheck
+
+	// completed is set once the lifecycle action is over for this controller: completed by us
+	// (completedByUs) or found already ended. The instance is then left alone until it leaves
+	// Terminating:Wait (another hook may still hold it), so nothing is completed twice.
+	completed     bool
+	completedByUs bool
+	// endedAt is when the action was found over without us (a "No active Lifecycle Action"
+	// answer), and endedExpired whether it looked expired then.
+	endedAt      time.Time
+	endedExpired bool
+}
+
+// taskCheck follows the tasks that must reach STOPPED once a container instance shows no running
+// or pending task. Such tasks can only be ones already told to stop (desiredStatus STOPPED): no
+// task is placed on a DRAINING instance, so the set listed once only shrinks.
+type taskCheck struct {
+	// listed: ListTasks(desiredStatus STOPPED) was done since the counts reached zero.
+	listed bool
+	// pending are the listed tasks not yet seen STOPPED.
+	pending []string
+	// requestedAt is when a describe of pending was requested from the batch; zero if none is due.
+	requestedAt time.Time
+	// checkedFor is the container-instance observation (fetch time) this check last ran for, so a
+	// round runs once per observation however often the instance is reconciled.
+	checkedFor time.Time
+}
+
+// groupState is what discovery keeps per managed group between resyncs.
+type groupState struct {
+	// hooks was described at hooksAt; selection is the hook chosen from them.
+	hooksAt   time.Time
+	selection hookSelection
+	// hookEnsured: with --manage-hooks, the hook was found or created.
+	hookEnsured bool
+	// listedAt is the start of the last listing that included the group, and prevWaiting the
+	// instances that listing showed in Terminating:Wait.
+	listedAt    time.Time
+	prevWaiting map[string]bool
+}
