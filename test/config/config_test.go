@@ -29,6 +29,7 @@ var ControllerActions = []string{
 	"autoscaling:PutLifecycleHook",
 	"autoscaling:RecordLifecycleActionHeartbeat",
 	"ecs:DescribeContainerInstances",
+	"ecs:DescribeServices",
 	"ecs:DescribeTasks",
 	"ecs:ListClusters",
 	"ecs:ListContainerInstances",
