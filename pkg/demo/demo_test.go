@@ -340,3 +340,36 @@ func TestBuildUniform(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleLoopFirstStepAfter shows the first scale-in comes FirstStepAfter from the start, not a
+// whole Interval later: the live demo shows a drain within seconds.
+func TestScaleLoopFirstStepAfter(t *testing.T) {
+	_, as, ec := startSim(t)
+	f := Fleet{Clusters: []Cluster{{Name: "c", ASGs: []ASG{{Name: "a", Min: 0, Desired: 2, Max: 2, Managed: true, HookHeartbeatTimeout: time.Minute, ScaleInMax: 1}}}}}
+	if err := Build(t.Context(), as, ec, f); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	clk := clocktesting.NewFakeClock(time.Now())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	loop := &ScaleLoop{AutoScaling: as, Groups: f.ManagedASGs(), Clock: clk, Log: logr.Discard(), Interval: time.Hour, FirstStepAfter: 5 * time.Second}
+	go func() { loop.Run(ctx); close(done) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !clk.HasWaiters() {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop is not waiting for its first step")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.Step(5 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for desired(t, as, "a") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not scale in FirstStepAfter from the start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -24,9 +24,12 @@ type ScaleLoop struct {
 	AutoScaling AutoScalingAPI
 	Groups      []ASG // usually Fleet.ManagedASGs()
 	Interval    time.Duration
-	Clock       clock.WithTicker // nil means the real clock
-	Log         logr.Logger
-	Seed        uint64 // seeds how far each scale-in goes
+	// FirstStepAfter, when > 0, makes the first step come this soon rather than one Interval after
+	// the start, so a person watching the demo sees a drain within seconds.
+	FirstStepAfter time.Duration
+	Clock          clock.WithTicker // nil means the real clock
+	Log            logr.Logger
+	Seed           uint64 // seeds how far each scale-in goes
 
 	rng  *rand.Rand
 	next int
@@ -42,6 +45,16 @@ func (l *ScaleLoop) Run(ctx context.Context) {
 	clk := l.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
+	}
+	if l.FirstStepAfter > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(l.FirstStepAfter):
+			if err := l.Step(ctx); err != nil && ctx.Err() == nil {
+				l.Log.Error(err, "Scaling step failed")
+			}
+		}
 	}
 	t := clk.NewTicker(interval)
 	defer t.Stop()
