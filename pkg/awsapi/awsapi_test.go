@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -197,6 +198,13 @@ func TestAttemptCode(t *testing.T) {
 		{context.Canceled, CodeCanceled},
 		{fmt.Errorf("sending: %w", context.DeadlineExceeded), CodeCanceled},
 		{errors.New("connection refused"), CodeNetworkError},
+		{&smithy.GenericAPIError{Code: "ThrottlingException"}, "ThrottlingException"},
+		{&smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue"}, "AWS.SimpleQueueService.NonExistentQueue"},
+		// Codes no AWS service sends are folded, so a hostile endpoint cannot grow the label set.
+		{&smithy.GenericAPIError{Code: "<html>oops</html>"}, CodeOther},
+		{&smithy.GenericAPIError{Code: "9Lives"}, CodeOther},
+		{&smithy.GenericAPIError{Code: strings.Repeat("A", 65)}, CodeOther},
+		{&smithy.GenericAPIError{Code: "Sender:Throttling"}, CodeOther},
 	} {
 		if got := AttemptCode(tc.err); got != tc.want {
 			t.Errorf("AttemptCode(%v) = %q, want %q", tc.err, got, tc.want)
@@ -208,6 +216,56 @@ func TestServiceLabel(t *testing.T) {
 	for id, want := range map[string]string{"Auto Scaling": ServiceAutoScaling, "ECS": ServiceECS, "Some Service": "someservice"} {
 		if got := serviceLabel(id); got != want {
 			t.Errorf("serviceLabel(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+// TestAttemptLog: a call whose first attempt got no definite answer (a 5xx) and whose retry says
+// "No active Lifecycle Action" is uncertain, so the caller may count the completion as its own;
+// one refused with a client error (throttled) first is not.
+func TestAttemptLog(t *testing.T) {
+	noActive := reply{400, queryError("ValidationError", "No active Lifecycle Action found with instance ID i-0abc")}
+	for _, tc := range []struct {
+		name          string
+		replies       []reply
+		wantAttempts  int
+		wantUncertain bool
+	}{
+		{"server error then no active", []reply{{500, queryError("InternalFailure", "boom")}, noActive}, 2, true},
+		{"throttled then no active", []reply{{400, queryError("Throttling", "Rate exceeded")}, noActive}, 2, false},
+		{"no active at once", []reply{noActive}, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := server(t, tc.replies...)
+			as, _ := clients(t, url, ClientOptions{MaxAttempts: 3})
+			var log AttemptLog
+			_, err := as.CompleteLifecycleAction(t.Context(), &autoscaling.CompleteLifecycleActionInput{
+				AutoScalingGroupName: aws.String("g"), LifecycleHookName: aws.String("h"),
+				InstanceId: aws.String("i-0abc"), LifecycleActionResult: aws.String("CONTINUE"),
+			}, func(o *autoscaling.Options) { o.APIOptions = append(o.APIOptions, log.Middleware) })
+			if !IsNoActiveLifecycleAction(err) {
+				t.Fatalf("CompleteLifecycleAction error %v, want No active Lifecycle Action", err)
+			}
+			if log.Attempts() != tc.wantAttempts || log.Uncertain() != tc.wantUncertain {
+				t.Errorf("attempts %d, uncertain %v; want %d, %v", log.Attempts(), log.Uncertain(), tc.wantAttempts, tc.wantUncertain)
+			}
+		})
+	}
+}
+
+func TestUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"network", errors.New("connection reset by peer"), true},
+		{"canceled", context.Canceled, true},
+		{"API error without a response", &smithy.GenericAPIError{Code: "ValidationError"}, true},
+	} {
+		if got := Uncertain(tc.err); got != tc.want {
+			t.Errorf("%s: Uncertain = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -49,6 +49,9 @@ type ClientOptions struct {
 	Region string
 	// Credentials, when set, replaces the standard credential chain (tests use static fake keys).
 	Credentials aws.CredentialsProvider
+	// HTTPClient, when set, replaces the default HTTP client (whose attempts time out after 30 s).
+	// Tests use it to lose responses on the way back.
+	HTTPClient aws.HTTPClient
 }
 
 // NewClients builds the Auto Scaling and ECS clients. It loads the standard credential chain and
@@ -56,9 +59,11 @@ type ClientOptions struct {
 // retries (which back off the whole client when AWS throttles), a client-side token bucket applied
 // to every attempt, and the observer middleware.
 func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, error) {
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attemptTimeout)),
+	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
+	if opts.HTTPClient != nil {
+		httpClient = opts.HTTPClient
 	}
+	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
 	}

@@ -3,6 +3,8 @@ package awsapi
 import (
 	"context"
 	"errors"
+	"net/http"
+	"regexp"
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -29,7 +31,14 @@ const (
 	CodeCanceled             = "Canceled"
 	CodeDeserializationError = "DeserializationError"
 	CodeNetworkError         = "NetworkError"
+	// CodeOther replaces an error code no AWS service would send (see plausibleCode), so a
+	// misbehaving endpoint or proxy cannot grow the metric's label set without bound.
+	CodeOther = "Other"
 )
+
+// plausibleCode is the shape of every AWS error code: a letter, then letters, digits and dots
+// (e.g. "ThrottlingException", "AWS.SimpleQueueService.NonExistentQueue"), at most 64 characters.
+var plausibleCode = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9.]{0,63}$`)
 
 // noActiveLifecycleAction is the start of the ValidationError message Auto Scaling returns when the
 // lifecycle action an instance was waiting on no longer exists: completed (by anyone), timed out,
@@ -102,6 +111,9 @@ func AttemptCode(err error) string {
 		return CodeOK
 	}
 	if code := ErrorCode(err); code != "" {
+		if !plausibleCode.MatchString(code) {
+			return CodeOther
+		}
 		return code
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -117,4 +129,19 @@ func AttemptCode(err error) string {
 		return CodeDeserializationError
 	}
 	return CodeNetworkError
+}
+
+// Uncertain reports whether err leaves open that the request took effect: no answer arrived (a
+// network error or timeout), the answer could not be read, or the server failed (5xx) after
+// possibly acting. Only a client error answer (4xx with an AWS error code) is a definite "not done".
+func Uncertain(err error) bool {
+	if err == nil {
+		return false
+	}
+	var respErr *awshttp.ResponseError
+	if errors.As(err, &respErr) && ErrorCode(err) != "" {
+		status := respErr.HTTPStatusCode()
+		return status < http.StatusBadRequest || status >= http.StatusInternalServerError
+	}
+	return true
 }

@@ -6,6 +6,8 @@ package metrics
 
 import (
 	"runtime"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
@@ -75,20 +77,52 @@ type Metrics struct {
 	BuildInfo                 *prometheus.GaugeVec
 
 	workqueue *workqueueMetrics
+	// drainStats computes DrainsInProgress and OldestDrainAgeSeconds at scrape time.
+	drainStats atomic.Pointer[DrainStatsFunc]
+}
+
+// DrainStatsFunc reports the drains in progress and the age of the oldest one, now.
+type DrainStatsFunc func() (inProgress int, oldestAge time.Duration)
+
+// SetDrainStatsSource makes DrainsInProgress and OldestDrainAgeSeconds computed by f whenever they
+// are collected, so they stay true between the controller's own updates (an age keeps growing
+// while the Auto Scaling API is down and nothing else runs). nil stops it; the gauges then keep
+// whatever was last set.
+func (m *Metrics) SetDrainStatsSource(f DrainStatsFunc) {
+	if f == nil {
+		m.drainStats.Store(nil)
+		return
+	}
+	m.drainStats.Store(&f)
+}
+
+// refreshDrainStats sets both drain gauges from the source, if there is one.
+func (m *Metrics) refreshDrainStats() {
+	f := m.drainStats.Load()
+	if f == nil {
+		return
+	}
+	n, oldest := (*f)()
+	m.DrainsInProgress.Set(float64(n))
+	m.OldestDrainAgeSeconds.Set(oldest.Seconds())
+}
+
+// scrapeGauge is a gauge that is brought up to date just before it is collected.
+type scrapeGauge struct {
+	prometheus.Gauge
+	refresh func()
+}
+
+// Collect refreshes the value, then collects it.
+func (g scrapeGauge) Collect(ch chan<- prometheus.Metric) {
+	g.refresh()
+	g.Gauge.Collect(ch)
 }
 
 // New creates the metrics, registers them on reg and sets every known label combination to zero,
 // so rates and alerts work from the first scrape.
 func New(reg prometheus.Registerer, version, revision string) *Metrics {
 	m := &Metrics{
-		DrainsInProgress: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "drains_in_progress",
-			Help: "Instances held in Terminating:Wait whose drain has started and whose lifecycle action is not yet completed.",
-		}),
-		OldestDrainAgeSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "oldest_drain_age_seconds",
-			Help: "Age of the oldest drain in progress, 0 when none.",
-		}),
 		DrainDurationSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "drain_duration_seconds",
 			Help:    "Time from drain start (or first sight) to the end of the lifecycle action, by outcome.",
@@ -145,6 +179,15 @@ func New(reg prometheus.Registerer, version, revision string) *Metrics {
 		}, []string{"version", "revision", "goversion"}),
 		workqueue: newWorkqueueMetrics(),
 	}
+	// Both gauges are computed at scrape time once a source is set (SetDrainStatsSource).
+	m.DrainsInProgress = scrapeGauge{refresh: m.refreshDrainStats, Gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "drains_in_progress",
+		Help: "Instances held in Terminating:Wait that the controller acts for and whose lifecycle action is not yet completed, whether or not DRAINING could be set yet.",
+	})}
+	m.OldestDrainAgeSeconds = scrapeGauge{refresh: m.refreshDrainStats, Gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "oldest_drain_age_seconds",
+		Help: "Age of the oldest drain in progress (from its start, or from when the instance was first seen waiting if earlier), 0 when none.",
+	})}
 	reg.MustRegister(
 		m.DrainsInProgress, m.OldestDrainAgeSeconds, m.DrainDurationSeconds, m.DrainsEnded,
 		m.LifecycleActionsCompleted, m.DrainTimeouts, m.Heartbeats, m.TasksStopped, m.ReconcileTotal,

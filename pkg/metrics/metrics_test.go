@@ -3,6 +3,7 @@ package metrics
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -75,5 +76,30 @@ func TestMetricsNamesAndZeroes(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.workqueue.depth.WithLabelValues("reconciler")); got != 1 {
 		t.Errorf("workqueue depth = %v, want 1", got)
+	}
+}
+
+// TestDrainStatsAtScrape: the drain gauges are computed by the source each time they are
+// collected, not when something last set them.
+func TestDrainStatsAtScrape(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, "v1", "r1")
+	age := 10 * time.Second
+	m.SetDrainStatsSource(func() (int, time.Duration) { return 2, age })
+	for range 2 {
+		if got := testutil.ToFloat64(m.DrainsInProgress); got != 2 {
+			t.Errorf("drains_in_progress = %v, want 2", got)
+		}
+		if got := testutil.ToFloat64(m.OldestDrainAgeSeconds); got != age.Seconds() {
+			t.Errorf("oldest_drain_age_seconds = %v, want %v", got, age.Seconds())
+		}
+		age += time.Minute // time passes and nothing else happens
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ecs_drainer_drains_in_progress Instances held in Terminating:Wait that the controller acts for and whose lifecycle action is not yet completed, whether or not DRAINING could be set yet.
+# TYPE ecs_drainer_drains_in_progress gauge
+ecs_drainer_drains_in_progress 2
+`), "ecs_drainer_drains_in_progress"); err != nil {
+		t.Error(err)
 	}
 }

@@ -39,8 +39,9 @@ const (
 )
 
 // ECSManagedHookName is the hook ECS managed instance draining creates on capacity-provider ASGs.
-// ECS completes it itself; a second party completing it would end ECS's drain early.
-const ECSManagedHookName = "ecs-managed-draining-termination-hook"
+// ECS completes it itself; a second party completing it would end ECS's drain early. It is the
+// reconciler's name for it, kept here for callers of this package.
+const ECSManagedHookName = reconciler.ECSManagedHookName
 
 // Defaults that --simulate uses instead of the production ones when the flag is not given, so the
 // live demo moves at a pace a person can watch.
@@ -146,7 +147,7 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.StringVar(&o.HookName, "hook-name", "", "terminating lifecycle hook acted for (default: the group's single EC2_INSTANCE_TERMINATING hook)")
 	fs.BoolVar(&o.ManageHooks, "manage-hooks", false, "create the terminating hook (--hook-name) on managed groups that lack it")
 	fs.DurationVar(&o.HookHeartbeatTimeout, "hook-heartbeat-timeout", 300*time.Second, "heartbeat timeout of hooks created by --manage-hooks (30s to 2h)")
-	fs.StringSliceVar(&o.Clusters, "clusters", nil, "comma-separated ECS `clusters` to look up container instances in (default: all)")
+	fs.StringSliceVar(&o.Clusters, "clusters", nil, "comma-separated ECS `clusters` to look up container instances in (default: all). An instance registered in no listed cluster is treated as not registered: its hook is completed at once, tasks and all")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 60*time.Second, "how often the fleet is listed (--simulate: 5s)")
 	fs.DurationVar(&o.PollInterval, "poll-interval", 15*time.Second, "how often a drain in progress is looked at again (--simulate: 2s)")
 	fs.StringVar(&o.StandaloneTaskPolicy, "standalone-task-policy", PolicyStop, "tasks not started by a service: stop (after --standalone-task-grace) or wait")
@@ -255,6 +256,11 @@ func (o *Options) Validate() error {
 	positive("resync-period", o.ResyncPeriod)
 	positive("poll-interval", o.PollInterval)
 	positive("drain-timeout", o.DrainTimeout)
+	if o.ManageHooks && o.ResyncPeriod > o.HookHeartbeatTimeout/2 && o.HookHeartbeatTimeout >= minHookHeartbeat {
+		// An instance is first seen up to a resync after its lifecycle action started, and its first
+		// heartbeat must come well within the heartbeat timeout.
+		bad("resync-period", "is %s, more than half --hook-heartbeat-timeout (HOOK_HEARTBEAT_TIMEOUT) %s: an instance could wait too long before its first heartbeat; lower it", o.ResyncPeriod, o.HookHeartbeatTimeout)
+	}
 	if o.ManageHooks && o.PollInterval >= o.HookHeartbeatTimeout && o.HookHeartbeatTimeout >= minHookHeartbeat {
 		// Heartbeats are recorded when a drain is looked at; polling slower than the hook's timeout
 		// would let hooks this controller created expire mid-drain.

@@ -210,8 +210,13 @@ func TestParseProblems(t *testing.T) {
 		},
 		{
 			name: "poll slower than created hook",
-			args: []string{"--manage-hooks", "--hook-name=h", "--hook-heartbeat-timeout=60s", "--poll-interval=2m"},
+			args: []string{"--manage-hooks", "--hook-name=h", "--hook-heartbeat-timeout=60s", "--resync-period=30s", "--poll-interval=2m"},
 			want: []string{`--poll-interval (POLL_INTERVAL) is 2m0s, not shorter than --hook-heartbeat-timeout`},
+		},
+		{
+			name: "resync slower than half the created hook's heartbeat timeout",
+			args: []string{"--manage-hooks", "--hook-name=h", "--hook-heartbeat-timeout=60s", "--resync-period=31s"},
+			want: []string{`--resync-period (RESYNC_PERIOD) is 31s, more than half --hook-heartbeat-timeout (HOOK_HEARTBEAT_TIMEOUT) 1m0s`},
 		},
 		{
 			name: "addresses",

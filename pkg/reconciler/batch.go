@@ -266,7 +266,8 @@ func (b *taskBatcher) flush(ctx context.Context, cluster string) (result, error)
 }
 
 // describeTasks describes arns in chunks of 100. A task ECS no longer knows (MISSING: stopped
-// longer ago than ECS keeps stopped tasks) is reported STOPPED.
+// longer ago than ECS keeps stopped tasks) is reported STOPPED; one left out of the answer
+// otherwise is an error.
 func (c *Controller) describeTasks(ctx context.Context, cluster string, arns []string) ([]taskInfo, error) {
 	out := make([]taskInfo, 0, len(arns))
 	for chunk := range slices.Chunk(arns, awsapi.MaxDescribeTasks) {
@@ -281,9 +282,16 @@ func (c *Controller) describeTasks(ctx context.Context, cluster string, arns []s
 			seen[info.arn] = true
 			out = append(out, info)
 		}
+		// Only a MISSING failure says a task is long gone; a task left out of the answer otherwise
+		// may well be running, so that is an error to retry, never a STOPPED.
+		missing := missingFailures(resp.Failures)
 		for _, a := range chunk {
-			if !seen[a] {
+			switch {
+			case seen[a]:
+			case missing[a]:
 				out = append(out, taskInfo{arn: a, lastStatus: taskStopped, desiredStatus: taskStopped, describedAt: at})
+			default:
+				return nil, fmt.Errorf("describing tasks in cluster %s: %s left out of the answer (%s)", cluster, a, failureReason(resp.Failures, a))
 			}
 		}
 	}

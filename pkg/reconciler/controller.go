@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/util/workqueue"
@@ -48,9 +49,14 @@ const (
 	errorBucketQPS   = 10
 	errorBucketBurst = 100
 
-	// reconcileTimeout bounds one reconcile, AWS calls and their retries included. Shutdown lets the
-	// reconciles in hand finish within it.
+	// reconcileTimeout bounds one reconcile, AWS calls and their retries included.
 	reconcileTimeout = 2 * time.Minute
+
+	// shutdownGrace is how long the reconciles in hand get to finish once shutdown starts; their
+	// AWS calls are cancelled after it. With the HTTP server's 5 s it keeps the whole shutdown
+	// under ECS's default stopTimeout of 30 s, after which the agent sends SIGKILL. Nothing is lost
+	// by cutting a reconcile short: every step is safe to repeat and all state lives on AWS.
+	shutdownGrace = 20 * time.Second
 
 	// batchWindow is how long a lookup or DRAINING request waits for others to share its call. A
 	// resync enqueues every new instance at once, and workers get through them in milliseconds, so a
@@ -65,9 +71,14 @@ const (
 	hookCacheTTL = 10 * time.Minute
 
 	// timeoutStopAllowance is the time the stop-tasks drain timeout action is given to stop the
-	// remaining tasks (ECS's stopTimeout is 30 s by default, up to 120 s) before the hook's global
-	// timeout would apply its DefaultResult.
-	timeoutStopAllowance = 3 * time.Minute
+	// remaining tasks before it completes CONTINUE whatever is left, well before the hook's global
+	// timeout would apply its DefaultResult. Tasks stop within their stopTimeout (30 s by default, at
+	// most 120 s) and daemon tasks only after the others: two stop timeouts and a few polls.
+	timeoutStopAllowance = 5 * time.Minute
+
+	// daemonCacheTTL is how long a service's scheduling strategy is reused. The strategy of a service
+	// cannot change, but a service can be deleted and created again under the same name.
+	daemonCacheTTL = 10 * time.Minute
 )
 
 // Config is what the controller manages and how. See docs/design.md for the matching flags.
@@ -112,6 +123,11 @@ func (c Config) Validate() error {
 		lo, hi := awsapi.MinHookHeartbeatTimeoutSeconds*time.Second, awsapi.MaxHookHeartbeatTimeoutSeconds*time.Second
 		if c.HookHeartbeatTimeout < lo || c.HookHeartbeatTimeout > hi {
 			errs = append(errs, fmt.Errorf("hook heartbeat timeout %s must be between %s and %s", c.HookHeartbeatTimeout, lo, hi))
+		}
+		if c.ResyncPeriod > c.HookHeartbeatTimeout/2 {
+			// An instance is first seen up to a resync after its action started; its first heartbeat
+			// must come before the heartbeat timeout.
+			errs = append(errs, fmt.Errorf("resync period %s must be at most half the hook heartbeat timeout %s", c.ResyncPeriod, c.HookHeartbeatTimeout))
 		}
 	}
 	if c.ResyncPeriod <= 0 {
@@ -236,10 +252,20 @@ type Controller struct {
 	// the group are looked up there first.
 	clusterHints map[string]map[string]bool
 	// daemonServices caches whether a service (cluster + "/" + name) uses the DAEMON strategy.
-	daemonServices map[string]bool
+	daemonServices map[string]daemonEntry
 	// warned holds the keys of conditions already warned about, so each is logged once until it
 	// clears.
 	warned map[string]bool
+	// stopReason is the reason given to StopTask. It names this process, so a StopTask answer whose
+	// stoppedReason differs shows the task was already stopping (another replica, ECS) and the stop
+	// is not counted as this controller's.
+	stopReason func(why string) string
+}
+
+// daemonEntry is a cached service scheduling strategy.
+type daemonEntry struct {
+	daemon bool
+	at     time.Time
 }
 
 // New checks the configuration and builds a controller. Nothing runs until Run.
@@ -276,9 +302,14 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		instances:      map[string]*instance{},
 		groups:         map[string]*groupState{},
 		clusterHints:   map[string]map[string]bool{},
-		daemonServices: map[string]bool{},
+		daemonServices: map[string]daemonEntry{},
 		warned:         map[string]bool{},
 	}
+	replica := uuid.NewString()[:8]
+	c.stopReason = func(why string) string {
+		return fmt.Sprintf("ecs-drainer (%s): %s", replica, why)
+	}
+	deps.Metrics.SetDrainStatsSource(c.drainStats)
 	c.snap = newSnapshot(c)
 	c.resolver = newResolver(c)
 	c.drains = newDrainBatcher(c)
@@ -327,9 +358,20 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 
-	// The reconcile in hand is finished even when shutdown starts, within its own timeout.
+	// The reconcile in hand is finished even when shutdown starts, within its own timeout, and
+	// within shutdownGrace of the start of the shutdown.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconcileTimeout)
 	defer cancel()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := c.clock.NewTimer(shutdownGrace)
+		defer t.Stop()
+		select {
+		case <-t.C():
+			cancel()
+		case <-rctx.Done(): // finished (or timed out) within the grace
+		}
+	})
+	defer stopGrace()
 	log := c.log.WithValues("item", it.String())
 	rctx = logr.NewContext(rctx, log)
 
@@ -345,6 +387,11 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		log.Error(err, "Giving up on item after an error retrying cannot fix")
 	case err != nil:
 		c.queue.AddRateLimited(it)
+		if res.requeueAfter > 0 {
+			// The reconcile knows something due sooner than the backoff (a heartbeat): the queue
+			// keeps the earlier of the two times, and the backoff still grows.
+			c.queue.AddAfter(it, res.requeueAfter)
+		}
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError).Inc()
 		log.Error(err, "Reconcile failed; retrying with backoff", "retries", c.queue.NumRequeues(it))
 	case res.requeueAfter > 0:

@@ -33,7 +33,11 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	start := c.clock.Now()
 	listed, err := c.listGroups(ctx)
 	if err != nil {
-		return result{}, err
+		// Retried with backoff, but no later than a normal resync would have come.
+		c.mu.Lock()
+		next := c.resyncAfter()
+		c.mu.Unlock()
+		return result{requeueAfter: next}, err
 	}
 
 	// Hooks: described lazily for groups with instances waiting (cached), and for every new group
@@ -41,9 +45,14 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	var hookErrs []error
 	usable := map[string]hookInfo{}
 	unknown := map[string]bool{} // groups whose hook state could not be read this time
+	probes := 0
 	for _, name := range slices.Sorted(maps.Keys(listed)) {
 		g := listed[name]
-		h, ok, err := c.groupHook(ctx, name, len(g.waiting) > 0, start)
+		probe := c.cfg.ResyncPeriod > probeHooksAbove && probes < hookProbesPerResync && !c.hooksDescribed(name)
+		if probe {
+			probes++
+		}
+		h, ok, err := c.groupHook(ctx, name, len(g.waiting) > 0, probe, start)
 		if err != nil {
 			hookErrs = append(hookErrs, err)
 			unknown[name] = true
@@ -58,9 +67,11 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	c.mu.Lock()
 	for name := range c.groups {
 		if _, ok := listed[name]; !ok {
-			delete(c.groups, name) // no longer managed: forget its hooks too
+			delete(c.groups, name) // no longer managed: forget its hooks and clusters too
+			delete(c.clusterHints, name)
 		}
 	}
+	maps.DeleteFunc(c.daemonServices, func(_ string, d daemonEntry) bool { return start.Sub(d.at) >= daemonCacheTTL })
 	waiting := map[string]bool{}
 	var added int
 	for name, g := range listed {
@@ -102,6 +113,7 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 		}
 	}
 	watched := len(waiting)
+	next := c.resyncAfter()
 	c.mu.Unlock()
 
 	// Every watched instance is enqueued: reconciles are level-triggered and cheap when nothing is
@@ -109,21 +121,48 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	for _, id := range todo {
 		c.enqueueInstance(id)
 	}
-	c.updateDrainGauges()
 	c.m.ManagedASGs.Set(float64(len(listed)))
 	c.m.InstancesWatched.Set(float64(watched))
 	if added > 0 {
 		log.V(1).Info("Resynced", "managedASGs", len(listed), "instancesWatched", watched, "newInstances", added)
 	}
 	if err := errors.Join(hookErrs...); err != nil {
-		return result{}, err
+		return result{requeueAfter: next}, err
 	}
 	c.m.LastResyncSuccess.Set(float64(c.clock.Now().Unix()))
 	if !c.ready.Swap(true) {
 		log.Info("First resync done", "managedASGs", len(listed), "instancesWatched", watched)
 	}
-	return result{requeueAfter: c.cfg.ResyncPeriod}, nil
+	return result{requeueAfter: next}, nil
 }
+
+// resyncAfter is when discovery runs again: the resync period, or half the shortest heartbeat
+// timeout among the hooks acted for, if that is shorter. An instance is first seen up to a resync
+// after its lifecycle action started and gets its first heartbeat then (or half a heartbeat
+// timeout after the previous listing), so a resync longer than that would let short hooks expire
+// before the controller sees their instances. With a resync period longer than probeHooksAbove,
+// every group's hooks are described once (hookProbesPerResync at a time) so this is known before
+// the first instance waits. Called with c.mu held.
+func (c *Controller) resyncAfter() time.Duration {
+	next := c.cfg.ResyncPeriod
+	for _, gs := range c.groups {
+		if h := gs.selection.hook; gs.selection.problem == hookOK && h.heartbeatTimeout > 0 {
+			next = min(next, max(h.heartbeatTimeout/2, time.Second))
+		}
+	}
+	return next
+}
+
+const (
+	// probeHooksAbove is the resync period above which discovery describes the hooks of groups
+	// with nothing waiting too, once each: half the shortest heartbeat timeout AWS allows. Up to
+	// it, every hook's instances are seen in time anyway, and an idle fleet costs no
+	// DescribeLifecycleHooks at all.
+	probeHooksAbove = awsapi.MinHookHeartbeatTimeoutSeconds * time.Second / 2
+	// hookProbesPerResync bounds those descriptions per resync, so a controller starting on a large
+	// fleet does not spend its request budget on groups that are idle.
+	hookProbesPerResync = 20
+)
 
 // listGroups lists the managed groups: those carrying the tag (100 per call) and those named.
 func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, error) {
@@ -173,11 +212,19 @@ func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, e
 	return groups, nil
 }
 
+// hooksDescribed reports whether a group's hooks were ever described.
+func (c *Controller) hooksDescribed(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gs := c.groups[name]
+	return gs != nil && !gs.hooksAt.IsZero()
+}
+
 // groupHook returns the hook the controller acts for on a group, describing the group's hooks when
-// needed (instances waiting and no fresh description, or a new group under --manage-hooks) and
-// creating the hook with --manage-hooks. ok is false when the group must be skipped; the reason is
-// warned about once.
-func (c *Controller) groupHook(ctx context.Context, name string, hasWaiting bool, now time.Time) (hookInfo, bool, error) {
+// needed (instances waiting and no fresh description, a probe, or a new group under
+// --manage-hooks) and creating the hook with --manage-hooks. ok is false when the group must be
+// skipped; the reason is warned about once.
+func (c *Controller) groupHook(ctx context.Context, name string, hasWaiting, probe bool, now time.Time) (hookInfo, bool, error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("asg", name)
 	c.mu.Lock()
 	gs := c.groups[name]
@@ -186,11 +233,14 @@ func (c *Controller) groupHook(ctx context.Context, name string, hasWaiting bool
 		c.groups[name] = gs
 	}
 	stale := gs.hooksAt.IsZero() || now.Sub(gs.hooksAt) >= hookCacheTTL
-	needEnsure := c.cfg.ManageHooks && !gs.hookEnsured
-	sel := gs.selection
+	// With --manage-hooks every new group is described once, and one whose hook could not be
+	// made right (a problem creating it cannot fix) again only when the description is stale, like
+	// any other: describing it every resync would not fix it either.
+	needEnsure := c.cfg.ManageHooks && !gs.hookEnsured && stale
+	sel, described := gs.selection, !gs.hooksAt.IsZero()
 	c.mu.Unlock()
 
-	if (hasWaiting && stale) || needEnsure {
+	if (hasWaiting && stale) || (probe && !described) || needEnsure {
 		hooks, err := c.describeHooks(ctx, name)
 		if err != nil {
 			return hookInfo{}, false, err
@@ -211,8 +261,9 @@ func (c *Controller) groupHook(ctx context.Context, name string, hasWaiting bool
 		c.mu.Lock()
 		gs.hooksAt, gs.selection, gs.hookEnsured = now, sel, ensured
 		c.mu.Unlock()
+		described = true
 	}
-	if gs.hooksAt.IsZero() {
+	if !described {
 		// Never described: nothing waits on the group, so nothing needs its hook yet.
 		return hookInfo{}, false, nil
 	}
@@ -231,6 +282,13 @@ func (c *Controller) groupHook(ctx context.Context, name string, hasWaiting bool
 		return hookInfo{}, false, nil
 	}
 	c.clearWarning(skipKey)
+
+	// Discovery resyncs at least every half heartbeat timeout once it knows the hook (resyncAfter);
+	// the instance that revealed the hook may have been seen too late already. Say so once.
+	if hb := sel.hook.heartbeatTimeout; hb > 0 && c.cfg.ResyncPeriod > hb/2 {
+		c.warnOnce(log, "resync-vs-heartbeat/"+name+"/"+sel.hook.name, "Resync period is longer than half the lifecycle hook's heartbeat timeout; resyncing more often, but an instance may wait up to a resync before its first heartbeat: lower --resync-period",
+			"hook", sel.hook.name, "heartbeatTimeout", hb, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", max(hb/2, time.Second))
+	}
 
 	// A drain timeout longer than the hook allows is cut, so the configured outcome still applies.
 	if _, reduced := c.drainTimeoutFor(sel.hook); reduced {
@@ -292,21 +350,22 @@ func (c *Controller) drainTimeoutFor(h hookInfo) (time.Duration, bool) {
 	return effectiveDrainTimeout(c.cfg.DrainTimeout, h.globalTimeout, c.globalMargin())
 }
 
-// updateDrainGauges recomputes drains_in_progress and oldest_drain_age_seconds.
-func (c *Controller) updateDrainGauges() {
+// drainStats reports the drains in progress and the age of the oldest, now: every watched
+// instance still waiting on the hook and not found unregistered, whether DRAINING could be set yet
+// or not (an instance ECS refuses to drain is the one most in need of attention). The metrics
+// call it at scrape time.
+func (c *Controller) drainStats() (int, time.Duration) {
 	now := c.clock.Now()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	var n int
 	var oldest time.Duration
 	for _, inst := range c.instances {
-		p := inst.prog
-		if inst.gone || p.completed || p.drainStartedAt.IsZero() {
+		if inst.gone || inst.prog.completed || inst.mapping.state == mapNotFound {
 			continue
 		}
 		n++
-		oldest = max(oldest, now.Sub(p.drainStartedAt))
+		oldest = max(oldest, now.Sub(drainRef(inst)))
 	}
-	c.mu.Unlock()
-	c.m.DrainsInProgress.Set(float64(n))
-	c.m.OldestDrainAgeSeconds.Set(oldest.Seconds())
+	return n, oldest
 }

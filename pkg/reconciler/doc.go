@@ -11,13 +11,17 @@
 //
 //   - discovery: lists the managed groups (DescribeAutoScalingGroups with the tag filter, 100 per
 //     page, plus the named groups), describes hooks lazily, starts watching instances that entered
-//     Terminating:Wait, enqueues every watched instance and requeues itself after the resync period.
+//     Terminating:Wait, enqueues every watched instance and requeues itself after the resync period,
+//     or half the shortest heartbeat timeout of the hooks it knows if that is shorter (an instance
+//     is first seen up to a resync after its action started).
 //   - instance/<id>: the per-instance reconcile (instance.go), level-triggered: every step re-reads
 //     state and is safe to repeat.
 //   - resolve, drain/<cluster>, tasks/<cluster>: shared batches (see below).
 //
 // The rate limiter (per-item exponential backoff under an overall token bucket) is for errors
-// only; waiting for a drain is a RequeueAfter. A terminal error is forgotten, counted and logged.
+// only; waiting for a drain is a RequeueAfter. A failed instance reconcile also comes back by its
+// next heartbeat, whatever the backoff. A terminal error is forgotten, counted and logged. At
+// shutdown the reconciles in hand get shutdownGrace (20 s) before their calls are cancelled.
 //
 // # API budget
 //
@@ -26,12 +30,17 @@
 //
 //   - With nothing terminating a resync costs one DescribeAutoScalingGroups per 100 tagged groups
 //     and no ECS call: lifecycle hooks are described only for groups with instances waiting (and
-//     cached), or once per new group with --manage-hooks.
+//     cached for hookCacheTTL whatever was found), or once per new group with --manage-hooks or
+//     with a resync period over 15 s (so a short heartbeat timeout is known before an instance
+//     waits; at most 20 groups a resync).
 //   - resolve: where newly seen instances are registered is found for all of them at once: per
 //     cluster, ListContainerInstances with "ec2InstanceId in [...]" (100 IDs a call), status
 //     omitted, then DescribeContainerInstances of what was found. Clusters where the group's
 //     instances were found before are asked first; ListClusters is cached. An instance found
-//     nowhere (never registered, or INACTIVE) is completed at once.
+//     nowhere (never registered, or INACTIVE) is completed at once, but only if every cluster
+//     answered: while one cannot be searched (AccessDenied, errors) it stays unknown, is looked up
+//     again each poll, and its drain timeout applies. With --clusters, "nowhere" means in none of
+//     them.
 //   - The container-instance snapshot (snapshot.go) refreshes every tracked container instance of a
 //     cluster with one DescribeContainerInstances per 100 (tags included). A reconcile uses a read
 //     younger than the poll interval and requeues itself a poll interval after that read, so all
@@ -40,7 +49,11 @@
 //     up to 10.
 //   - tasks/<cluster>: once a container instance shows no running or pending task, the tasks told to
 //     stop are listed once (ListTasks desiredStatus STOPPED) and described in DescribeTasks calls
-//     shared by the cluster's instances until every one is STOPPED.
+//     shared by the cluster's instances until every one is STOPPED. An answer not there a poll
+//     after it was asked for is asked for again.
+//
+// Describe answers are trusted only for what they say: a container instance or task left out is
+// gone only with a MISSING failure; anything else left out is an error, retried.
 //
 // So a drained instance costs, all polls included, about two ECS calls of its own (the drain-start
 // tag and one ListTasks) plus its share of the batched ones, and three writes when the drain is
@@ -54,16 +67,22 @@
 // (the last one is unknown). What this process did is remembered in memory (completions, until the
 // instance leaves Terminating:Wait, so nothing is completed twice by one replica). Two replicas do
 // no harm: DRAINING and tagging are idempotent, only tasks whose desiredStatus is RUNNING are
-// stopped, and the second completion gets "No active Lifecycle Action", which means done.
+// stopped (a task both stop is counted only by the one whose stop took effect: the StopTask answer
+// carries the first stop's reason, which names the replica), and the second completion gets "No
+// active Lifecycle Action", which means done. That answer after an attempt of ours that got no
+// definite answer (a lost response the SDK retried) means we completed it.
 //
 // # Timeouts
 //
 // Heartbeats are recorded when half the hook's heartbeat timeout has passed since the last one (or
 // since a time the action is known to have started after), never past the global timeout
-// (min(48 h, 100 x heartbeat timeout) from the drain start). A drain that outlives the drain timeout
-// ends the configured way (stop the remaining tasks, daemon tasks last, then CONTINUE; CONTINUE as
-// it stands; or ABANDON), loudly and counted. The drain timeout is cut to the global timeout less a
-// margin, with a warning, so the configured outcome always comes before AWS's default result.
+// (min(48 h, 100 x heartbeat timeout) from first sight, or the drain start if earlier). A drain
+// that outlives the drain timeout, counted from the same time, ends the configured way whether or
+// not DRAINING could be set (stop the remaining tasks, daemon tasks last once no other task is
+// still stopping, then CONTINUE, or CONTINUE anyway timeoutStopAllowance later; CONTINUE as it
+// stands; or ABANDON), loudly and counted. The drain timeout is cut to the global timeout less a
+// margin, with a warning, so the configured outcome always comes before AWS's default result. The
+// drain gauges count every watched instance not completed, and are computed when scraped.
 //
 // # Dry run
 //

@@ -168,6 +168,10 @@ func TestDryRunMakesNoWrites(t *testing.T) {
 	if got := value(t, c.m.DrainsEnded.WithLabelValues(metrics.EndedExpired)); got != 2 {
 		t.Errorf("drains_ended_total{expired} = %v, want 2", got)
 	}
+	// The drain timeout (20 s) passed, but dry run carried out nothing, so nothing is counted.
+	if got := value(t, c.m.DrainTimeouts.WithLabelValues(DrainTimeoutStopTasks)); got != 0 {
+		t.Errorf("drain_timeouts_total{stop-tasks} = %v in dry run, want 0", got)
+	}
 }
 
 // TestUnmanagedGroupUntouched scales in a group without the tag: the controller neither drains

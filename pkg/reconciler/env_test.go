@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -69,6 +72,7 @@ func newEnv(t *testing.T, opts awssim.Options) *env {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_CA_BUNDLE", "") // a CA bundle needs the SDK's own HTTP client; tests may bring theirs
 
 	clk := clocktesting.NewFakeClock(epoch)
 	opts.Clock = clk
@@ -112,22 +116,14 @@ func testConfig() Config {
 // until the test ends (or stop is called).
 func (e *env) start(cfg Config) *testController {
 	e.t.Helper()
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, "test", "test")
-	as, ecsClient, err := awsapi.NewClients(e.t.Context(), awsapi.ClientOptions{
-		EndpointURL: e.url,
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		Observer:    m,
-	})
-	if err != nil {
-		e.t.Fatalf("NewClients: %v", err)
-	}
-	c, err := New(cfg, Deps{AutoScaling: as, ECS: ecsClient, Metrics: m, Clock: e.clock,
-		Log: testr.NewWithOptions(e.t, testr.Options{Verbosity: 1}).WithName(fmt.Sprintf("ctrl%d", len(e.ctrls)))})
-	if err != nil {
-		e.t.Fatalf("New: %v", err)
-	}
+	return e.startWith(cfg, nil, nil)
+}
+
+// startWith is start with the controller's clients wrapped by f (nil: none) and, when httpClient is
+// set, their HTTP traffic sent through it.
+func (e *env) startWith(cfg Config, f *faults, httpClient aws.HTTPClient) *testController {
+	e.t.Helper()
+	c, reg, m := e.newController(cfg, f, httpClient)
 	ctx, cancel := context.WithCancel(context.Background())
 	tc := &testController{Controller: c, reg: reg, m: m, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -140,6 +136,138 @@ func (e *env) start(cfg Config) *testController {
 	e.t.Cleanup(tc.stop)
 	e.settle()
 	return tc
+}
+
+// newController builds a controller (not running) as start does.
+func (e *env) newController(cfg Config, f *faults, httpClient aws.HTTPClient) (*Controller, *prometheus.Registry, *metrics.Metrics) {
+	e.t.Helper()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "test", "test")
+	as, ecsClient, err := awsapi.NewClients(e.t.Context(), awsapi.ClientOptions{
+		EndpointURL: e.url,
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Observer:    m,
+		HTTPClient:  httpClient,
+	})
+	if err != nil {
+		e.t.Fatalf("NewClients: %v", err)
+	}
+	if f != nil {
+		f.as.AutoScaling, f.ecs.ECS = as, ecsClient
+		as, ecsClient = &f.as, &f.ecs
+	}
+	c, err := New(cfg, Deps{AutoScaling: as, ECS: ecsClient, Metrics: m, Clock: e.clock,
+		Log: testr.NewWithOptions(e.t, testr.Options{Verbosity: 1}).WithName(fmt.Sprintf("ctrl%d", len(e.ctrls)))})
+	if err != nil {
+		e.t.Fatalf("New: %v", err)
+	}
+	return c, reg, m
+}
+
+// faults wraps a controller's clients to inject what the simulator cannot express: IAM denials,
+// answers that leave items out without a failure, persistent errors, calls that hang. Set changes
+// them while the controller runs.
+type faults struct {
+	mu  sync.Mutex
+	set faultSet
+	as  faultAS
+	ecs faultECS
+}
+
+// faultSet says which faults are on.
+type faultSet struct {
+	denyUpdate        bool            // UpdateContainerInstancesState: AccessDeniedException
+	denyListCI        map[string]bool // ListContainerInstances in these clusters: AccessDeniedException
+	failDescribeCI    bool            // DescribeContainerInstances: ServerException
+	omitCIs           bool            // DescribeContainerInstances: every container instance left out, no failure
+	omitTasks         bool            // DescribeTasks: every task left out, no failure
+	failListGroups    bool            // DescribeAutoScalingGroups: ServiceUnavailable
+	hangListClusters  bool            // ListClusters: blocks until its context ends
+	listClustersCalls int             // ListClusters calls made (counted, not a fault)
+}
+
+func newFaults() *faults {
+	f := &faults{}
+	f.as.f, f.ecs.f = f, f
+	return f
+}
+
+// Set changes the faults.
+func (f *faults) Set(change func(*faultSet)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.set)
+}
+
+func (f *faults) get() faultSet {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.set
+}
+
+func apiError(code string) error {
+	return &smithy.GenericAPIError{Code: code, Message: "injected by the test"}
+}
+
+type faultAS struct {
+	awsapi.AutoScaling
+	f *faults
+}
+
+func (w *faultAS) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, o ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
+	if w.f.get().failListGroups {
+		return nil, apiError("ServiceUnavailable")
+	}
+	return w.AutoScaling.DescribeAutoScalingGroups(ctx, in, o...)
+}
+
+type faultECS struct {
+	awsapi.ECS
+	f *faults
+}
+
+func (w *faultECS) UpdateContainerInstancesState(ctx context.Context, in *ecs.UpdateContainerInstancesStateInput, o ...func(*ecs.Options)) (*ecs.UpdateContainerInstancesStateOutput, error) {
+	if w.f.get().denyUpdate {
+		return nil, apiError(awsapi.CodeAccessDenied)
+	}
+	return w.ECS.UpdateContainerInstancesState(ctx, in, o...)
+}
+
+func (w *faultECS) ListContainerInstances(ctx context.Context, in *ecs.ListContainerInstancesInput, o ...func(*ecs.Options)) (*ecs.ListContainerInstancesOutput, error) {
+	if cl := aws.ToString(in.Cluster); w.f.get().denyListCI[cl[strings.LastIndex(cl, "/")+1:]] {
+		return nil, apiError(awsapi.CodeAccessDenied)
+	}
+	return w.ECS.ListContainerInstances(ctx, in, o...)
+}
+
+func (w *faultECS) DescribeContainerInstances(ctx context.Context, in *ecs.DescribeContainerInstancesInput, o ...func(*ecs.Options)) (*ecs.DescribeContainerInstancesOutput, error) {
+	fs := w.f.get()
+	if fs.failDescribeCI {
+		return nil, apiError("ServerException")
+	}
+	out, err := w.ECS.DescribeContainerInstances(ctx, in, o...)
+	if err == nil && fs.omitCIs {
+		out.ContainerInstances = nil
+	}
+	return out, err
+}
+
+func (w *faultECS) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, o ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error) {
+	out, err := w.ECS.DescribeTasks(ctx, in, o...)
+	if err == nil && w.f.get().omitTasks {
+		out.Tasks = nil
+	}
+	return out, err
+}
+
+func (w *faultECS) ListClusters(ctx context.Context, in *ecs.ListClustersInput, o ...func(*ecs.Options)) (*ecs.ListClustersOutput, error) {
+	w.f.Set(func(fs *faultSet) { fs.listClustersCalls++ })
+	if w.f.get().hangListClusters {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return w.ECS.ListClusters(ctx, in, o...)
 }
 
 // stop stops the controller and waits for Run to return.

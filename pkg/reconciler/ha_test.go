@@ -134,6 +134,18 @@ func TestTwoReplicas(t *testing.T) {
 	if completed != 4 {
 		t.Errorf("drains ended completed by the replicas together = %v, want 4", completed)
 	}
+	// Both replicas may stop the same standalone task (each read it RUNNING before the other's
+	// stop); only the one whose stop took effect counts it. (Where the standalone tasks were placed
+	// decides whether any is on a drained instance.)
+	var counted float64
+	for _, r := range []*testController{r1, r2} {
+		for _, p := range []string{metrics.PolicyStandaloneGrace, metrics.PolicyDrainTimeout} {
+			counted += value(t, r.m.TasksStopped.WithLabelValues(p))
+		}
+	}
+	if users := st.TasksStoppedByReason[awssim.StopReasonUser]; int(counted) != users {
+		t.Errorf("tasks_stopped_total of both replicas = %v, tasks stopped by StopTask %d; want equal", counted, users)
+	}
 	t.Logf("StopTask calls %d+%d, user stops %d", r1.calls(t, "ecs", "StopTask"), r2.calls(t, "ecs", "StopTask"), st.TasksStoppedByReason[awssim.StopReasonUser])
 }
 
@@ -253,9 +265,9 @@ func TestDrainTimeoutCappedByGlobalTimeout(t *testing.T) {
 	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonDrainTimeout)); got != 1 {
 		t.Errorf("lifecycle_actions_completed_total{CONTINUE,drain_timeout} = %v, want 1", got)
 	}
-	// 3000 s global timeout less the margin (resync 2 s + 2 polls of 10 s + 180 s).
-	if got, _ := c.drainTimeoutFor(hookInfo{heartbeatTimeout: 30 * time.Second, globalTimeout: 3000 * time.Second}); got != 2798*time.Second {
-		t.Errorf("effective drain timeout %v, want 2798s", got)
+	// 3000 s global timeout less the margin (resync 2 s + 2 polls of 10 s + 300 s).
+	if got, _ := c.drainTimeoutFor(hookInfo{heartbeatTimeout: 30 * time.Second, globalTimeout: 3000 * time.Second}); got != 2678*time.Second {
+		t.Errorf("effective drain timeout %v, want 2678s", got)
 	}
 	if d := testutilHistogramCount(t, c, metrics.OutcomeTimeoutStopTasks); d != 1 {
 		t.Errorf("drain_duration_seconds{timeout_stop_tasks} count %d, want 1", d)

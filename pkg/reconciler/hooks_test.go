@@ -169,6 +169,11 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}
 	}
+	slowResync := testConfig()
+	slowResync.ManageHooks, slowResync.HookHeartbeatTimeout, slowResync.ResyncPeriod = true, time.Minute, 31*time.Second
+	if err := slowResync.Validate(); err == nil || !strings.Contains(err.Error(), "resync period 31s must be at most half the hook heartbeat timeout") {
+		t.Errorf("Validate of a resync period over half the created hooks' heartbeat timeout: %v", err)
+	}
 	if _, err := New(bad, Deps{}); err == nil {
 		t.Error("New accepted a bad configuration")
 	}

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -27,12 +28,14 @@ const (
 //
 //	gone from Terminating:Wait        -> forget it, recording how it ended
 //	completed (or found ended)        -> nothing until it is gone
-//	container instance not looked up  -> join the next lookup batch
 //	not registered anywhere           -> complete CONTINUE at once
+//	(any other state)                 -> heartbeat when due; apply the drain timeout, counted
+//	                                     from first sight (or the drain's start if earlier)
+//	container instance not looked up  -> join the next lookup batch
 //	ACTIVE                            -> join the next DRAINING batch of its cluster
-//	DRAINING                          -> tag the drain start if untagged, heartbeat when due,
-//	                                     apply the drain timeout, the standalone task policy,
-//	                                     then complete CONTINUE once every task is STOPPED
+//	DRAINING                          -> tag the drain start if untagged, apply the standalone
+//	                                     task policy, then complete CONTINUE once every task is
+//	                                     STOPPED
 func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, error) {
 	c.mu.Lock()
 	inst := c.instances[id]
@@ -53,17 +56,35 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 		return result{}, nil
 	}
 
-	before := v.prog
 	res, err := c.step(ctx, &v)
 	c.mu.Lock()
 	if cur := c.instances[id]; cur != nil {
 		cur.prog = v.prog
 	}
 	c.mu.Unlock()
-	if before.drainStartedAt != v.prog.drainStartedAt || before.completed != v.prog.completed {
-		c.updateDrainGauges()
+	var term terminalError
+	if err != nil && !errors.As(err, &term) {
+		// The error backoff grows to minutes; the hook's next heartbeat must not wait for it.
+		res.requeueAfter = c.retryBefore(&v, c.clock.Now())
 	}
 	return res, err
+}
+
+// retryBefore is how soon an instance whose reconcile failed must be looked at again, whatever the
+// error backoff says: when its next heartbeat falls due; once one is overdue (the heartbeat call
+// itself failing), every tenth of the heartbeat timeout, so several retries still fit before the
+// action would expire. 0 when no heartbeat is to come.
+func (c *Controller) retryBefore(v *instance, now time.Time) time.Duration {
+	hb := v.hook.heartbeatTimeout
+	if hb <= 0 || !now.Before(c.globalEnd(v)) {
+		return 0
+	}
+	if base := c.heartbeatBase(v); !base.IsZero() {
+		if due := base.Add(hb / 2); due.After(now) {
+			return due.Sub(now)
+		}
+	}
+	return max(hb/10, errorBackoffBase)
 }
 
 // step is reconcileInstance's decision for an instance still waiting on the hook. It updates
@@ -76,6 +97,12 @@ func (c *Controller) step(ctx context.Context, v *instance) (result, error) {
 	// The hook is kept alive whatever else is slow (lookups or DRAINING held up by throttling).
 	if done, err := c.heartbeat(ctx, v, c.clock.Now()); err != nil || done {
 		return result{}, err
+	}
+	// The drain timeout applies whatever ECS allows: an instance that cannot be looked up or set
+	// DRAINING (IAM, ECS refusing, an outage) ends the configured way too, not by the hook's
+	// DefaultResult hours later.
+	if res, done, err := c.drainTimeout(ctx, v, c.clock.Now()); done {
+		return res, err
 	}
 	if v.mapping.state == mapUnknown {
 		c.resolver.request(v.id, v.asg)
@@ -116,14 +143,19 @@ func (c *Controller) step(ctx context.Context, v *instance) (result, error) {
 		// In dry run nothing became DRAINING; after saying so once, carry on as if it had.
 		if !c.cfg.DryRun || p.drainRequestedAt.IsZero() {
 			c.drains.request(cluster, arn, v.id)
+			if p.timedOut {
+				// stop-tasks past the drain timeout: stop what runs even though DRAINING could not
+				// be set (still asked for, in case it now can).
+				return c.stopAfterTimeout(ctx, v, e, now)
+			}
 			return c.waitForBatch(), nil
 		}
 	case ciDraining:
 	default:
 		// DEREGISTERING (or a status this code does not know): nothing to do but look again, up to
-		// the drain timeout counted from first sight.
-		if timeout, _ := c.drainTimeoutFor(v.hook); now.Sub(v.firstSeen) >= timeout {
-			return c.onDrainTimeout(ctx, v, e, now, timeout)
+		// the drain timeout (applied above).
+		if p.timedOut {
+			return c.stopAfterTimeout(ctx, v, e, now)
 		}
 		return result{requeueAfter: c.nextWake(v, e, now)}, nil
 	}
@@ -131,10 +163,14 @@ func (c *Controller) step(ctx context.Context, v *instance) (result, error) {
 	if err := c.ensureDrainStart(ctx, v, e, now); err != nil {
 		return result{}, err
 	}
-	age := now.Sub(p.drainStartedAt)
-	if timeout, _ := c.drainTimeoutFor(v.hook); age >= timeout {
-		return c.onDrainTimeout(ctx, v, e, now, timeout)
+	// The tag may hold a start earlier than first sight (a drain resumed after a restart).
+	if res, done, err := c.drainTimeout(ctx, v, now); done {
+		return res, err
 	}
+	if p.timedOut {
+		return c.stopAfterTimeout(ctx, v, e, now)
+	}
+	age := now.Sub(p.drainStartedAt)
 	if c.cfg.StandaloneTaskPolicy == StandalonePolicyStop && !p.standaloneChecked && e.running > 0 && age >= c.cfg.StandaloneTaskGrace {
 		if err := c.stopStandalone(ctx, v); err != nil {
 			return result{}, err
@@ -176,12 +212,14 @@ func (c *Controller) nextWake(v *instance, e ciEntry, now time.Time) time.Durati
 			soonest(due)
 		}
 	}
-	if !p.drainStartedAt.IsZero() {
-		timeout, _ := c.drainTimeoutFor(v.hook)
-		soonest(p.drainStartedAt.Add(timeout))
-		if c.cfg.StandaloneTaskPolicy == StandalonePolicyStop && !p.standaloneChecked {
-			soonest(p.drainStartedAt.Add(c.cfg.StandaloneTaskGrace))
-		}
+	timeout, _ := c.drainTimeoutFor(v.hook)
+	if !p.timedOut {
+		soonest(drainRef(v).Add(timeout))
+	} else {
+		soonest(drainRef(v).Add(timeout + timeoutStopAllowance))
+	}
+	if !p.drainStartedAt.IsZero() && c.cfg.StandaloneTaskPolicy == StandalonePolicyStop && !p.standaloneChecked {
+		soonest(p.drainStartedAt.Add(c.cfg.StandaloneTaskGrace))
 	}
 	return max(next.Sub(now), time.Millisecond)
 }
@@ -246,14 +284,11 @@ func latest(a, b time.Time) time.Time {
 	return b
 }
 
-// globalEnd is when the hook's global timeout ends the action, counted from the drain start (or
-// first sight before the drain started).
+// globalEnd is when the hook's global timeout ends the action, as far as this process can tell:
+// counted from drainRef, which is no earlier than the action's start give or take a resync (the
+// drain timeout's margin covers that).
 func (c *Controller) globalEnd(v *instance) time.Time {
-	ref := v.prog.drainStartedAt
-	if ref.IsZero() {
-		ref = v.firstSeen
-	}
-	return ref.Add(v.hook.globalTimeout)
+	return drainRef(v).Add(v.hook.globalTimeout)
 }
 
 // heartbeat records a lifecycle action heartbeat when half the heartbeat timeout has passed since
@@ -328,6 +363,13 @@ func (c *Controller) checkDrained(ctx context.Context, v *instance, e ciEntry, n
 	}
 	infos, ok := c.tasks.lookup(tc.pending, tc.requestedAt)
 	if !ok {
+		if now.Sub(tc.requestedAt) >= c.cfg.PollInterval {
+			// The answer comes within a batch window when all is well. A poll later it is lost:
+			// the describe failed, or its answer was pruned before this reconcile came back (a
+			// reconcile held up by errors). Ask again rather than wait for it forever.
+			tc.requestedAt = now
+			c.tasks.request(cluster, tc.pending, v.id)
+		}
 		return false, c.waitForBatch(), nil
 	}
 	var still []string
@@ -350,7 +392,7 @@ func (c *Controller) checkDrained(ctx context.Context, v *instance, e ciEntry, n
 // replica does not stop them again.
 func (c *Controller) stopStandalone(ctx context.Context, v *instance) error {
 	cluster, arn := v.mapping.cluster, v.mapping.arn
-	tasks, err := c.runningTasks(ctx, cluster, arn, nil)
+	tasks, err := c.tasksOn(ctx, cluster, arn, ecstypes.DesiredStatusRunning)
 	if err != nil {
 		return err
 	}
@@ -365,22 +407,50 @@ func (c *Controller) stopStandalone(ctx context.Context, v *instance) error {
 	return nil
 }
 
-// onDrainTimeout ends a drain that outlived the drain timeout the configured way.
-func (c *Controller) onDrainTimeout(ctx context.Context, v *instance, e ciEntry, now time.Time, timeout time.Duration) (result, error) {
+// drainTimeout applies the drain timeout once the drain (counted from drainRef) outlived it:
+// counted and logged once, then CONTINUE or ABANDON at once. The stop-tasks action is carried out
+// by stopAfterTimeout where the container instance is known; this ends it with CONTINUE whatever is
+// left once timeoutStopAllowance has passed too, so a task that never stops, or a container instance
+// that cannot be looked up or read, cannot hold the instance until the hook's global timeout.
+// done reports that the reconcile ends here with res and err.
+func (c *Controller) drainTimeout(ctx context.Context, v *instance, now time.Time) (res result, done bool, err error) {
 	p := &v.prog
+	timeout, _ := c.drainTimeoutFor(v.hook)
+	ref := drainRef(v)
+	if now.Sub(ref) < timeout {
+		return result{}, false, nil
+	}
+	log := logr.FromContextOrDiscard(ctx)
 	action := c.cfg.DrainTimeoutAction
 	if !p.timedOut {
 		p.timedOut = true
-		c.m.DrainTimeouts.WithLabelValues(action).Inc()
-		logr.FromContextOrDiscard(ctx).Error(nil, "Drain timed out", "action", action, "drainStartedAt", p.drainStartedAt,
-			"drainTimeout", timeout, "runningTasks", e.running, "pendingTasks", e.pending)
+		if !c.cfg.DryRun {
+			c.m.DrainTimeouts.WithLabelValues(action).Inc()
+		}
+		log.Error(nil, "Drain timed out", "action", action, "drainStartedAt", ref, "drainTimeout", timeout,
+			"draining", !p.drainStartedAt.IsZero(), "lookedUp", v.mapping.state == mapFound)
 	}
 	switch action {
 	case DrainTimeoutContinue:
-		return c.complete(ctx, v, metrics.ResultContinue, metrics.ReasonDrainTimeout, metrics.OutcomeTimeoutContinue)
+		res, err = c.complete(ctx, v, metrics.ResultContinue, metrics.ReasonDrainTimeout, metrics.OutcomeTimeoutContinue)
+		return res, true, err
 	case DrainTimeoutAbandon:
-		return c.complete(ctx, v, metrics.ResultAbandon, metrics.ReasonDrainTimeout, metrics.OutcomeTimeoutAbandon)
+		res, err = c.complete(ctx, v, metrics.ResultAbandon, metrics.ReasonDrainTimeout, metrics.OutcomeTimeoutAbandon)
+		return res, true, err
 	}
+	if now.Before(ref.Add(timeout + timeoutStopAllowance)) {
+		return result{}, false, nil
+	}
+	log.Error(nil, "Tasks not all stopped within the allowance after the drain timeout; completing anyway",
+		"allowance", timeoutStopAllowance)
+	res, err = c.complete(ctx, v, metrics.ResultContinue, metrics.ReasonDrainTimeout, metrics.OutcomeTimeoutStopTasks)
+	return res, true, err
+}
+
+// stopAfterTimeout is the stop-tasks drain timeout action on a container instance: stop every
+// task still meant to run (daemon tasks last), then complete CONTINUE once every task is STOPPED.
+func (c *Controller) stopAfterTimeout(ctx context.Context, v *instance, e ciEntry, now time.Time) (result, error) {
+	p := &v.prog
 	if e.running+e.pending > 0 {
 		if err := c.stopRemaining(ctx, v); err != nil {
 			return result{}, err
@@ -395,66 +465,55 @@ func (c *Controller) onDrainTimeout(ctx context.Context, v *instance, e ciEntry,
 	return c.complete(ctx, v, metrics.ResultContinue, metrics.ReasonDrainTimeout, metrics.OutcomeTimeoutStopTasks)
 }
 
-// stopRemaining is the stop-tasks drain timeout action: stop every task still meant to run, daemon
-// tasks last. Daemon tasks are stopped only once no other task is meant to run and every task this
-// controller stopped has reached STOPPED, as ECS itself orders a drain.
+// stopRemaining stops every task still meant to run on the container instance, daemon tasks last:
+// they are stopped only once no other task is meant to run or still stopping, whoever told it to
+// stop (ECS's own drain, this or another replica, a person), as ECS itself orders a drain.
 func (c *Controller) stopRemaining(ctx context.Context, v *instance) error {
-	p := &v.prog
 	cluster, arn := v.mapping.cluster, v.mapping.arn
-	tasks, err := c.runningTasks(ctx, cluster, arn, p.stoppedByUs)
+	tasks, err := c.tasksOn(ctx, cluster, arn, ecstypes.DesiredStatusRunning, ecstypes.DesiredStatusStopped)
 	if err != nil {
 		return err
 	}
-	ours := map[string]bool{}
-	for _, a := range p.stoppedByUs {
-		ours[a] = true
-	}
 	var others, daemons []taskInfo
-	oursStopping := false
+	othersStopping := false
 	for _, t := range tasks {
-		if ours[t.arn] && t.lastStatus != taskStopped {
-			oursStopping = true
-		}
-		if t.desiredStatus != taskRunning {
+		if t.desiredStatus != taskRunning && t.lastStatus == taskStopped {
 			continue
 		}
 		isDaemon, err := c.isDaemonTask(ctx, cluster, t)
 		if err != nil {
 			return err
 		}
-		if isDaemon {
+		switch {
+		case t.desiredStatus == taskRunning && isDaemon:
 			daemons = append(daemons, t)
-		} else {
+		case t.desiredStatus == taskRunning:
 			others = append(others, t)
+		case !isDaemon:
+			othersStopping = true
 		}
 	}
 	toStop := others
-	if len(others) == 0 && !oursStopping {
+	if len(others) == 0 && !othersStopping {
 		toStop = daemons
 	}
 	for _, t := range toStop {
-		if err := c.stopTask(ctx, v, t, metrics.PolicyDrainTimeout, "ecs-drainer: drain timeout"); err != nil {
+		if err := c.stopTask(ctx, v, t, metrics.PolicyDrainTimeout, "drain timeout"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// runningTasks lists the tasks meant to run on a container instance and describes them together
-// with extra (tasks whose progress the caller follows).
-func (c *Controller) runningTasks(ctx context.Context, cluster, ciArn string, extra []string) ([]taskInfo, error) {
-	arns, err := c.listTasks(ctx, cluster, ciArn, ecstypes.DesiredStatusRunning)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, a := range arns {
-		seen[a] = true
-	}
-	for _, a := range extra {
-		if !seen[a] {
-			arns = append(arns, a)
+// tasksOn lists the tasks on a container instance with any of the desired statuses, described.
+func (c *Controller) tasksOn(ctx context.Context, cluster, ciArn string, desired ...ecstypes.DesiredStatus) ([]taskInfo, error) {
+	var arns []string
+	for _, d := range desired {
+		a, err := c.listTasks(ctx, cluster, ciArn, d)
+		if err != nil {
+			return nil, err
 		}
+		arns = append(arns, a...)
 	}
 	if len(arns) == 0 {
 		return nil, nil
@@ -463,49 +522,55 @@ func (c *Controller) runningTasks(ctx context.Context, cluster, ciArn string, ex
 }
 
 // isDaemonTask reports whether a task belongs to a service with the DAEMON scheduling strategy.
-// Strategies are cached: a service's strategy cannot change.
+// Strategies are cached for daemonCacheTTL.
 func (c *Controller) isDaemonTask(ctx context.Context, cluster string, t taskInfo) (bool, error) {
 	name, ok := t.service()
 	if !ok || name == "" {
 		return false, nil
 	}
 	key := cluster + "/" + name
+	now := c.clock.Now()
 	c.mu.Lock()
 	d, known := c.daemonServices[key]
 	c.mu.Unlock()
-	if known {
-		return d, nil
+	if known && now.Sub(d.at) < daemonCacheTTL {
+		return d.daemon, nil
 	}
 	out, err := c.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{name}})
 	if err != nil {
 		return false, fmt.Errorf("describing service %s in cluster %s: %w", name, cluster, err)
 	}
-	d = false
+	d = daemonEntry{at: now}
 	for _, s := range out.Services {
 		if s.SchedulingStrategy == ecstypes.SchedulingStrategy(daemon) {
-			d = true
+			d.daemon = true
 		}
 	}
 	c.mu.Lock()
 	c.daemonServices[key] = d
 	c.mu.Unlock()
-	return d, nil
+	return d.daemon, nil
 }
 
-// stopTask stops one task (in dry run: says so, once per task).
-func (c *Controller) stopTask(ctx context.Context, v *instance, t taskInfo, policy, reason string) error {
+// stopTask stops one task (in dry run: says so, once per task). why goes into the task's
+// stoppedReason, with this process's name.
+func (c *Controller) stopTask(ctx context.Context, v *instance, t taskInfo, policy, why string) error {
 	p := &v.prog
 	if c.cfg.DryRun && p.dryRunStopped[t.arn] {
 		return nil
 	}
 	cluster := v.mapping.cluster
+	reason := c.stopReason(why)
+	var out *ecs.StopTaskOutput
 	err := c.write(ctx, "stop task", []any{"taskArn", t.arn, "group", t.group, "policy", policy}, func(ctx context.Context) error {
-		_, err := c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(t.arn), Reason: aws.String(reason)})
+		var err error
+		out, err = c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(t.arn), Reason: aws.String(reason)})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("stopping task %s: %w", t.arn, err)
 	}
+	log := logr.FromContextOrDiscard(ctx)
 	if c.cfg.DryRun {
 		stopped := maps.Clone(p.dryRunStopped)
 		if stopped == nil {
@@ -515,31 +580,45 @@ func (c *Controller) stopTask(ctx context.Context, v *instance, t taskInfo, poli
 		p.dryRunStopped = stopped
 		return nil
 	}
-	p.stoppedByUs = append(p.stoppedByUs[:len(p.stoppedByUs):len(p.stoppedByUs)], t.arn)
+	// StopTask answers with the task as it is after the call. Stopping a task already told to stop
+	// changes nothing, so a stoppedReason other than ours means someone stopped it first (another
+	// replica between our describe and this call, or ECS): not counted as ours.
+	if out != nil && out.Task != nil && aws.ToString(out.Task.StoppedReason) != reason {
+		log.V(1).Info("Task was already stopping", "taskArn", t.arn, "stoppedReason", aws.ToString(out.Task.StoppedReason))
+		return nil
+	}
 	c.m.TasksStopped.WithLabelValues(policy).Inc()
-	logr.FromContextOrDiscard(ctx).Info("Stopped task", "taskArn", t.arn, "group", t.group, "policy", policy)
+	log.Info("Stopped task", "taskArn", t.arn, "group", t.group, "policy", policy)
 	return nil
 }
 
 // complete completes the lifecycle action. "No active Lifecycle Action" means it is already over
-// (completed by someone else, or expired): done, not an error.
+// (completed by someone else, or expired): done, not an error. When an attempt of ours may have
+// gone through unanswered (a lost response the SDK retried, or an earlier call that failed without
+// a definite answer), that answer means we completed it.
 func (c *Controller) complete(ctx context.Context, v *instance, res, reason, outcome string) (result, error) {
 	p := &v.prog
 	log := logr.FromContextOrDiscard(ctx)
 	kv := []any{"result", res, "reason", reason}
+	var attempts awsapi.AttemptLog
 	err := c.write(ctx, "complete lifecycle action", kv, func(ctx context.Context) error {
 		_, err := c.as.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
 			AutoScalingGroupName:  aws.String(v.asg),
 			LifecycleHookName:     aws.String(v.hook.name),
 			InstanceId:            aws.String(v.id),
 			LifecycleActionResult: aws.String(res),
-		})
+		}, func(o *autoscaling.Options) { o.APIOptions = append(o.APIOptions, attempts.Middleware) })
 		return err
 	})
+	p.completeUncertain = p.completeUncertain || attempts.Uncertain()
 	now := c.clock.Now()
 	if awsapi.IsNoActiveLifecycleAction(err) {
-		c.actionEnded(ctx, v, now, "completion")
-		return result{}, nil
+		if !p.completeUncertain {
+			c.actionEnded(ctx, v, now, "completion")
+			return result{}, nil
+		}
+		log.Info("Lifecycle action already ended after a completion attempt whose answer was lost; counting it as completed")
+		err = nil
 	}
 	if err != nil {
 		err = fmt.Errorf("completing lifecycle action of %s with %s: %w", v.id, res, err)
@@ -557,7 +636,7 @@ func (c *Controller) complete(ctx context.Context, v *instance, res, reason, out
 		return result{}, nil
 	}
 	p.completedByUs = true
-	duration := now.Sub(c.drainRef(v))
+	duration := now.Sub(drainRef(v))
 	c.m.LifecycleActionsCompleted.WithLabelValues(res, reason).Inc()
 	c.m.DrainDurationSeconds.WithLabelValues(outcome).Observe(duration.Seconds())
 	log.Info("Completed lifecycle action", "result", res, "reason", reason, "drainDuration", duration)
@@ -572,11 +651,13 @@ func (c *Controller) actionEnded(ctx context.Context, v *instance, now time.Time
 	logr.FromContextOrDiscard(ctx).Info("Lifecycle action already ended", "during", during, "expired", p.endedExpired)
 }
 
-// drainRef is what a drain's duration is counted from: its start, or first sight if it never
-// started (not registered).
-func (c *Controller) drainRef(v *instance) time.Time {
-	if !v.prog.drainStartedAt.IsZero() {
-		return v.prog.drainStartedAt
+// drainRef is what a drain's age, duration and timeout are counted from: first sight in
+// Terminating:Wait, or the drain's start if earlier (the drain-started-at tag of a drain resumed
+// after a restart). Counting from first sight rather than from DRAINING means an instance that
+// cannot be set DRAINING, or looked up, still times out and shows in the drain gauges.
+func drainRef(v *instance) time.Time {
+	if s := v.prog.drainStartedAt; !s.IsZero() && s.Before(v.firstSeen) {
+		return s
 	}
 	return v.firstSeen
 }
@@ -624,7 +705,7 @@ func (c *Controller) finish(ctx context.Context, v *instance) {
 		if ended == metrics.EndedExpired {
 			outcome = metrics.OutcomeExpired
 		}
-		c.m.DrainDurationSeconds.WithLabelValues(outcome).Observe(now.Sub(c.drainRef(v)).Seconds())
+		c.m.DrainDurationSeconds.WithLabelValues(outcome).Observe(now.Sub(drainRef(v)).Seconds())
 	}
 	c.m.DrainsEnded.WithLabelValues(ended).Inc()
 	logr.FromContextOrDiscard(ctx).Info("Instance left Terminating:Wait", "ended", ended)
@@ -632,7 +713,6 @@ func (c *Controller) finish(ctx context.Context, v *instance) {
 	c.mu.Lock()
 	delete(c.instances, v.id)
 	c.mu.Unlock()
-	c.updateDrainGauges()
 }
 
 // invalidateHooks makes the next resync describe a group's hooks again.

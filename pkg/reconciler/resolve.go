@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -67,7 +68,14 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 	found := map[string]ciEntry{}         // instance ID -> entry
 	foundIn := map[string]string{}        // instance ID -> cluster
 	asked := map[string]map[string]bool{} // cluster -> instance IDs already asked there
-	lookup := func(cluster string, ids []string) error {
+	// failed holds the clusters that could not be searched this time (not allowed, or an error).
+	// While any did, an instance found nowhere else may be registered there: it is left unknown, not
+	// completed as "not registered" with its tasks running; its drain timeout still applies.
+	failed := map[string]error{}
+	lookup := func(cluster string, ids []string) {
+		if failed[cluster] != nil {
+			return
+		}
 		if asked[cluster] == nil {
 			asked[cluster] = map[string]bool{}
 		}
@@ -78,27 +86,23 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 				asked[cluster][id] = true
 			}
 		}
-		entries, err := c.findContainerInstances(ctx, cluster, todo)
-		if awsapi.IsAccessDenied(err) {
-			// IAM scopes container-instance actions by cluster (the ecs:cluster condition). A cluster
-			// the policy leaves out cannot hold instances this controller may drain; say so once.
-			c.warnOnce(log, "access-denied/"+cluster, "Not allowed to look for container instances in a cluster; restrict --clusters to the clusters the IAM policy allows",
-				"cluster", cluster, "error", err.Error())
-			return nil
+		if len(todo) == 0 {
+			return
 		}
+		entries, err := c.findContainerInstances(ctx, cluster, todo)
 		if err != nil {
-			return err
+			failed[cluster] = err
+			return
 		}
 		for _, e := range entries {
 			found[e.ec2ID] = e
 			foundIn[e.ec2ID] = cluster
 		}
-		return nil
 	}
 
 	// lookupByHint asks, for each pending instance not found yet, the clusters its group's
 	// instances were found in.
-	lookupByHint := func(hints map[string]map[string]bool) error {
+	lookupByHint := func(hints map[string]map[string]bool) {
 		byHint := map[string][]string{}
 		for _, id := range r.unfound(pending, found) {
 			for cl := range hints[pending[id]] {
@@ -106,11 +110,8 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 			}
 		}
 		for _, cl := range slices.Sorted(maps.Keys(byHint)) {
-			if err := lookup(cl, byHint[cl]); err != nil {
-				return err
-			}
+			lookup(cl, byHint[cl])
 		}
-		return nil
 	}
 
 	// First the clusters each group's instances were found in before.
@@ -120,9 +121,7 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 		known[asg] = maps.Clone(c.clusterHints[asg])
 	}
 	c.mu.Unlock()
-	if err := lookupByHint(known); err != nil {
-		return result{}, err
-	}
+	lookupByHint(known)
 
 	// Then every cluster, for one instance of each group still unplaced (a group's instances
 	// normally all join one cluster), and the group's other instances where it was found: so a cold
@@ -151,9 +150,7 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 			break
 		}
 		for _, cl := range clusters {
-			if err := lookup(cl, rest); err != nil {
-				return result{}, err
-			}
+			lookup(cl, rest)
 		}
 		if attempt == 0 {
 			learned := map[string]map[string]bool{}
@@ -162,13 +159,13 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 					learned[asg] = map[string]bool{cl: true}
 				}
 			}
-			if err := lookupByHint(learned); err != nil {
-				return result{}, err
-			}
+			lookupByHint(learned)
 		}
 	}
 
-	// Publish: found instances are tracked in the snapshot, the rest are not registered anywhere.
+	// Publish: found instances are tracked in the snapshot. The rest are not registered anywhere if
+	// every cluster answered; otherwise they stay unknown and are looked up again at their next
+	// reconcile.
 	byCluster := map[string][]ciEntry{}
 	for id, e := range found {
 		byCluster[foundIn[id]] = append(byCluster[foundIn[id]], e)
@@ -188,7 +185,7 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 				c.clusterHints[asg] = map[string]bool{}
 			}
 			c.clusterHints[asg][foundIn[id]] = true
-		} else {
+		} else if len(failed) == 0 {
 			inst.mapping = mapping{state: mapNotFound}
 		}
 	}
@@ -198,11 +195,31 @@ func (r *resolver) flush(ctx context.Context) (result, error) {
 		delete(r.pending, id)
 	}
 	r.mu.Unlock()
-	log.V(1).Info("Resolved container instances", "instances", len(pending), "found", len(found))
+	log.V(1).Info("Resolved container instances", "instances", len(pending), "found", len(found), "clustersFailed", len(failed))
 	for id := range pending {
 		c.enqueueInstance(id)
 	}
-	return result{}, nil
+
+	var errs []error
+	for _, cl := range slices.Sorted(maps.Keys(failed)) {
+		err := failed[cl]
+		if awsapi.IsAccessDenied(err) {
+			// IAM scopes container-instance actions by cluster (the ecs:cluster condition). Said
+			// once, not retried as an error: only a policy change fixes it. Instances not found
+			// elsewhere wait (heartbeats continue) until their drain timeout.
+			c.warnOnce(log, "access-denied/"+cl, "Not allowed to look for container instances in a cluster; instances not found in another cluster wait for the drain timeout. Allow the cluster in the IAM policy, or leave it out of --clusters (instances outside --clusters are treated as not registered)",
+				"cluster", cl, "error", err.Error())
+			continue
+		}
+		c.clearWarning("access-denied/" + cl)
+		errs = append(errs, err)
+	}
+	for cl := range asked {
+		if failed[cl] == nil {
+			c.clearWarning("access-denied/" + cl)
+		}
+	}
+	return result{}, errors.Join(errs...)
 }
 
 func (r *resolver) unfound(pending map[string]string, found map[string]ciEntry) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,7 +191,8 @@ func (s *snapshot) get(ctx context.Context, cluster, arn string, maxAge time.Dur
 }
 
 // describeContainerInstances describes arns (with tags) in chunks of 100. Container instances ECS
-// reports MISSING, or all of them if the cluster no longer exists, come back with missing set.
+// reports MISSING, or all of them if the cluster no longer exists, come back with missing set; one
+// left out of the answer otherwise is an error.
 func (c *Controller) describeContainerInstances(ctx context.Context, cluster string, arns []string) ([]ciEntry, error) {
 	out := make([]ciEntry, 0, len(arns))
 	for chunk := range slices.Chunk(arns, awsapi.MaxDescribeContainerInstances) {
@@ -215,12 +217,43 @@ func (c *Controller) describeContainerInstances(ctx context.Context, cluster str
 			seen[e.arn] = true
 			out = append(out, e)
 		}
-		// Whatever was asked and not answered is gone: MISSING failures, or silently left out.
+		// Only a MISSING failure says a container instance is gone (and completes its instance as
+		// not registered); anything else left out of the answer is an error to retry.
+		missing := missingFailures(resp.Failures)
 		for _, a := range chunk {
-			if !seen[a] {
+			switch {
+			case seen[a]:
+			case missing[a]:
 				out = append(out, ciEntry{arn: a, missing: true, fetchedAt: at})
+			default:
+				return nil, fmt.Errorf("describing container instances in cluster %s: %s left out of the answer (%s)", cluster, a, failureReason(resp.Failures, a))
 			}
 		}
 	}
 	return out, nil
+}
+
+// failureMissing is the ECS failure reason for an ARN or ID that does not exist.
+// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
+const failureMissing = "MISSING"
+
+// missingFailures returns the ARNs ECS reported MISSING.
+func missingFailures(failures []ecstypes.Failure) map[string]bool {
+	missing := map[string]bool{}
+	for _, f := range failures {
+		if aws.ToString(f.Reason) == failureMissing {
+			missing[aws.ToString(f.Arn)] = true
+		}
+	}
+	return missing
+}
+
+// failureReason is ECS's failure reason for arn, for an error message.
+func failureReason(failures []ecstypes.Failure, arn string) string {
+	for _, f := range failures {
+		if aws.ToString(f.Arn) == arn {
+			return strings.TrimSpace("failure " + aws.ToString(f.Reason) + " " + aws.ToString(f.Detail))
+		}
+	}
+	return "no failure given"
 }

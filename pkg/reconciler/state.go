@@ -61,13 +61,12 @@ type progress struct {
 	lastHeartbeat   time.Time
 	dryRunHeartbeat time.Time
 
-	// timedOut is set once the drain outlived the drain timeout (the transition is counted once).
+	// timedOut is set once the drain outlived the drain timeout (the transition is counted once),
+	// counted from drainRef.
 	timedOut bool
 	// standaloneChecked is set once standalone tasks were looked for after the grace period. No
 	// task is placed on a DRAINING instance, so one look finds them all.
 	standaloneChecked bool
-	// stoppedByUs are the tasks the drain timeout action stopped, so daemon tasks wait for them.
-	stoppedByUs []string
 	// dryRunStopped are the tasks dry run already said it would stop, so it says so once.
 	dryRunStopped map[string]bool
 
@@ -79,6 +78,9 @@ type progress struct {
 	// Terminating:Wait (another hook may still hold it), so nothing is completed twice.
 	completed     bool
 	completedByUs bool
+	// completeUncertain: a completion attempt ended without a definite answer, so it may have gone
+	// through; a later "No active Lifecycle Action" then means completed by us.
+	completeUncertain bool
 	// endedAt is when the action was found over without us (a "No active Lifecycle Action"
 	// answer), and endedExpired whether it looked expired then.
 	endedAt      time.Time
