@@ -77,17 +77,21 @@ func startSimulation(ctx context.Context, opts *options.Options, log logr.Logger
 	log.Info("Built demo fleet", "endpoint", endpoint, "clusters", len(fleet.Clusters), "instances", fleet.Instances(),
 		"managedGroups", len(fleet.ManagedASGs()), "scaleInterval", demo.DefaultScaleInterval.String())
 
-	loop := &demo.ScaleLoop{AutoScaling: asClient, Groups: fleet.ManagedASGs(), Log: log, Seed: 1}
+	// The first scale-in comes a few seconds after the banner, so a person sees a drain at once.
+	loop := &demo.ScaleLoop{AutoScaling: asClient, Groups: fleet.ManagedASGs(), Log: log, Seed: 1, FirstStepAfter: firstScaleAfter}
 	wg.Go(func() { loop.Run(ctx) })
 	return &simulation{endpoint: endpoint, stop: stop}, nil
 }
+
+// firstScaleAfter is how soon after start the demo's first scale-in comes.
+const firstScaleAfter = 5 * time.Second
 
 // printBanner tells a person at the terminal where to look while the demo runs.
 func printBanner(w io.Writer, simEndpoint, httpAddr string) {
 	web := "http://" + displayAddr(httpAddr)
 	_, _ = fmt.Fprintf(w, `
 ecs-drainer --simulate: a simulated AWS account (awssim) with a demo fleet; a managed group scales
-in or out every %s, and the controller drains the instances being terminated.
+in or out every %s (the first in a few seconds), and the controller drains the instances being terminated.
 
   controller metrics  %s/metrics   (health: %s/healthz, %s/readyz)
   simulator endpoint  %s   (its metrics: %s/metrics)
