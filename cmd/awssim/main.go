@@ -101,7 +101,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.DurationVar(&o.TickInterval, "tick-interval", 50*time.Millisecond, "how often the model advances")
 	fs.IntVar(&o.PageSizeOverride, "page-size", 0, "cap every paged List/Describe at this many items (0: the APIs' own limits)")
 	fs.BoolVar(&o.Throttle, "throttle", false, "throttle each operation with an AWS-like token bucket")
-	fs.StringSliceVar(&c.throttleMap, "throttle-rates", nil, "per-operation buckets with --throttle: `Operation=rate:burst`,...")
+	fs.StringSliceVar(&c.throttleMap, "throttle-rates", nil, "per-operation buckets with --throttle: `Operation=rate:burst`,... (an ECS group name such as ecs:TaskRead sets the group's shared bucket)")
 	fs.Float64Var(&o.ErrorRate, "error-rate", 0, "share (0..1) of requests answered with an injected 5xx")
 	fs.DurationVar(&o.Latency, "latency", 0, "added to every request")
 	fs.Float64Var(&o.Hostile, "hostile", 0, "share (0..1) of responses made malformed")
@@ -156,6 +156,9 @@ func (c *config) validate() error {
 			bad(d.flag, "is %s: must not be negative", d.v)
 		}
 	}
+	if o.Latency > awssim.MaxLatency {
+		bad("latency", "is %s: must be at most %s", o.Latency, awssim.MaxLatency)
+	}
 	if o.TickInterval <= 0 {
 		bad("tick-interval", "is %s: must be positive", o.TickInterval)
 	}
@@ -182,12 +185,16 @@ func (c *config) validate() error {
 	rates, err := parseThrottleRates(c.throttleMap)
 	if err != nil {
 		bad("throttle-rates", "%v", err)
+	} else if err := (awssim.Options{ThrottleRates: rates}).Validate(); err != nil {
+		// Names that are neither an operation nor an ECS throttle group.
+		bad("throttle-rates", "%v", err)
 	}
 	o.ThrottleRates = rates
 	return errors.Join(p...)
 }
 
-// parseThrottleRates reads "Operation=rate:burst" items.
+// parseThrottleRates reads "Operation=rate:burst" items; Operation may also name an ECS throttle
+// group (awssim.Options.ThrottleRates).
 func parseThrottleRates(items []string) (map[string]awssim.Bucket, error) {
 	if len(items) == 0 {
 		return nil, nil

@@ -46,6 +46,16 @@ func TestRunConfigErrors(t *testing.T) {
 			want: []string{`--throttle-rates (AWSSIM_THROTTLE_RATES) has "ListTasks=fast": write Operation=rate:burst`},
 		},
 		{
+			name: "throttle rates name no operation or group",
+			args: []string{"--throttle-rates=DescribeTaskz=20:50,ecs:TaskRead=1:2", "extra"}, // "extra": never serve
+			want: []string{`--throttle-rates (AWSSIM_THROTTLE_RATES) ThrottleRates["DescribeTaskz"]: no such operation or ECS throttle group`},
+		},
+		{
+			name: "latency beyond a minute",
+			args: []string{"--latency=2m", "extra"},
+			want: []string{`--latency (AWSSIM_LATENCY) is 2m0s: must be at most 1m0s`},
+		},
+		{
 			name: "unknown flag",
 			args: []string{"--nope"},
 			want: []string{"unknown flag: --nope"},

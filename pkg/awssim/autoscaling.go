@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"cmp"
+	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -60,7 +61,7 @@ type asgModel struct {
 	s         *Sim
 	groups    map[string]*asgGroup
 	instances map[string]*asgInstance // every instance not yet Terminated, by ID
-	usedIDs   map[string]bool         // every instance ID ever issued, so none is reused
+	usedIDs   map[string]bool         // IDs of instances not yet Terminated (see newInstanceID)
 	launches  int                     // launch counter: the launch order scale-in follows
 
 	// Indexes kept up to date on every change, so that a tick and a describe stay cheap with
@@ -68,6 +69,11 @@ type asgModel struct {
 	sortedIDs []string                // keys of instances, sorted: the order describes page in
 	timed     map[string]*asgInstance // instances with a timer running (see nextDue)
 	counts    map[string]int          // instances by lifecycle state
+
+	// The step in progress (see beginStep): transitions due by stepEnd, earliest first.
+	stepping bool
+	stepEnd  time.Time
+	queue    dueQueue
 
 	ops map[string]func(queryParams) (any, *apiError) // see handlers
 }
@@ -207,19 +213,89 @@ func (m *asgModel) handle(op string, form url.Values) (any, *apiError) {
 	return h(queryParams{form})
 }
 
-// step advances every timer to now. Each transition happens at the time it was due, not at now, so
-// the timeline is the same however coarsely the clock is stepped. Instances are advanced in ID
-// order so that the random draws (tokens) repeat for a seed.
-func (m *asgModel) step(now time.Time) {
-	var due []*asgInstance
+// The step of the Auto Scaling model is driven by Sim.stepLocked, which interleaves it with the
+// ECS model's timers: beginStep queues every instance with a transition due by the end of the
+// step, nextDue and fire process them one transition at a time in due-time order, and retime
+// queues transitions that become due within the step as earlier ones happen. Each transition
+// happens at the time it was due, not at the step's time, so the timeline is the same however
+// coarsely the clock is stepped. Ties go in instance ID order, so that the random draws (tokens,
+// IDs) repeat for a seed.
+
+// dueEntry is a transition of inst due at at.
+type dueEntry struct {
+	at   time.Time
+	inst *asgInstance
+}
+
+// dueQueue is a min-heap of dueEntry by time, then instance ID. It may hold stale entries (an
+// instance retimed or gone since); nextDue skips them.
+type dueQueue []dueEntry
+
+func (q dueQueue) Len() int { return len(q) }
+func (q dueQueue) Less(i, j int) bool {
+	if c := q[i].at.Compare(q[j].at); c != 0 {
+		return c < 0
+	}
+	return q[i].inst.id < q[j].inst.id
+}
+func (q dueQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *dueQueue) Push(x any)   { *q = append(*q, x.(dueEntry)) }
+func (q *dueQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// beginStep queues every transition due by end.
+func (m *asgModel) beginStep(end time.Time) {
+	m.stepping, m.stepEnd = true, end
+	m.queue = m.queue[:0]
 	for _, inst := range m.timed {
-		if t, ok := inst.nextDue(); ok && !t.After(now) {
-			due = append(due, inst)
+		if t, ok := inst.nextDue(); ok && !t.After(end) {
+			m.queue = append(m.queue, dueEntry{at: t, inst: inst})
 		}
 	}
-	slices.SortFunc(due, func(a, b *asgInstance) int { return cmp.Compare(a.id, b.id) })
-	for _, inst := range due {
-		m.advance(inst, now)
+	heap.Init(&m.queue)
+}
+
+// endStep stops queueing transitions.
+func (m *asgModel) endStep() {
+	m.stepping = false
+	clear(m.queue) // drop the instance pointers
+	m.queue = m.queue[:0]
+}
+
+// nextDue returns the earliest transition still due in this step.
+func (m *asgModel) nextDue() (dueEntry, bool) {
+	for len(m.queue) > 0 {
+		e := m.queue[0]
+		if t, ok := e.inst.nextDue(); ok && t.Equal(e.at) && m.instances[e.inst.id] == e.inst {
+			return e, true
+		}
+		heap.Pop(&m.queue) // stale
+	}
+	return dueEntry{}, false
+}
+
+// fire makes the transition nextDue just returned (still the head of the queue), at the time it
+// was due.
+func (m *asgModel) fire(e dueEntry) {
+	heap.Pop(&m.queue)
+	inst, at := e.inst, e.at
+	switch inst.state {
+	case statePending:
+		m.launched(inst, at)
+	case statePendingWait, stateTerminatingWait:
+		a := earliestExpiry(inst.actions)
+		m.s.metrics.actionsTimedOut.Inc()
+		m.s.stats.LifecycleActionsTimedOut++
+		m.s.note(inst.id, func(t *Timeline) { t.TimedOut++ })
+		m.finishAction(inst, a, a.defaultResult, at)
+	case stateInService:
+		m.register(inst, at)
+	case stateTerminatingProceed:
+		m.terminated(inst, at)
 	}
 }
 
@@ -241,12 +317,17 @@ func (m *asgModel) setState(inst *asgInstance, state string) {
 	m.retime(inst)
 }
 
-// retime files the instance in the timed index when one of its timers runs.
+// retime files the instance in the timed index when one of its timers runs, and during a step
+// queues a transition that falls due within it.
 func (m *asgModel) retime(inst *asgInstance) {
-	if _, ok := inst.nextDue(); ok {
-		m.timed[inst.id] = inst
-	} else {
+	t, ok := inst.nextDue()
+	if !ok {
 		delete(m.timed, inst.id)
+		return
+	}
+	m.timed[inst.id] = inst
+	if m.stepping && !t.After(m.stepEnd) {
+		heap.Push(&m.queue, dueEntry{at: t, inst: inst})
 	}
 }
 
@@ -265,41 +346,6 @@ func (i *asgInstance) nextDue() (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// advance moves one instance through every transition due by now.
-func (m *asgModel) advance(inst *asgInstance, now time.Time) {
-	for {
-		switch inst.state {
-		case statePending:
-			if inst.due.After(now) {
-				return
-			}
-			m.launched(inst, inst.due)
-		case statePendingWait, stateTerminatingWait:
-			a := earliestExpiry(inst.actions)
-			if a == nil || a.expiry().After(now) {
-				return
-			}
-			m.s.metrics.actionsTimedOut.Inc()
-			m.s.stats.LifecycleActionsTimedOut++
-			m.s.note(inst.id, func(t *Timeline) { t.TimedOut++ })
-			m.finishAction(inst, a, a.defaultResult, a.expiry())
-		case stateInService:
-			if inst.registerAt.IsZero() || inst.registerAt.After(now) {
-				return
-			}
-			m.register(inst)
-		case stateTerminatingProceed:
-			if inst.due.After(now) {
-				return
-			}
-			m.terminated(inst)
-			return
-		default:
-			return
-		}
-	}
 }
 
 func earliestExpiry(actions []*lifecycleAction) *lifecycleAction {
@@ -383,9 +429,9 @@ func (m *asgModel) inService(inst *asgInstance, at time.Time) {
 	m.setState(inst, stateInService)
 }
 
-// register is the instance's ECS agent starting. An instance that left InService before its agent
-// registered never registers: the drainer then sees an instance that is in no cluster.
-func (m *asgModel) register(inst *asgInstance) {
+// register is the instance's ECS agent starting, at at. An instance that left InService before its
+// agent registered never registers: the drainer then sees an instance that is in no cluster.
+func (m *asgModel) register(inst *asgInstance, at time.Time) {
 	inst.registerAt = time.Time{}
 	m.retime(inst)
 	cluster, ok := inst.group.tags[tagECSCluster]
@@ -399,7 +445,7 @@ func (m *asgModel) register(inst *asgInstance) {
 			slots = n
 		}
 	}
-	m.s.ecs.registerInstance(cluster.value, inst.id, slots)
+	m.s.ecs.registerInstance(cluster.value, inst.id, slots, at)
 }
 
 // beginWait puts the instance in a wait state with one outstanding action per hook.
@@ -424,10 +470,12 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 // hold it in Terminating:Wait; force-deleting a group and abandoned launches skip them, as on AWS.
 func (m *asgModel) beginTermination(inst *asgInstance, at time.Time, withHooks bool) {
 	inst.registerAt = time.Time{}
+	// The timeline starts here, hook or not, so that the stops of its tasks from now on are noted.
+	m.s.note(inst.id, func(t *Timeline) { t.Group = inst.group.name })
 	if withHooks {
 		if hooks := inst.group.hooksFor(transitionTerminating); len(hooks) > 0 {
 			m.beginWait(inst, stateTerminatingWait, hooks, at)
-			m.s.note(inst.id, func(t *Timeline) { t.Group, t.TerminatingWaitAt = inst.group.name, at })
+			m.s.note(inst.id, func(t *Timeline) { t.TerminatingWaitAt = at })
 			return
 		}
 	}
@@ -470,10 +518,12 @@ func (m *asgModel) finishAction(inst *asgInstance, a *lifecycleAction, result st
 	}
 }
 
-// terminated is the EC2 instance going away, with whatever still runs on it.
-func (m *asgModel) terminated(inst *asgInstance) {
-	n := m.s.ecs.hostTerminated(inst.id)
-	m.s.note(inst.id, func(t *Timeline) { t.Group, t.TerminatedAt, t.TasksKilled = inst.group.name, m.s.now(), n })
+// terminated is the EC2 instance going away at at, with whatever still runs on it.
+func (m *asgModel) terminated(inst *asgInstance, at time.Time) {
+	// Noted first, so that the timeline exists when the killed tasks' stops are noted.
+	m.s.note(inst.id, func(t *Timeline) { t.Group = inst.group.name })
+	n := m.s.ecs.hostTerminated(inst.id, at)
+	m.s.note(inst.id, func(t *Timeline) { t.TerminatedAt, t.TasksKilled = at, n })
 	m.s.stats.Terminated++
 	if n > 0 {
 		m.s.stats.TerminatedWithTasks++
@@ -482,6 +532,7 @@ func (m *asgModel) terminated(inst *asgInstance) {
 	// a caller looking for one finds it missing, which means done.
 	delete(m.instances, inst.id)
 	delete(m.timed, inst.id)
+	delete(m.usedIDs, inst.id)
 	if i, ok := slices.BinarySearch(m.sortedIDs, inst.id); ok {
 		m.sortedIDs = slices.Delete(m.sortedIDs, i, i+1)
 	}
@@ -506,11 +557,14 @@ func (g *asgGroup) hooksFor(transition string) []*lifecycleHook {
 	return out
 }
 
-// newInstanceID returns an EC2-style ID, "i-" and 17 hex digits, from the seeded generator.
+// newInstanceID returns an EC2-style ID, "i-" and 17 hex digits, from the seeded generator. AWS
+// never reuses an ID; here an ID is unique among the live instances and the instances whose
+// timeline is kept, which bounds the memory of a long run (a 64-bit draw repeating an older one
+// is not worth remembering every ID ever issued).
 func (m *asgModel) newInstanceID() string {
 	for {
 		id := fmt.Sprintf("i-0%016x", m.s.rng.Uint64())
-		if !m.usedIDs[id] {
+		if _, noted := m.s.timelines[id]; !m.usedIDs[id] && !noted {
 			m.usedIDs[id] = true
 			return id
 		}

@@ -406,13 +406,19 @@ func (f groupFilter) matches(g *asgGroup) bool {
 }
 
 func (m *asgModel) describeGroups(q queryParams) (any, *apiError) {
-	names := q.list("AutoScalingGroupNames")
-	if len(names) > maxNamesPerDescribe {
-		return nil, validationError(fmt.Sprintf("The number of group names that may be passed in is limited to %d", maxNamesPerDescribe))
-	}
 	size, err := m.pageSize(q, describeGroupsDefaultPage, describeGroupsMaxPage)
 	if err != nil {
 		return nil, err
+	}
+	// "By default, you can only specify up to 50 names. You can optionally increase this limit
+	// using the MaxRecords property." pageSize has checked MaxRecords is within 1..100.
+	limit := maxNamesPerDescribe
+	if n, sent, _ := q.optInt("MaxRecords"); sent {
+		limit = max(limit, n)
+	}
+	names := q.list("AutoScalingGroupNames")
+	if len(names) > limit {
+		return nil, validationError(fmt.Sprintf("The number of group names that may be passed in is limited to %d", limit))
 	}
 	includeInstances, sent, err := q.optBool("IncludeInstances")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,7 +26,9 @@ type Timeline struct {
 	TasksKilled       int       `json:"tasksKilled"` // tasks not STOPPED when it terminated
 }
 
-// maxTimelines bounds the timeline map of a long-running simulator; the oldest terminated entries go first.
+// maxTimelines bounds the timeline map of a long-running simulator. The oldest timeline goes
+// first whatever its state (an instance drained and then reactivated never terminates), and the
+// instance's CompletionsByInstance count goes with it, so neither grows without bound.
 const maxTimelines = 200_000
 
 // note records an event on an instance's timeline. Called with s.mu held.
@@ -35,45 +38,40 @@ func (s *Sim) note(instanceID string, f func(*Timeline)) {
 	}
 	t, ok := s.timelines[instanceID]
 	if !ok {
-		if len(s.timelines) >= maxTimelines {
-			s.dropOldestTimelines()
+		for len(s.timelines) >= maxTimelines {
+			s.dropOldestTimeline()
 		}
 		t = &Timeline{InstanceID: instanceID}
 		s.timelines[instanceID] = t
+		s.timelineOrder = append(s.timelineOrder, instanceID)
 	}
 	f(t)
 }
 
-func (s *Sim) dropOldestTimelines() {
-	done := make([]*Timeline, 0, len(s.timelines))
-	for _, t := range s.timelines {
-		if !t.TerminatedAt.IsZero() {
-			done = append(done, t)
-		}
+// dropOldestTimeline forgets the timeline created first, in O(1) amortised: timelineOrder is a
+// queue of instance IDs in creation order, compacted once half of it is spent.
+func (s *Sim) dropOldestTimeline() {
+	id := s.timelineOrder[s.timelineHead]
+	s.timelineOrder[s.timelineHead] = ""
+	s.timelineHead++
+	if s.timelineHead > len(s.timelineOrder)/2 {
+		s.timelineOrder = append(s.timelineOrder[:0], s.timelineOrder[s.timelineHead:]...)
+		s.timelineHead = 0
 	}
-	slices.SortFunc(done, func(a, b *Timeline) int { return a.TerminatedAt.Compare(b.TerminatedAt) })
-	for _, t := range done[:len(done)/2] {
-		delete(s.timelines, t.InstanceID)
-	}
+	delete(s.timelines, id)
+	delete(s.stats.CompletionsByInstance, id)
 }
 
 // Timelines returns a copy of every instance's timeline, sorted by instance ID.
 func (s *Sim) Timelines() []Timeline {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]Timeline, 0, len(s.timelines))
 	for _, t := range s.timelines {
 		out = append(out, *t)
 	}
-	slices.SortFunc(out, func(a, b Timeline) int {
-		if a.InstanceID < b.InstanceID {
-			return -1
-		}
-		if a.InstanceID > b.InstanceID {
-			return 1
-		}
-		return 0
-	})
+	s.mu.Unlock()
+	// Sorted outside the lock: up to maxTimelines entries, and the model need not wait.
+	slices.SortFunc(out, func(a, b Timeline) int { return strings.Compare(a.InstanceID, b.InstanceID) })
 	return out
 }
 
@@ -94,8 +92,8 @@ func (s *Sim) Faults() Faults {
 
 // SetFaults changes the fault settings, for a test that needs a faulty phase then a clean one.
 func (s *Sim) SetFaults(f Faults) error {
-	if f.ErrorRate < 0 || f.ErrorRate > 1 || f.Hostile < 0 || f.Hostile > 1 || f.LatencyMS < 0 {
-		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs >= 0, got %+v", f)
+	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
+		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

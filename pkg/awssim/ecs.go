@@ -6,6 +6,7 @@ package awssim
 // ecs_util.go ARNs, paging and tags, cql.go the cluster query language.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,13 +23,14 @@ const (
 )
 
 // Task statuses (lastStatus / desiredStatus). Tasks on the EC2 launch type without awsvpc skip
-// PROVISIONING, so a new task starts PENDING.
+// PROVISIONING, so a new task starts PENDING; and DEACTIVATING, which is for tasks with teardown
+// to do first (deregistering from load balancers, which this model has not), so a stopping task
+// goes RUNNING -> STOPPING -> STOPPED.
 const (
-	taskPending      = "PENDING"
-	taskRunning      = "RUNNING"
-	taskDeactivating = "DEACTIVATING"
-	taskStopping     = "STOPPING"
-	taskStopped      = "STOPPED"
+	taskPending  = "PENDING"
+	taskRunning  = "RUNNING"
+	taskStopping = "STOPPING"
+	taskStopped  = "STOPPED"
 )
 
 // Scheduling strategies and service statuses.
@@ -262,11 +264,60 @@ func (m *ecsModel) newID() string {
 // touch records a change to a container instance: ECS bumps version on every state change event.
 func (ci *ecsContainerInstance) touch() { ci.version++ }
 
-// step advances every timer to now, then lets the service scheduler act.
-func (m *ecsModel) step(now time.Time) {
-	for _, t := range m.tasks {
-		m.advanceTask(t, now)
+// dueAt is when the task's next timed transition is due: PENDING -> RUNNING at runAt, STOPPING ->
+// STOPPED at stopAt.
+func (t *ecsTask) dueAt() (time.Time, bool) {
+	switch {
+	case t.lastStatus == taskPending && t.wanted():
+		return t.runAt, true
+	case t.lastStatus == taskStopping:
+		return t.stopAt, true
 	}
+	return time.Time{}, false
+}
+
+// dueTasks returns the tasks with a transition due by now, earliest first (then in creation
+// order). Sim.stepLocked interleaves them with the Auto Scaling model's transitions. Nothing in a
+// step's timed transitions gives a task a new timer (hostTerminated stops tasks at once), so the
+// list is complete when taken.
+func (m *ecsModel) dueTasks(now time.Time) []*ecsTask {
+	var due []*ecsTask
+	for _, t := range m.tasks {
+		if at, ok := t.dueAt(); ok && !at.After(now) {
+			due = append(due, t)
+		}
+	}
+	slices.SortFunc(due, func(a, b *ecsTask) int {
+		x, _ := a.dueAt()
+		y, _ := b.dueAt()
+		if c := x.Compare(y); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	return due
+}
+
+// fireTask makes the task's due transition at the time it was due, if it is still due then (the
+// task may have died with its host in between).
+func (m *ecsModel) fireTask(t *ecsTask, at time.Time) {
+	if due, ok := t.dueAt(); !ok || !due.Equal(at) {
+		return
+	}
+	switch t.lastStatus {
+	case taskPending:
+		t.lastStatus = taskRunning
+		t.startedAt = at
+		t.version++
+		t.ci.touch()
+	case taskStopping:
+		m.markStopped(t, at)
+	}
+}
+
+// schedule lets the service scheduler act at now, after the step's timed transitions, then purges
+// what has outlived its retention.
+func (m *ecsModel) schedule(now time.Time) {
 	for _, c := range m.clusters {
 		for _, svc := range c.services {
 			m.scheduleService(svc, now)
@@ -275,30 +326,8 @@ func (m *ecsModel) step(now time.Time) {
 	m.purge(now)
 }
 
-// advanceTask moves one task along its life cycle as far as now allows.
-func (m *ecsModel) advanceTask(t *ecsTask, now time.Time) {
-	switch t.lastStatus {
-	case taskPending:
-		if t.wanted() && !now.Before(t.runAt) {
-			t.lastStatus = taskRunning
-			t.startedAt = now
-			t.version++
-			t.ci.touch()
-		}
-	case taskDeactivating, taskStopping:
-		if !now.Before(t.stopAt) {
-			m.markStopped(t, now)
-			return
-		}
-		if t.lastStatus == taskDeactivating {
-			t.lastStatus = taskStopping
-			t.version++
-		}
-	}
-}
-
 // stopTask starts stopping a task: desiredStatus STOPPED at once; a task that never started stops
-// at once, a started one goes DEACTIVATING -> STOPPING and reaches STOPPED after its stop timeout.
+// at once, a started one goes STOPPING and reaches STOPPED after its stop timeout.
 // label is the metric reason it is counted under when it reaches STOPPED. Stopping a task already
 // told to stop changes nothing, so a task is counted once.
 func (m *ecsModel) stopTask(t *ecsTask, now time.Time, label, code, reason string) {
@@ -316,7 +345,7 @@ func (m *ecsModel) stopTask(t *ecsTask, now time.Time, label, code, reason strin
 		m.markStopped(t, now)
 		return
 	}
-	t.lastStatus = taskDeactivating
+	t.lastStatus = taskStopping
 	t.stopAt = now.Add(m.stopDelay(t.taskDef))
 }
 
@@ -325,7 +354,8 @@ func (m *ecsModel) stopDelay(td *ecsTaskDef) time.Duration {
 	return time.Duration(float64(td.stopTimeout) * m.s.opts.StopTimeoutScale)
 }
 
-// markStopped puts a task in STOPPED and counts it, exactly once.
+// markStopped puts a task in STOPPED at now (the time it stopped, which may be before the step's
+// time) and counts it, exactly once.
 func (m *ecsModel) markStopped(t *ecsTask, now time.Time) {
 	if !t.live() {
 		return
@@ -342,7 +372,11 @@ func (m *ecsModel) markStopped(t *ecsTask, now time.Time) {
 	// The instance's timeline (debug.go) gets the time of its latest stop once it has a timeline,
 	// that is once it is on its way out; other instances are not tracked, to keep the map small.
 	if _, tracked := m.s.timelines[t.ci.ec2InstanceID]; tracked {
-		m.s.note(t.ci.ec2InstanceID, func(tl *Timeline) { tl.LastTaskStoppedAt = now })
+		m.s.note(t.ci.ec2InstanceID, func(tl *Timeline) {
+			if now.After(tl.LastTaskStoppedAt) {
+				tl.LastTaskStoppedAt = now
+			}
+		})
 	}
 }
 
@@ -405,8 +439,8 @@ func (m *ecsModel) countTasksByLastStatus() map[string]int {
 // registerInstance registers the agent of an EC2 instance in a cluster: an ACTIVE container
 // instance holding slots tasks. An unknown cluster means the agent never registers, as when its
 // ECS_CLUSTER names a cluster that does not exist. Registering an instance that already has a live
-// container instance does nothing, so a retried call is harmless.
-func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int) {
+// container instance does nothing, so a retried call is harmless. at is when the agent registered.
+func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int, at time.Time) {
 	c := m.clustersByName[clusterNameOf(cluster)]
 	if c == nil {
 		return
@@ -426,18 +460,17 @@ func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int) {
 		status:         ciActive,
 		agentConnected: true,
 		slots:          max(slots, 0),
-		registeredAt:   m.s.now(),
+		registeredAt:   at,
 		version:        1,
 	}
 	m.instances = append(m.instances, ci)
 	m.instancesByID[id] = ci
 }
 
-// hostTerminated records that an EC2 instance reached Terminated: its container instance goes
-// INACTIVE with the agent disconnected, and every task on it that had not stopped dies at once.
-// It returns how many tasks died that way.
-func (m *ecsModel) hostTerminated(ec2InstanceID string) int {
-	now := m.s.now()
+// hostTerminated records that an EC2 instance reached Terminated at now: its container instance
+// goes INACTIVE with the agent disconnected, and every task on it that had not stopped dies at
+// once. It returns how many tasks died that way.
+func (m *ecsModel) hostTerminated(ec2InstanceID string, now time.Time) int {
 	killed := 0
 	for _, ci := range m.instances {
 		if ci.ec2InstanceID != ec2InstanceID {

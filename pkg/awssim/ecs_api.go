@@ -654,6 +654,24 @@ func (m *ecsModel) listTasks(in *listTasksIn) (any, *apiError) {
 			return nil, invalidParameter("launchType must be EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.")
 		}
 	}
+	// "If you specify a startedBy value, it must be the only filter that you use." desiredStatus
+	// is taken as a status rather than a filter and may go with it (unverified); the message is
+	// the simulator's own.
+	if in.StartedBy != nil && *in.StartedBy != "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"containerInstance", in.ContainerInstance != nil && *in.ContainerInstance != ""},
+			{"family", in.Family != nil && *in.Family != ""},
+			{"serviceName", in.ServiceName != nil && *in.ServiceName != ""},
+			{"launchType", in.LaunchType != nil},
+		} {
+			if f.set {
+				return nil, invalidParameter("startedBy must be the only filter; it cannot be combined with " + f.name + ".")
+			}
+		}
+	}
 	var svc *ecsService
 	if in.ServiceName != nil && *in.ServiceName != "" {
 		if svc = m.findService(c, *in.ServiceName); svc == nil {

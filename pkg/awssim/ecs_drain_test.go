@@ -61,8 +61,8 @@ func TestECSDrainWithReplacement(t *testing.T) {
 		t.Errorf("a running/pending = %d/%d, want 0/0", ci.RunningTasksCount, ci.PendingTasksCount)
 	}
 	onA := e.tasksOn("prod", a)
-	if st := byLastStatus(onA); st["DEACTIVATING"] != 2 {
-		t.Errorf("on a: %v, want 2 DEACTIVATING: counts are zero but the drain is not done", st)
+	if st := byLastStatus(onA); st["STOPPING"] != 2 {
+		t.Errorf("on a: %v, want 2 STOPPING: counts are zero but the drain is not done", st)
 	}
 	running, err := e.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("prod"), ContainerInstance: aws.String(a)})
 	must(t, err)
@@ -243,7 +243,7 @@ func TestECSDaemonTasksStopLast(t *testing.T) {
 		}
 	}
 	e.advance(time.Second)
-	if st := byLastStatus(e.tasksOn("prod", a)); st["STOPPED"] != 1 || st["DEACTIVATING"] != 1 {
+	if st := byLastStatus(e.tasksOn("prod", a)); st["STOPPED"] != 1 || st["STOPPING"] != 1 {
 		t.Errorf("on a once the web task stopped: %v, want it STOPPED and the daemon stopping", st)
 	}
 	e.settle(time.Second, 6)
@@ -344,7 +344,7 @@ func TestECSHostTermination(t *testing.T) {
 func TestECSRegisterIntoUnknownCluster(t *testing.T) {
 	e := newECSEnv(t, Options{})
 	e.sim.mu.Lock()
-	e.sim.ecs.registerInstance("nope", "i-1", 4)
+	e.sim.ecs.registerInstance("nope", "i-1", 4, e.clock.Now())
 	n := len(e.sim.ecs.instances)
 	e.sim.mu.Unlock()
 	if n != 0 {
@@ -456,6 +456,9 @@ func TestECSGauges(t *testing.T) {
 		"awssim_container_instances/DRAINING": 1,
 		"awssim_container_instances/INACTIVE": 1,
 		"awssim_tasks/PENDING":                2,
+		"awssim_tasks/RUNNING":                0, // every state is present, at 0 when empty
+		"awssim_tasks/STOPPING":               0,
+		"awssim_tasks/STOPPED":                0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("gauges (-want +got):\n%s", diff)

@@ -73,7 +73,7 @@ func (e *ecsEnv) register(cluster, ec2ID string, slots int) string {
 	e.t.Helper()
 	e.sim.mu.Lock()
 	defer e.sim.mu.Unlock()
-	e.sim.ecs.registerInstance(cluster, ec2ID, slots)
+	e.sim.ecs.registerInstance(cluster, ec2ID, slots, e.clock.Now())
 	for _, ci := range e.sim.ecs.instances {
 		if ci.ec2InstanceID == ec2ID && ci.status != ciInactive {
 			return ci.arn
@@ -87,7 +87,7 @@ func (e *ecsEnv) register(cluster, ec2ID string, slots int) string {
 func (e *ecsEnv) terminate(ec2ID string) int {
 	e.sim.mu.Lock()
 	defer e.sim.mu.Unlock()
-	return e.sim.ecs.hostTerminated(ec2ID)
+	return e.sim.ecs.hostTerminated(ec2ID, e.clock.Now())
 }
 
 func (e *ecsEnv) createCluster(name string) {

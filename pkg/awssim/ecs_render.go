@@ -6,7 +6,8 @@ import (
 )
 
 // Response shapes of the ECS model, with the SDK model's lowerCamel member names. Unset optional
-// members are omitted, as AWS omits them.
+// members are omitted, as AWS omits them. Tags use omitzero: absent unless asked for (nil), and
+// "tags": [] when asked for on an untagged resource (tagsOrEmpty).
 
 type clusterOut struct {
 	ClusterArn                        string   `json:"clusterArn"`
@@ -16,7 +17,7 @@ type clusterOut struct {
 	RunningTasksCount                 int      `json:"runningTasksCount"`
 	PendingTasksCount                 int      `json:"pendingTasksCount"`
 	ActiveServicesCount               int      `json:"activeServicesCount"`
-	Tags                              []ecsTag `json:"tags,omitempty"`
+	Tags                              []ecsTag `json:"tags,omitzero"`
 }
 
 func (m *ecsModel) renderCluster(c *ecsCluster, withTags bool) clusterOut {
@@ -43,7 +44,7 @@ func (m *ecsModel) renderCluster(c *ecsCluster, withTags bool) clusterOut {
 		}
 	}
 	if withTags {
-		out.Tags = c.tags
+		out.Tags = tagsOrEmpty(c.tags)
 	}
 	return out
 }
@@ -78,7 +79,7 @@ type containerInstanceOut struct {
 	PendingTasksCount    int            `json:"pendingTasksCount"`
 	Attributes           []attributeOut `json:"attributes"`
 	RegisteredAt         *epochSeconds  `json:"registeredAt,omitempty"`
-	Tags                 []ecsTag       `json:"tags,omitempty"`
+	Tags                 []ecsTag       `json:"tags,omitzero"`
 }
 
 // instanceAttributes are the attributes every simulated agent reports, also what
@@ -136,7 +137,7 @@ func (m *ecsModel) renderInstance(ci *ecsContainerInstance, withTags bool) conta
 		RegisteredAt:         ts(ci.registeredAt),
 	}
 	if withTags {
-		out.Tags = ci.tags
+		out.Tags = tagsOrEmpty(ci.tags)
 	}
 	return out
 }
@@ -172,7 +173,7 @@ type taskOut struct {
 	StopCode             string         `json:"stopCode,omitempty"`
 	StoppedReason        string         `json:"stoppedReason,omitempty"`
 	Containers           []containerOut `json:"containers"`
-	Tags                 []ecsTag       `json:"tags,omitempty"`
+	Tags                 []ecsTag       `json:"tags,omitzero"`
 }
 
 func (m *ecsModel) renderTask(t *ecsTask, withTags bool) taskOut {
@@ -223,7 +224,7 @@ func (m *ecsModel) renderTask(t *ecsTask, withTags bool) taskOut {
 		out.Containers = append(out.Containers, co)
 	}
 	if withTags {
-		out.Tags = t.tags
+		out.Tags = tagsOrEmpty(t.tags)
 	}
 	return out
 }
@@ -273,7 +274,7 @@ type serviceOut struct {
 	CreatedAt               *epochSeconds              `json:"createdAt,omitempty"`
 	SchedulingStrategy      string                     `json:"schedulingStrategy"`
 	DeploymentController    deploymentControllerOut    `json:"deploymentController"`
-	Tags                    []ecsTag                   `json:"tags,omitempty"`
+	Tags                    []ecsTag                   `json:"tags,omitzero"`
 }
 
 func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
@@ -335,7 +336,7 @@ func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
 		out.Events = append(out.Events, serviceEventOut{ID: e.id, CreatedAt: ts(e.createdAt), Message: e.message})
 	}
 	if withTags {
-		out.Tags = svc.tags
+		out.Tags = tagsOrEmpty(svc.tags)
 	}
 	return out
 }

@@ -442,8 +442,8 @@ func TestECSDescribeContainerInstances(t *testing.T) {
 	if got.RunningTasksCount != 1 || got.PendingTasksCount != 0 {
 		t.Errorf("with a stopping task running/pending = %d/%d, want 1/0", got.RunningTasksCount, got.PendingTasksCount)
 	}
-	if st := byLastStatus(e.tasksOn("prod", ci)); st["STOPPED"] != 0 || st["DEACTIVATING"] != 1 {
-		t.Errorf("task statuses = %v, want one DEACTIVATING and none STOPPED", st)
+	if st := byLastStatus(e.tasksOn("prod", ci)); st["STOPPED"] != 0 || st["STOPPING"] != 1 {
+		t.Errorf("task statuses = %v, want one STOPPING and none STOPPED", st)
 	}
 	// remainingResources still counts the stopping task's slot.
 	if rem := got.RemainingResources; len(rem) == 0 || rem[0].IntegerValue != 1*slotUnits {
@@ -525,8 +525,8 @@ func TestECSStopTaskTakesStopTimeout(t *testing.T) {
 
 	stop, err := e.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("prod"), Task: arn, Reason: aws.String("maintenance")})
 	must(t, err)
-	if got := [2]string{aws.ToString(stop.Task.DesiredStatus), aws.ToString(stop.Task.LastStatus)}; got != [2]string{"STOPPED", "DEACTIVATING"} {
-		t.Errorf("StopTask returned desired/last %v, want STOPPED/DEACTIVATING", got)
+	if got := [2]string{aws.ToString(stop.Task.DesiredStatus), aws.ToString(stop.Task.LastStatus)}; got != [2]string{"STOPPED", "STOPPING"} {
+		t.Errorf("StopTask returned desired/last %v, want STOPPED/STOPPING", got)
 	}
 	status := func() types.Task { return e.describeTasks("prod", []string{aws.ToString(arn)})[0] }
 	e.advance(9 * time.Second)

@@ -22,7 +22,8 @@ const (
 	serviceAutoScaling = "autoscaling"
 	serviceECS         = "ecs"
 
-	// unknownOp is the metrics label of every operation the simulator does not implement.
+	// unknownOp is the metrics label of every operation the simulator does not implement, and of
+	// requests refused before naming one (malformed, missing Action, foreign X-Amz-Target).
 	unknownOp = "unknown"
 
 	// maxBody bounds a request body; real requests of this API slice are a few KiB.
@@ -32,9 +33,12 @@ const (
 // serveAPI routes a request to the protocol it speaks: ECS requests carry X-Amz-Target, Auto Scaling
 // requests are form posts carrying Action.
 func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Latency > 0 {
+	s.mu.Lock()
+	latency := s.opts.Latency // SetFaults may change it while requests are served
+	s.mu.Unlock()
+	if latency > 0 {
 		// Latency is wall time on purpose: it models the network, not the service's clock.
-		time.Sleep(s.opts.Latency)
+		time.Sleep(latency)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
@@ -52,12 +56,12 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		writeQueryError(w, reqID, "", &apiError{Code: "MalformedQueryString", Message: "The query string is malformed: " + err.Error(), Status: http.StatusBadRequest})
+		s.refuse(serviceAutoScaling, &apiError{Code: "MalformedQueryString", Message: "The query string is malformed: " + err.Error(), Status: http.StatusBadRequest}, func(e *apiError) { writeQueryError(w, reqID, e) })
 		return
 	}
 	op := form.Get("Action")
 	if op == "" {
-		writeQueryError(w, reqID, "", &apiError{Code: "MissingAction", Message: "Request is missing Action parameter.", Status: http.StatusBadRequest})
+		s.refuse(serviceAutoScaling, &apiError{Code: "MissingAction", Message: "Request is missing Action parameter.", Status: http.StatusBadRequest}, func(e *apiError) { writeQueryError(w, reqID, e) })
 		return
 	}
 
@@ -72,19 +76,20 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 	} else if result, apiErr = s.admit(serviceAutoScaling, op); apiErr == nil {
 		result, apiErr = s.asg.handle(op, form)
 	}
-	s.record(serviceAutoScaling, op, apiErr)
-	hostile := s.hostileLocked()
+	hostile := s.hostileLocked() // drawn for every request, so a seed's draws do not depend on errors
+	s.record(serviceAutoScaling, op, apiErr, hostile)
 	s.mu.Unlock()
 
 	if apiErr != nil {
-		writeQueryError(w, reqID, op, apiErr)
+		writeQueryError(w, reqID, apiErr)
 		return
 	}
 	var inner []byte
 	if result != nil {
 		inner, err = xml.Marshal(result)
 		if err != nil {
-			writeQueryError(w, reqID, op, internalFailure(fmt.Sprintf("encoding %s result: %v", op, err)))
+			// Cannot happen with the model's result types; counted as OK, since the request was applied.
+			writeQueryError(w, reqID, internalFailure(fmt.Sprintf("encoding %s result: %v", op, err)))
 			return
 		}
 	} else {
@@ -100,7 +105,7 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID string) {
 	op, ok := strings.CutPrefix(target, ecsTarget)
 	if !ok {
-		writeJSONError(w, reqID, &apiError{Code: "UnknownOperationException", Message: "Unknown target " + target, Status: http.StatusBadRequest})
+		s.refuse(serviceECS, &apiError{Code: "UnknownOperationException", Message: "Unknown target " + target, Status: http.StatusBadRequest}, func(e *apiError) { writeJSONError(w, reqID, e) })
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -116,8 +121,8 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 	} else if result, apiErr = s.admit(serviceECS, op); apiErr == nil {
 		result, apiErr = s.ecs.handle(op, body)
 	}
-	s.record(serviceECS, op, apiErr)
-	hostile := s.hostileLocked()
+	hostile := s.hostileLocked() // drawn for every request, so a seed's draws do not depend on errors
+	s.record(serviceECS, op, apiErr, hostile)
 	s.mu.Unlock()
 
 	if apiErr != nil {
@@ -129,6 +134,7 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 	}
 	out, err := json.Marshal(result)
 	if err != nil {
+		// Cannot happen with the model's result types; counted as OK, since the request was applied.
 		writeJSONError(w, reqID, &apiError{Code: "ServerException", Message: fmt.Sprintf("encoding %s result: %v", op, err), Status: http.StatusInternalServerError})
 		return
 	}
@@ -139,7 +145,7 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 // admit applies the account's faults before an operation runs: token-bucket throttling first (as
 // AWS rejects before doing work), then the injected error rate. An admitted request returns nil, nil.
 func (s *Sim) admit(service, op string) (any, *apiError) {
-	if s.opts.Throttle && !s.takeToken(op) {
+	if s.opts.Throttle && !s.takeToken(service, op) {
 		if service == serviceECS {
 			return nil, &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest}
 		}
@@ -158,7 +164,16 @@ func internalFailure(msg string) *apiError {
 	return &apiError{Code: "InternalFailure", Message: msg, Status: http.StatusInternalServerError}
 }
 
-func writeQueryError(w http.ResponseWriter, reqID, _ string, e *apiError) {
+// refuse answers a request turned away before its operation is known (it cannot be parsed or names
+// no operation), counting it under operation "unknown" like any other request.
+func (s *Sim) refuse(service string, e *apiError, write func(*apiError)) {
+	s.mu.Lock()
+	s.record(service, unknownOp, e, hostileNone)
+	s.mu.Unlock()
+	write(e)
+}
+
+func writeQueryError(w http.ResponseWriter, reqID string, e *apiError) {
 	typ := "Sender"
 	if e.Status >= 500 {
 		typ = "Receiver"

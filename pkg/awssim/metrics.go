@@ -3,6 +3,7 @@ package awssim
 import (
 	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,16 +18,13 @@ const (
 )
 
 type simMetrics struct {
-	requests          *prometheus.CounterVec
-	tasksStopped      *prometheus.CounterVec
-	actionsCompleted  *prometheus.CounterVec
-	actionsTimedOut   prometheus.Counter
-	instances         *prometheus.GaugeVec
-	containerInstance *prometheus.GaugeVec
-	tasks             *prometheus.GaugeVec
+	requests         *prometheus.CounterVec
+	tasksStopped     *prometheus.CounterVec
+	actionsCompleted *prometheus.CounterVec
+	actionsTimedOut  prometheus.Counter
 }
 
-func newSimMetrics(reg prometheus.Registerer) *simMetrics {
+func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 	m := &simMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "awssim_requests_total", Help: "API requests served, by service, operation and result code (OK or the error code).",
@@ -40,17 +38,8 @@ func newSimMetrics(reg prometheus.Registerer) *simMetrics {
 		actionsTimedOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "awssim_lifecycle_actions_timed_out_total", Help: "Lifecycle actions that reached their heartbeat or global timeout.",
 		}),
-		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "awssim_instances", Help: "Auto Scaling instances by lifecycle state.",
-		}, []string{"lifecycle_state"}),
-		containerInstance: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "awssim_container_instances", Help: "ECS container instances by status.",
-		}, []string{"status"}),
-		tasks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "awssim_tasks", Help: "ECS tasks by last status.",
-		}, []string{"last_status"}),
 	}
-	reg.MustRegister(m.requests, m.tasksStopped, m.actionsCompleted, m.actionsTimedOut, m.instances, m.containerInstance, m.tasks)
+	reg.MustRegister(m.requests, m.tasksStopped, m.actionsCompleted, m.actionsTimedOut, newStateCollector(s))
 	for _, r := range []string{StopReasonUser, StopReasonServiceScheduler, StopReasonDraining, StopReasonHostTerminated} {
 		m.tasksStopped.WithLabelValues(r)
 	}
@@ -60,13 +49,66 @@ func newSimMetrics(reg prometheus.Registerer) *simMetrics {
 	return m
 }
 
+// stateCollector emits the state gauges (awssim_instances, awssim_container_instances,
+// awssim_tasks) when they are collected, counting the model under s.mu: a scrape sees one
+// consistent state, never a gauge half rebuilt, and a state that empties reads 0 instead of
+// vanishing. Every state the model uses is always present.
+type stateCollector struct {
+	s                            *Sim
+	instances, containers, tasks *prometheus.Desc
+	instanceStates, ciStatuses   []string
+	taskStatuses                 []string
+}
+
+func newStateCollector(s *Sim) *stateCollector {
+	return &stateCollector{
+		s:              s,
+		instances:      prometheus.NewDesc("awssim_instances", "Auto Scaling instances by lifecycle state.", []string{"lifecycle_state"}, nil),
+		containers:     prometheus.NewDesc("awssim_container_instances", "ECS container instances by status.", []string{"status"}, nil),
+		tasks:          prometheus.NewDesc("awssim_tasks", "ECS tasks by last status.", []string{"last_status"}, nil),
+		instanceStates: []string{statePending, statePendingWait, stateInService, stateTerminatingWait, stateTerminatingProceed},
+		ciStatuses:     []string{ciActive, ciDraining, ciInactive},
+		taskStatuses:   []string{taskPending, taskRunning, taskStopping, taskStopped},
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.instances
+	ch <- c.containers
+	ch <- c.tasks
+}
+
+// Collect implements prometheus.Collector.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.mu.Lock()
+	instances := c.s.asg.countByLifecycleState()
+	containers := c.s.ecs.countContainerInstancesByStatus()
+	tasks := c.s.ecs.countTasksByLastStatus()
+	c.s.mu.Unlock()
+	emit := func(desc *prometheus.Desc, known []string, counts map[string]int) {
+		for _, k := range known {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[k]), k)
+			delete(counts, k)
+		}
+		for _, k := range slices.Sorted(maps.Keys(counts)) { // none today; kept so a new state shows up
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[k]), k)
+		}
+	}
+	emit(c.instances, c.instanceStates, instances)
+	emit(c.containers, c.ciStatuses, containers)
+	emit(c.tasks, c.taskStatuses, tasks)
+}
+
 func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
 // Stats is a snapshot of the counters tests and benchmarks assert on.
 type Stats struct {
-	// Requests counts requests by "service/operation/code" (code is OK or the error code).
+	// Requests counts requests by "service/operation/code": code is OK or the error code the
+	// response carried (a response Hostile rewrote into an error counts under that error's code);
+	// operation is "unknown" for operations the simulator lacks and requests naming none.
 	Requests map[string]int
 	// WriteCalls counts admitted requests to operations that are not Describe* or List*.
 	WriteCalls int
@@ -105,15 +147,20 @@ func (s *Sim) Stats() Stats {
 	return c
 }
 
-// record counts one request. Called with s.mu held.
-func (s *Sim) record(service, op string, err *apiError) {
+// record counts one request under the code its response carries: OK, the error's code, or, for a
+// successful response that hostile spoils into an error, that error's code. Called with s.mu held.
+func (s *Sim) record(service, op string, err *apiError, hostile hostileKind) {
 	code := "OK"
-	if err != nil {
+	switch {
+	case err != nil:
 		code = err.Code
+	case hostile.errorCode() != "":
+		code = hostile.errorCode()
 	}
 	s.metrics.requests.WithLabelValues(service, op, code).Inc()
 	s.stats.Requests[service+"/"+op+"/"+code]++
-	if !isReadOp(op) && err == nil {
+	// A spoiled response still reports a write that was applied.
+	if !isReadOp(op) && op != unknownOp && err == nil {
 		s.stats.WriteCalls++
 	}
 }
@@ -122,20 +169,4 @@ func (s *Sim) record(service, op string, err *apiError) {
 func (s *Sim) taskStopped(reason string) {
 	s.metrics.tasksStopped.WithLabelValues(reason).Inc()
 	s.stats.TasksStoppedByReason[reason]++
-}
-
-// updateGauges refreshes the state gauges from the model. Called with s.mu held.
-func (s *Sim) updateGauges() {
-	s.metrics.instances.Reset()
-	for state, n := range s.asg.countByLifecycleState() {
-		s.metrics.instances.WithLabelValues(state).Set(float64(n))
-	}
-	s.metrics.containerInstance.Reset()
-	for status, n := range s.ecs.countContainerInstancesByStatus() {
-		s.metrics.containerInstance.WithLabelValues(status).Set(float64(n))
-	}
-	s.metrics.tasks.Reset()
-	for status, n := range s.ecs.countTasksByLastStatus() {
-		s.metrics.tasks.WithLabelValues(status).Set(float64(n))
-	}
 }

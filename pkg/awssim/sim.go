@@ -10,8 +10,13 @@ package awssim
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,13 +52,20 @@ type Options struct {
 	// PageSizeOverride, when > 0, caps every paged List/Describe at this many items, to flush out
 	// pagination bugs in clients.
 	PageSizeOverride int
-	// Throttle enables per-operation token buckets, AWS-like by default (see defaultBuckets).
+	// Throttle enables token buckets, AWS-like by default (see defaultBucket): ECS operations share
+	// one bucket per group of actions as ECS documents (ecs:ClusterRead, ecs:ClusterModify,
+	// ecs:ContainerInstanceRead, ecs:ContainerInstanceModify, ecs:TaskRead, ecs:TaskModify,
+	// ecs:ServiceRead, ecs:ServiceModify, ecs:TaskDefinitionRead, ecs:TaskDefinitionModify,
+	// ecs:TagRead, ecs:TagModify); each Auto Scaling operation has its own.
 	Throttle bool
-	// ThrottleRates overrides the bucket of an operation, keyed by operation name.
+	// ThrottleRates overrides buckets. A key naming an operation gives that operation a bucket of
+	// its own; a key naming an ECS group changes the group's shared bucket. Validate reports
+	// unknown keys and buckets that could never admit a request (Rate <= 0 or Burst < 1); New
+	// ignores such entries.
 	ThrottleRates map[string]Bucket
 	// ErrorRate is the share (0..1) of requests answered with an injected 5xx.
 	ErrorRate float64
-	// Latency is added to every request.
+	// Latency is added to every request, at most MaxLatency.
 	Latency time.Duration
 	// Hostile is the share (0..1) of responses made malformed: truncated bodies, bad XML/JSON,
 	// unknown error codes. The request is still applied or not applied consistently (see hostile.go).
@@ -89,6 +101,75 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// MaxLatency bounds Options.Latency and Faults.LatencyMS: a request held longer would outlive
+// any client's timeout, and an unbounded sleep is a way to pin the server's goroutines.
+const MaxLatency = time.Minute
+
+// Validate reports every option New cannot honour, all at once. New itself never fails: it falls
+// back to defaults for what Validate would refuse, so call Validate first to tell the user.
+func (o Options) Validate() error {
+	var p []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"LaunchDelay", o.LaunchDelay}, {"RegisterDelay", o.RegisterDelay}, {"TaskStartDelay", o.TaskStartDelay},
+		{"TerminateDelay", o.TerminateDelay}, {"StoppedTaskRetention", o.StoppedTaskRetention},
+		{"TickInterval", o.TickInterval}, {"Latency", o.Latency},
+	} {
+		if d.v < 0 {
+			p = append(p, fmt.Errorf("%s is %s: must not be negative", d.name, d.v))
+		}
+	}
+	if o.Latency > MaxLatency {
+		p = append(p, fmt.Errorf("latency is %s: must be at most %s (Options.Latency)", o.Latency, MaxLatency))
+	}
+	if !(o.StopTimeoutScale >= 0) || math.IsInf(o.StopTimeoutScale, 0) {
+		p = append(p, fmt.Errorf("StopTimeoutScale is %v: must be a finite number >= 0 (0 means 1)", o.StopTimeoutScale))
+	}
+	if o.DefaultTaskSlots < 0 {
+		p = append(p, fmt.Errorf("DefaultTaskSlots is %d: must not be negative (0 means 4)", o.DefaultTaskSlots))
+	}
+	if o.PageSizeOverride < 0 {
+		p = append(p, fmt.Errorf("PageSizeOverride is %d: must be 0 (off) or positive", o.PageSizeOverride))
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"ErrorRate", o.ErrorRate}, {"Hostile", o.Hostile}} {
+		if !(r.v >= 0 && r.v <= 1) {
+			p = append(p, fmt.Errorf("%s is %v: must be a share from 0 to 1", r.name, r.v))
+		}
+	}
+	known := knownThrottleKeys()
+	for _, k := range slices.Sorted(maps.Keys(o.ThrottleRates)) {
+		b := o.ThrottleRates[k]
+		if !known[k] {
+			p = append(p, fmt.Errorf("ThrottleRates[%q]: no such operation or ECS throttle group", k))
+		}
+		if !validBucket(b) {
+			p = append(p, fmt.Errorf("ThrottleRates[%q] is {Rate: %v, Burst: %v}: rate must be > 0 and burst >= 1, finite", k, b.Rate, b.Burst))
+		}
+	}
+	return errors.Join(p...)
+}
+
+// knownThrottleKeys is every key ThrottleRates may use: the operations of both services and the
+// ECS throttle groups.
+func knownThrottleKeys() map[string]bool {
+	out := map[string]bool{}
+	for op := range newASGModel(nil).ops {
+		out[op] = true
+	}
+	for op := range newECSModel(nil).handlers {
+		out[op] = true
+	}
+	for _, g := range ecsThrottleGroups {
+		out[g] = true
+	}
+	return out
+}
+
 // Sim is one simulated AWS account and region holding both services.
 type Sim struct {
 	opts Options
@@ -100,7 +181,9 @@ type Sim struct {
 	buckets map[string]*tokenBucket
 	stats   Stats
 
-	timelines map[string]*Timeline // by EC2 instance ID; see debug.go
+	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
+	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead
+	timelineHead  int
 
 	metrics *simMetrics
 	reg     *prometheus.Registry
@@ -116,7 +199,7 @@ func New(opts Options) *Sim {
 		reg:     prometheus.NewRegistry(),
 	}
 	s.stats = newStats()
-	s.metrics = newSimMetrics(s.reg)
+	s.metrics = newSimMetrics(s.reg, s)
 	s.asg = newASGModel(s)
 	s.ecs = newECSModel(s)
 	return s
@@ -136,12 +219,33 @@ func (s *Sim) Step() {
 	s.stepLocked()
 }
 
+// stepLocked advances both models to now. The timed transitions of both (instances launching,
+// registering, timing out and terminating; tasks starting and finishing their stop) happen one at
+// a time in the order they fell due, each at its own due time, so the outcome does not depend on
+// how coarsely the clock is stepped: a task whose stop ended before its host terminated stopped
+// cleanly, even when both fell due within one step. Then the service scheduler acts once, at now.
 func (s *Sim) stepLocked() {
 	now := s.now()
-	// Auto Scaling first: it may terminate hosts, which the ECS step then sees.
-	s.asg.step(now)
-	s.ecs.step(now)
-	s.updateGauges()
+	tasks := s.ecs.dueTasks(now)
+	s.asg.beginStep(now)
+	defer s.asg.endStep()
+	for {
+		inst, instDue := s.asg.nextDue()
+		if len(tasks) > 0 {
+			// On a tie the task goes first: containers that exited at the instant their host
+			// went were not killed by it.
+			if at, _ := tasks[0].dueAt(); !instDue || !inst.at.Before(at) {
+				s.ecs.fireTask(tasks[0], at)
+				tasks = tasks[1:]
+				continue
+			}
+		}
+		if !instDue {
+			break
+		}
+		s.asg.fire(inst)
+	}
+	s.ecs.schedule(now)
 }
 
 // Start advances the model every TickInterval until ctx is done.
