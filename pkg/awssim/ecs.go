@@ -104,20 +104,33 @@ type ecsTaskDef struct {
 	revision                int
 	arn                     string
 	containers              []ecsContainerDef
-	rawContainers           []json.RawMessage // echoed back as sent, so every field round-trips
+	rawContainers           []json.RawMessage // echoed back as sent plus AWS's defaults, so every field round-trips
 	cpu, memory             string
 	networkMode             string
 	requiresCompatibilities []string
-	registeredAt            time.Time
-	tags                    []ecsTag
-	stopTimeout             time.Duration // the longest container stopTimeout, before StopTimeoutScale
+	volumes                 []map[string]json.RawMessage // echoed back as sent
+	placementConstraints    []map[string]json.RawMessage // echoed back as sent
+	// overrides is what DescribeTasks shows for a task of this definition: one containerOverrides
+	// entry per container, as tasks carry no overrides here. Built once and shared by every task.
+	overrides    taskOverridesOut
+	registeredAt time.Time
+	tags         []ecsTag
+	stopTimeout  time.Duration // the longest container stopTimeout, before StopTimeoutScale
 }
 
-// ecsContainerDef is the part of a container definition the model acts on.
+// ecsContainerDef is the part of a container definition the model acts on or shows on a task.
 type ecsContainerDef struct {
-	Name        string `json:"name"`
-	Image       string `json:"image"`
-	StopTimeout *int64 `json:"stopTimeout"`
+	Name              string `json:"name"`
+	Image             string `json:"image"`
+	StopTimeout       *int64 `json:"stopTimeout"`
+	CPU               *int64 `json:"cpu"`
+	Memory            *int64 `json:"memory"`
+	MemoryReservation *int64 `json:"memoryReservation"`
+
+	// cpuText, memoryText and memoryReservationText are CPU, Memory and MemoryReservation as
+	// DescribeTasks shows them on each container (strings; cpu "0" when unset, the others absent),
+	// formatted once at registration so that rendering a task formats nothing.
+	cpuText, memoryText, memoryReservationText string
 }
 
 type ecsContainerInstance struct {

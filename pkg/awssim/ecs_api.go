@@ -121,13 +121,15 @@ func (m *ecsModel) describeClusters(in *describeClustersIn) (any, *apiError) {
 // ---- task definitions ----
 
 type registerTaskDefinitionIn struct {
-	Family                  string            `json:"family"`
-	ContainerDefinitions    []json.RawMessage `json:"containerDefinitions"`
-	CPU                     *string           `json:"cpu"`
-	Memory                  *string           `json:"memory"`
-	NetworkMode             *string           `json:"networkMode"`
-	RequiresCompatibilities []string          `json:"requiresCompatibilities"`
-	Tags                    []ecsTag          `json:"tags"`
+	Family                  string                       `json:"family"`
+	ContainerDefinitions    []json.RawMessage            `json:"containerDefinitions"`
+	CPU                     *string                      `json:"cpu"`
+	Memory                  *string                      `json:"memory"`
+	NetworkMode             *string                      `json:"networkMode"`
+	RequiresCompatibilities []string                     `json:"requiresCompatibilities"`
+	Volumes                 []map[string]json.RawMessage `json:"volumes"`
+	PlacementConstraints    []map[string]json.RawMessage `json:"placementConstraints"`
+	Tags                    []ecsTag                     `json:"tags"`
 }
 
 func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *apiError) {
@@ -140,13 +142,20 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
+	// Volumes and placement constraints are echoed, not acted on; a null item would echo as one.
+	isNull := func(item map[string]json.RawMessage) bool { return item == nil }
+	if slices.ContainsFunc(in.Volumes, isNull) || slices.ContainsFunc(in.PlacementConstraints, isNull) {
+		return nil, &apiError{Code: "SerializationException", Message: "volumes and placementConstraints cannot contain null.", Status: 400}
+	}
 	td := &ecsTaskDef{
 		seq:                     m.nextSeq(),
 		family:                  in.Family,
-		rawContainers:           in.ContainerDefinitions,
 		requiresCompatibilities: in.RequiresCompatibilities,
+		volumes:                 in.Volumes,
+		placementConstraints:    in.PlacementConstraints,
 		registeredAt:            m.s.now(),
 		tags:                    in.Tags,
+		overrides:               taskOverridesOut{ContainerOverrides: make([]containerOverrideOut, 0, len(in.ContainerDefinitions))},
 	}
 	for i, raw := range in.ContainerDefinitions {
 		var c ecsContainerDef
@@ -164,7 +173,23 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 			timeout = time.Duration(*c.StopTimeout) * time.Second
 		}
 		td.stopTimeout = max(td.stopTimeout, timeout)
+		c.cpuText = "0"
+		if c.CPU != nil {
+			c.cpuText = strconv.FormatInt(*c.CPU, 10)
+		}
+		if c.Memory != nil {
+			c.memoryText = strconv.FormatInt(*c.Memory, 10)
+		}
+		if c.MemoryReservation != nil {
+			c.memoryReservationText = strconv.FormatInt(*c.MemoryReservation, 10)
+		}
+		withDefaults, err := withContainerDefaults(raw)
+		if err != nil {
+			return nil, &apiError{Code: "SerializationException", Message: fmt.Sprintf("containerDefinitions[%d]: %v", i, err), Status: 400}
+		}
 		td.containers = append(td.containers, c)
+		td.rawContainers = append(td.rawContainers, withDefaults)
+		td.overrides.ContainerOverrides = append(td.overrides.ContainerOverrides, containerOverrideOut{Name: c.Name})
 	}
 	if in.CPU != nil {
 		td.cpu = *in.CPU
@@ -180,6 +205,40 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 	td.arn = m.arn("task-definition/" + in.Family + ":" + strconv.Itoa(td.revision))
 	m.families[in.Family] = append(revs, td)
 	return map[string]any{"taskDefinition": renderTaskDef(td), "tags": tagsOrEmpty(td.tags)}, nil
+}
+
+// containerDefaults are the members AWS fills in on a container definition registered without
+// them: empty lists [V: AWS CLI examples register-task-definition and describe-task-definition;
+// botocore's DescribeTaskDefinition example] and cpu 0, the units ECS reserves for a container that
+// names none [I: both examples set cpu; ECS reports unset numbers as 0].
+var containerDefaults = [...]struct {
+	name  string
+	value json.RawMessage
+}{
+	{"cpu", json.RawMessage(`0`)},
+	{"environment", json.RawMessage(`[]`)},
+	{"mountPoints", json.RawMessage(`[]`)},
+	{"portMappings", json.RawMessage(`[]`)},
+	{"volumesFrom", json.RawMessage(`[]`)},
+}
+
+// withContainerDefaults is a container definition as sent plus containerDefaults for the members it
+// lacks (or sends as null). Done once at registration, so describing a definition costs nothing more.
+func withContainerDefaults(raw json.RawMessage) (json.RawMessage, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return nil, fmt.Errorf("decoding the container definition: %w", err)
+	}
+	for _, d := range containerDefaults {
+		if v, ok := members[d.name]; !ok || string(v) == "null" {
+			members[d.name] = d.value
+		}
+	}
+	out, err := json.Marshal(members)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the container definition: %w", err)
+	}
+	return out, nil
 }
 
 // tagsOrEmpty renders a tag list that the response always carries.

@@ -9,6 +9,11 @@ import (
 // members are omitted, as AWS omits them. Tags use omitzero: absent unless asked for (nil), and
 // "tags": [] when asked for on an untagged resource (tagsOrEmpty).
 
+// emptyList is a list member AWS always returns and awssim never fills, because it does not model
+// what would go in it (load balancers, ENI attachments, ...). A zero-length array encodes as [] and
+// costs nothing to render.
+type emptyList [0]struct{}
+
 type clusterOut struct {
 	ClusterArn                        string   `json:"clusterArn"`
 	ClusterName                       string   `json:"clusterName"`
@@ -55,10 +60,37 @@ type versionInfoOut struct {
 	DockerVersion string `json:"dockerVersion"`
 }
 
+// resourceOut is one of an instance's resources. AWS sends every numeric member whatever the type
+// (0 where unused) and stringSetValue for STRINGSET resources only [V: botocore's
+// DescribeContainerInstances example; AWS CLI update-container-instances-state example].
 type resourceOut struct {
-	Name         string `json:"name"`
-	Type         string `json:"type"`
-	IntegerValue int    `json:"integerValue"`
+	Name           string   `json:"name"`
+	Type           string   `json:"type"`
+	DoubleValue    float64  `json:"doubleValue"`
+	LongValue      int64    `json:"longValue"`
+	IntegerValue   int      `json:"integerValue"`
+	StringSetValue []string `json:"stringSetValue,omitzero"`
+}
+
+// The ports the ECS agent reserves by default (ECS_RESERVED_PORTS: SSH, the Docker daemon, the agent's
+// introspection API), in the order AWS lists them [V: AWS CLI update-container-instances-state
+// example], and no UDP ports. Shared by every render, which only reads them.
+var (
+	reservedPorts    = []string{"22", "2376", "2375", "51678", "51679"}
+	reservedUDPPorts = []string{}
+)
+
+// instanceResources are an instance's CPU, MEMORY, PORTS and PORTS_UDP resources with slots task
+// slots' worth of CPU and memory. The port sets are the reserved ones in both registeredResources and
+// remainingResources: on AWS a task's static host ports join the remaining set, but awssim does not
+// model host ports (placement never conflicts on them), so its tasks take none.
+func instanceResources(slots int) []resourceOut {
+	return []resourceOut{
+		{Name: "CPU", Type: "INTEGER", IntegerValue: slots * slotUnits},
+		{Name: "MEMORY", Type: "INTEGER", IntegerValue: slots * slotUnits},
+		{Name: "PORTS", Type: "STRINGSET", StringSetValue: reservedPorts},
+		{Name: "PORTS_UDP", Type: "STRINGSET", StringSetValue: reservedUDPPorts},
+	}
 }
 
 type attributeOut struct {
@@ -119,16 +151,13 @@ func (ci *ecsContainerInstance) usedSlots() int {
 func (m *ecsModel) renderInstance(ci *ecsContainerInstance, withTags bool) containerInstanceOut {
 	running, pending := ci.taskCounts()
 	free := max(ci.slots-ci.usedSlots(), 0)
-	res := func(n int) []resourceOut {
-		return []resourceOut{{Name: "CPU", Type: "INTEGER", IntegerValue: n * slotUnits}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: n * slotUnits}}
-	}
 	out := containerInstanceOut{
 		ContainerInstanceArn: ci.arn,
 		Ec2InstanceID:        ci.ec2InstanceID,
 		Version:              ci.version,
 		VersionInfo:          versionInfoOut{AgentVersion: agentVersion, AgentHash: "awssim", DockerVersion: "DockerVersion: 25.0.8"},
-		RemainingResources:   res(free),
-		RegisteredResources:  res(ci.slots),
+		RemainingResources:   instanceResources(free),
+		RegisteredResources:  instanceResources(ci.slots),
 		Status:               ci.status,
 		AgentConnected:       ci.agentConnected,
 		RunningTasksCount:    running,
@@ -142,38 +171,59 @@ func (m *ecsModel) renderInstance(ci *ecsContainerInstance, withTags bool) conta
 	return out
 }
 
+// containerOut is a task's container as a bridge-mode EC2 task shows it: cpu, memory and
+// memoryReservation as the definition sets them, and no network interfaces (those are awsvpc's)
+// [V: AWS CLI describe-tasks example 1, an EC2 bridge-mode service task]. cpu is "0" when the
+// definition sets none, as the definition itself then shows cpu 0 [I].
 type containerOut struct {
-	ContainerArn string `json:"containerArn"`
-	TaskArn      string `json:"taskArn"`
-	Name         string `json:"name"`
-	Image        string `json:"image,omitempty"`
-	LastStatus   string `json:"lastStatus"`
-	ExitCode     *int   `json:"exitCode,omitempty"`
-	HealthStatus string `json:"healthStatus"`
+	ContainerArn      string    `json:"containerArn"`
+	TaskArn           string    `json:"taskArn"`
+	Name              string    `json:"name"`
+	Image             string    `json:"image,omitempty"`
+	LastStatus        string    `json:"lastStatus"`
+	ExitCode          *int      `json:"exitCode,omitempty"`
+	NetworkInterfaces emptyList `json:"networkInterfaces"`
+	HealthStatus      string    `json:"healthStatus"`
+	CPU               string    `json:"cpu"`
+	Memory            string    `json:"memory,omitempty"`
+	MemoryReservation string    `json:"memoryReservation,omitempty"`
+}
+
+// taskOverridesOut is a task's overrides. AWS lists every container by name even when nothing was
+// overridden [V: botocore's DescribeTasks and RunTask examples]; awssim takes no overrides, so that
+// is all it ever holds.
+type taskOverridesOut struct {
+	ContainerOverrides []containerOverrideOut `json:"containerOverrides"`
+}
+
+type containerOverrideOut struct {
+	Name string `json:"name"`
 }
 
 type taskOut struct {
-	TaskArn              string         `json:"taskArn"`
-	ClusterArn           string         `json:"clusterArn"`
-	TaskDefinitionArn    string         `json:"taskDefinitionArn"`
-	ContainerInstanceArn string         `json:"containerInstanceArn"`
-	LastStatus           string         `json:"lastStatus"`
-	DesiredStatus        string         `json:"desiredStatus"`
-	LaunchType           string         `json:"launchType"`
-	StartedBy            string         `json:"startedBy,omitempty"`
-	Group                string         `json:"group"`
-	CPU                  string         `json:"cpu,omitempty"`
-	Memory               string         `json:"memory,omitempty"`
-	Version              int64          `json:"version"`
-	HealthStatus         string         `json:"healthStatus"`
-	CreatedAt            *epochSeconds  `json:"createdAt,omitempty"`
-	StartedAt            *epochSeconds  `json:"startedAt,omitempty"`
-	StoppingAt           *epochSeconds  `json:"stoppingAt,omitempty"`
-	StoppedAt            *epochSeconds  `json:"stoppedAt,omitempty"`
-	StopCode             string         `json:"stopCode,omitempty"`
-	StoppedReason        string         `json:"stoppedReason,omitempty"`
-	Containers           []containerOut `json:"containers"`
-	Tags                 []ecsTag       `json:"tags,omitzero"`
+	Attachments          emptyList        `json:"attachments"` // ENIs, which only awsvpc tasks have [V: AWS CLI describe-tasks example 1]
+	TaskArn              string           `json:"taskArn"`
+	ClusterArn           string           `json:"clusterArn"`
+	TaskDefinitionArn    string           `json:"taskDefinitionArn"`
+	ContainerInstanceArn string           `json:"containerInstanceArn"`
+	LastStatus           string           `json:"lastStatus"`
+	DesiredStatus        string           `json:"desiredStatus"`
+	LaunchType           string           `json:"launchType"`
+	StartedBy            string           `json:"startedBy,omitempty"`
+	Group                string           `json:"group"`
+	CPU                  string           `json:"cpu,omitempty"`
+	Memory               string           `json:"memory,omitempty"`
+	Version              int64            `json:"version"`
+	HealthStatus         string           `json:"healthStatus"`
+	CreatedAt            *epochSeconds    `json:"createdAt,omitempty"`
+	StartedAt            *epochSeconds    `json:"startedAt,omitempty"`
+	StoppingAt           *epochSeconds    `json:"stoppingAt,omitempty"`
+	StoppedAt            *epochSeconds    `json:"stoppedAt,omitempty"`
+	StopCode             string           `json:"stopCode,omitempty"`
+	StoppedReason        string           `json:"stoppedReason,omitempty"`
+	Overrides            taskOverridesOut `json:"overrides"`
+	Containers           []containerOut   `json:"containers"`
+	Tags                 []ecsTag         `json:"tags,omitzero"`
 }
 
 func (m *ecsModel) renderTask(t *ecsTask, withTags bool) taskOut {
@@ -197,6 +247,7 @@ func (m *ecsModel) renderTask(t *ecsTask, withTags bool) taskOut {
 		StoppedAt:            ts(t.stoppedAt),
 		StopCode:             t.stopCode,
 		StoppedReason:        t.stoppedReason,
+		Overrides:            t.taskDef.overrides,
 	}
 	// Containers run while the task is stopping: only STOPPED stops them.
 	status := taskRunning
@@ -208,12 +259,15 @@ func (m *ecsModel) renderTask(t *ecsTask, withTags bool) taskOut {
 	}
 	for i, c := range t.taskDef.containers {
 		co := containerOut{
-			ContainerArn: m.arn("container/" + t.cluster.name + "/" + t.id + "/" + strconv.Itoa(i)),
-			TaskArn:      t.arn,
-			Name:         c.Name,
-			Image:        c.Image,
-			LastStatus:   status,
-			HealthStatus: "UNKNOWN",
+			ContainerArn:      m.arn("container/" + t.cluster.name + "/" + t.id + "/" + strconv.Itoa(i)),
+			TaskArn:           t.arn,
+			Name:              c.Name,
+			Image:             c.Image,
+			LastStatus:        status,
+			HealthStatus:      "UNKNOWN",
+			CPU:               c.cpuText,
+			Memory:            c.memoryText,
+			MemoryReservation: c.memoryReservationText,
 		}
 		// A container that exited on its own reports 0; one killed with its host reports nothing,
 		// as the agent died with it.
@@ -246,6 +300,9 @@ type deploymentOut struct {
 	UpdatedAt      *epochSeconds `json:"updatedAt,omitempty"`
 	LaunchType     string        `json:"launchType"`
 	RolloutState   string        `json:"rolloutState"`
+	// RolloutStateReason is ECS's sentence for the state, "ECS deployment <id> in progress." or
+	// "... completed." [V: AWS CLI create-service and update-service examples].
+	RolloutStateReason string `json:"rolloutStateReason"`
 }
 
 type serviceEventOut struct {
@@ -269,12 +326,17 @@ type serviceOut struct {
 	LaunchType              string                     `json:"launchType"`
 	TaskDefinition          string                     `json:"taskDefinition"`
 	DeploymentConfiguration deploymentConfigurationOut `json:"deploymentConfiguration"`
+	LoadBalancers           emptyList                  `json:"loadBalancers"`     // [V: botocore's DescribeServices example]
+	ServiceRegistries       emptyList                  `json:"serviceRegistries"` // [V: AWS CLI create-service examples]
 	Deployments             []deploymentOut            `json:"deployments"`
 	Events                  []serviceEventOut          `json:"events"`
 	CreatedAt               *epochSeconds              `json:"createdAt,omitempty"`
 	SchedulingStrategy      string                     `json:"schedulingStrategy"`
 	DeploymentController    deploymentControllerOut    `json:"deploymentController"`
-	Tags                    []ecsTag                   `json:"tags,omitzero"`
+	// PropagateTags is NONE: awssim does not copy service tags to tasks, and NONE is what AWS reports
+	// for a service created without it [V: AWS CLI create-service examples].
+	PropagateTags string   `json:"propagateTags"`
+	Tags          []ecsTag `json:"tags,omitzero"`
 }
 
 func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
@@ -292,6 +354,7 @@ func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
 		CreatedAt:               ts(svc.createdAt),
 		SchedulingStrategy:      svc.strategy,
 		DeploymentController:    deploymentControllerOut{Type: "ECS"},
+		PropagateTags:           "NONE",
 	}
 	counts := map[*ecsDeployment]*deploymentOut{}
 	for i, d := range svc.deployments {
@@ -332,6 +395,14 @@ func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
 			primary.RolloutState = "IN_PROGRESS"
 		}
 	}
+	for i := range out.Deployments {
+		d := &out.Deployments[i]
+		if d.RolloutState == "IN_PROGRESS" {
+			d.RolloutStateReason = "ECS deployment " + d.ID + " in progress."
+		} else {
+			d.RolloutStateReason = "ECS deployment " + d.ID + " completed."
+		}
+	}
 	for _, e := range svc.events {
 		out.Events = append(out.Events, serviceEventOut{ID: e.id, CreatedAt: ts(e.createdAt), Message: e.message})
 	}
@@ -342,17 +413,21 @@ func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
 }
 
 type taskDefinitionOut struct {
-	TaskDefinitionArn       string            `json:"taskDefinitionArn"`
-	ContainerDefinitions    []json.RawMessage `json:"containerDefinitions"`
-	Family                  string            `json:"family"`
-	Revision                int               `json:"revision"`
-	Status                  string            `json:"status"`
-	NetworkMode             string            `json:"networkMode,omitempty"`
-	CPU                     string            `json:"cpu,omitempty"`
-	Memory                  string            `json:"memory,omitempty"`
-	Compatibilities         []string          `json:"compatibilities"`
-	RequiresCompatibilities []string          `json:"requiresCompatibilities,omitempty"`
-	RegisteredAt            *epochSeconds     `json:"registeredAt,omitempty"`
+	TaskDefinitionArn    string            `json:"taskDefinitionArn"`
+	ContainerDefinitions []json.RawMessage `json:"containerDefinitions"`
+	Family               string            `json:"family"`
+	Revision             int               `json:"revision"`
+	Status               string            `json:"status"`
+	// NetworkMode is absent unless registered: AWS does not report the bridge default [V: AWS CLI
+	// register-task-definition example; sil-org/ecs-deploy#61].
+	NetworkMode             string                       `json:"networkMode,omitempty"`
+	CPU                     string                       `json:"cpu,omitempty"`
+	Memory                  string                       `json:"memory,omitempty"`
+	Volumes                 []map[string]json.RawMessage `json:"volumes"`              // [V: AWS CLI describe-task-definition example]
+	PlacementConstraints    []map[string]json.RawMessage `json:"placementConstraints"` // [V: as volumes]
+	Compatibilities         []string                     `json:"compatibilities"`
+	RequiresCompatibilities []string                     `json:"requiresCompatibilities,omitempty"`
+	RegisteredAt            *epochSeconds                `json:"registeredAt,omitempty"`
 }
 
 func renderTaskDef(td *ecsTaskDef) taskDefinitionOut {
@@ -362,6 +437,8 @@ func renderTaskDef(td *ecsTaskDef) taskDefinitionOut {
 		Family:                  td.family,
 		Revision:                td.revision,
 		Status:                  "ACTIVE",
+		Volumes:                 orEmpty(td.volumes),
+		PlacementConstraints:    orEmpty(td.placementConstraints),
 		NetworkMode:             td.networkMode,
 		CPU:                     td.cpu,
 		Memory:                  td.memory,
@@ -369,4 +446,12 @@ func renderTaskDef(td *ecsTaskDef) taskDefinitionOut {
 		RequiresCompatibilities: td.requiresCompatibilities,
 		RegisteredAt:            ts(td.registeredAt),
 	}
+}
+
+// orEmpty renders a list the response always carries: [] when none was registered.
+func orEmpty(items []map[string]json.RawMessage) []map[string]json.RawMessage {
+	if items == nil {
+		return []map[string]json.RawMessage{}
+	}
+	return items
 }

@@ -161,64 +161,16 @@ var diffMotoQuirks = diffAllowlist{
 		"moto returns an empty stoppedReason for a task that has not stopped [I]"},
 	{"DescribeTasks", "/tasks[]/containers[]/exitCode",
 		"moto returns exitCode 0 for a container that has not exited [I]"},
+	{"DescribeTaskDefinition", "/taskDefinition/networkMode",
+		"moto reports the bridge default for a definition registered without a network mode; AWS omits " +
+			"it [V: the AWS CLI register-task-definition example (an EC2 definition registered without " +
+			"networkMode, answered without it); sil-org/ecs-deploy#61]"},
 }
 
 // diffAwssimGaps are model-defined paths AWS returns (moto follows AWS here) that awssim does not
-// return yet. Each was reported for routing to pkg/awssim; remove an entry once awssim returns it
-// (the test logs entries that no longer differ). None changes what the SDK gives the controller
-// beyond a zero value or an empty list.
-var diffAwssimGaps = diffAllowlist{
-	{"DescribeContainerInstances", "/containerInstances[]/registeredResources[]/doubleValue",
-		"AWS returns doubleValue 0.0 and longValue 0 beside integerValue [V: AWS example]"},
-	{"DescribeContainerInstances", "/containerInstances[]/registeredResources[]/longValue",
-		"see doubleValue"},
-	{"DescribeContainerInstances", "/containerInstances[]/registeredResources[]/stringSetValue",
-		"AWS also reports the PORTS (and PORTS_UDP) resources as STRINGSET with stringSetValue [V: AWS " +
-			"example]"},
-	{"DescribeContainerInstances", "/containerInstances[]/remainingResources[]/doubleValue",
-		"see registeredResources"},
-	{"DescribeContainerInstances", "/containerInstances[]/remainingResources[]/longValue",
-		"see registeredResources"},
-	{"DescribeContainerInstances", "/containerInstances[]/remainingResources[]/stringSetValue",
-		"see registeredResources"},
-	{"DescribeServices", "/services[]/loadBalancers",
-		"AWS returns an empty loadBalancers list [V: AWS example]"},
-	{"DescribeServices", "/services[]/serviceRegistries",
-		"AWS returns an empty serviceRegistries list [I]"},
-	{"DescribeServices", "/services[]/propagateTags",
-		"AWS returns propagateTags NONE by default [I]"},
-	{"DescribeServices", "/services[]/deployments[]/rolloutStateReason",
-		"AWS explains the rollout state, e.g. \"ECS deployment ecs-svc/... completed.\" [I]"},
-	{"DescribeTasks", "/tasks[]/overrides",
-		"AWS returns overrides with one containerOverrides entry per container, even when nothing was " +
-			"overridden [V: AWS example]"},
-	{"DescribeTasks", "/tasks[]/attachments",
-		"AWS returns an empty attachments list for a bridge-mode task [I]"},
-	{"DescribeTasks", "/tasks[]/containers[]/cpu",
-		"AWS returns the container's cpu units as a string (\"0\" when unset) [I]"},
-	{"DescribeTasks", "/tasks[]/containers[]/memory",
-		"AWS returns the container's memory as a string when the definition sets it [I]"},
-	{"DescribeTasks", "/tasks[]/containers[]/networkInterfaces",
-		"AWS returns an empty list for a bridge-mode container [I]"},
-	{"DescribeTaskDefinition", "/taskDefinition/containerDefinitions[]/cpu",
-		"AWS returns cpu 0 for a container that sets none [V: AWS example shows cpu on every container]"},
-	{"DescribeTaskDefinition", "/taskDefinition/containerDefinitions[]/environment",
-		"AWS returns empty lists for environment, mountPoints, portMappings and volumesFrom [V: AWS " +
-			"example]"},
-	{"DescribeTaskDefinition", "/taskDefinition/containerDefinitions[]/mountPoints",
-		"see environment"},
-	{"DescribeTaskDefinition", "/taskDefinition/containerDefinitions[]/portMappings",
-		"see environment"},
-	{"DescribeTaskDefinition", "/taskDefinition/containerDefinitions[]/volumesFrom",
-		"see environment"},
-	{"DescribeTaskDefinition", "/taskDefinition/volumes",
-		"AWS returns an empty volumes list [V: AWS example]"},
-	{"DescribeTaskDefinition", "/taskDefinition/placementConstraints",
-		"AWS returns an empty list [I]"},
-	{"DescribeTaskDefinition", "/taskDefinition/networkMode",
-		"an EC2 task definition registered without a network mode uses bridge; moto reports it, AWS's " +
-			"example predates the field [I]"},
-}
+// return yet. Each is reported for routing to pkg/awssim; remove an entry once awssim returns it
+// (the test logs entries that no longer differ). Empty: every gap the first run found is fixed.
+var diffAwssimGaps = diffAllowlist{}
 
 // diffAwssimExtras are paths awssim returns that the SDK's model types do not define.
 var diffAwssimExtras = diffAllowlist{}
