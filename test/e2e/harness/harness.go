@@ -76,7 +76,7 @@ func Binaries() (awssimPath, controllerPath string, err error) {
 		}
 		dir := filepath.Join(root, "bin")
 		for name, pkg := range map[string]string{"awssim": "./cmd/awssim", "ecs-drainer": "./cmd/controller"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+			cmd := exec.CommandContext(context.Background(), "go", "build", "-o", filepath.Join(dir, name), pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildOnce.err = fmt.Errorf("building %s: %w\n%s", pkg, err, out)
@@ -93,7 +93,7 @@ func Binaries() (awssimPath, controllerPath string, err error) {
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
 func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("finding a free loopback port: %w", err)
 	}
@@ -113,7 +113,8 @@ type Process struct {
 
 // Start runs bin with args and extra environment, and waits until http://addr/healthz answers 200.
 func Start(name, bin, addr string, args, env []string) (*Process, error) {
-	cmd := exec.Command(bin, args...)
+	// Not CommandContext's kill-on-cancel: the caller decides how a process ends (Stop, Kill).
+	cmd := exec.CommandContext(context.Background(), bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -136,10 +137,10 @@ func (p *Process) waitHealthy(limit time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was healthy: %v\n%s", p.Name, p.err, p.Output())
+			return fmt.Errorf("%s exited before it was healthy: %w\n%s", p.Name, p.err, p.Output())
 		default:
 		}
-		resp, err := http.Get("http://" + p.Addr + "/healthz")
+		resp, err := get("http://" + p.Addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -183,6 +184,35 @@ func (p *Process) Exited() bool {
 	default:
 		return false
 	}
+}
+
+// get is an HTTP GET bounded in time, so a hung process cannot hang a test.
+func get(url string) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose{resp.Body, cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // StartSim runs awssim on a free loopback port with extra flags.
@@ -246,7 +276,7 @@ func noop() error { return nil }
 
 // Metrics scrapes http://addr/metrics.
 func Metrics(addr string) (map[string]*dto.MetricFamily, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("scraping %s: %w", addr, err)
 	}
