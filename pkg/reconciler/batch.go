@@ -63,6 +63,15 @@ func (b *drainBatcher) take(arn string) (drainResult, bool) {
 	return r, ok
 }
 
+// isPending reports whether a DRAINING request for arn is filed or in flight. Its answer is stored
+// and the request dropped under one lock, so a reconcile never sees neither.
+func (b *drainBatcher) isPending(cluster, arn string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.pending[cluster][arn]
+	return ok
+}
+
 // forget drops anything filed for arn (its instance is done).
 func (b *drainBatcher) forget(cluster, arn string) {
 	b.mu.Lock()

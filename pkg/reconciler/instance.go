@@ -138,6 +138,11 @@ func (c *Controller) step(ctx context.Context, v *instance) (result, error) {
 	}
 	now := c.clock.Now()
 
+	if e.status == ciDraining && p.drainRequestedAt.IsZero() && c.drains.isPending(cluster, arn) {
+		// Our own DRAINING call is in flight (a refresh saw its effect before its answer was
+		// stored): wait for the answer rather than adopt the drain as someone else's.
+		return c.waitForBatch(), nil
+	}
 	switch e.status {
 	case ciActive:
 		// In dry run nothing became DRAINING; after saying so once, carry on as if it had.
