@@ -60,7 +60,7 @@ bench: build ## 10,000-instance benchmark: ecs-drainer vs awssim as separate pro
 
 .PHONY: soak
 soak: build ## Bounded chaos soak (a few minutes): faults, SIGKILL restarts, two replicas.
-	$(GO) test -count=1 -timeout 20m -run TestSoak ./test/e2e/... -args -soak.long
+	$(GO) test -v -count=1 -timeout 20m -run TestSoak ./test/e2e/ -args -soak.long
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).

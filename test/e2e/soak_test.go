@@ -1,0 +1,839 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
+	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
+)
+
+var (
+	soakLong = flag.Bool("soak.long", false, "run the full chaos soak (make soak): 200+ scale-ins, 3+ SIGKILL restarts, drains past the heartbeat timeout")
+	soakSeed = flag.Uint64("soak.seed", 1, "seed of the soak's random choices (scale-in sizes, restart times) and of awssim's faults")
+	// A longer storm shows how the controller copes with ECS throttled for that long. At the time of
+	// writing, storms of 20 s and more make some 30 s hooks expire: heartbeats are not recorded while
+	// the workers wait on throttled ECS calls. -soak.storm=20s reproduces it.
+	soakStorm = flag.Duration("soak.storm", 0, "how long the noisy neighbour drains the account's read buckets (0: 9s)")
+)
+
+// soakHeartbeatTimeout is every group's hook heartbeat timeout: Auto Scaling's minimum, so the slow
+// drains outlive it and only heartbeats keep their lifecycle actions alive.
+const soakHeartbeatTimeout = 30 * time.Second
+
+// soakSlowStop is the slow cluster's container stopTimeout: one stop outlasts the heartbeat timeout.
+const soakSlowStop = 35 * time.Second
+
+// soakPlan is the shape of one soak run. Times are measured from the start of the scale loop.
+type soakPlan struct {
+	mode         string
+	scaleFor     time.Duration // how long the scale loop runs
+	fastClusters int           // clusters of quick drains, two groups of 8 each
+	minScaleIns  int           // instances that must go through Terminating:Wait
+	restarts     int           // SIGKILL restarts of the primary controller
+	// Restarts fall at random within [restartFrom, restartTo] of scaleFor, so the last controller
+	// process lives long enough for its memory to be judged.
+	restartFrom, restartTo float64
+	replicaFrom, replicaTo float64 // the second replica's window, as shares of scaleFor
+	// Another tool in the account calls the controller's read operations fast enough to empty their
+	// AWS-like token buckets for storm from neighbourFrom (a share of scaleFor), so the controller is
+	// throttled for a while.
+	neighbourFrom float64
+	storm         time.Duration
+	tail          time.Duration
+}
+
+func soakPlanFor(long bool) soakPlan {
+	if long {
+		return soakPlan{
+			mode: "long", scaleFor: 3 * time.Minute, fastClusters: 4, minScaleIns: 200, restarts: 4,
+			restartFrom: 0.1, restartTo: 0.5, replicaFrom: 0.3, replicaTo: 0.65, neighbourFrom: 0.7, storm: 9 * time.Second,
+			tail: 2 * time.Minute,
+		}
+	}
+	return soakPlan{
+		mode: "short", scaleFor: 45 * time.Second, fastClusters: 4, minScaleIns: 40, restarts: 1,
+		restartFrom: 0.15, restartTo: 0.4, replicaFrom: 0.45, replicaTo: 0.7, neighbourFrom: 0.55, storm: 9 * time.Second,
+		tail: time.Minute,
+	}
+}
+
+// soakGroup is one Auto Scaling group the scale loop drives.
+type soakGroup struct {
+	name          string
+	size          int           // its described desired capacity; scale-out returns to it
+	maxIn         int           // a scale-in removes 1..maxIn instances
+	scaleInBefore time.Duration // no scale-in after this, so its drains end soon after the loop
+}
+
+// soakSample is one reading of the primary controller.
+type soakSample struct {
+	at          time.Duration
+	incarnation int
+	rss         float64
+	heapInuse   float64
+	goroutines  float64
+	inLoop      bool           // taken while the scale loop ran
+	simRequests map[string]int // awssim's request counts by service/operation/code at the time
+}
+
+// TestSoak is the chaos soak: scale-ins across several groups and clusters while awssim injects a
+// 5% error rate and throttles with AWS-like buckets, the controller is SIGKILLed and restarted, a
+// second replica runs beside it for a while, and some drains outlast the hook's heartbeat timeout.
+// It then checks the simulator's ground truth (no task killed by a termination, no lifecycle action
+// expired, every scaled-in instance terminated and completed exactly once) and the controller's
+// health (memory flat, goroutines back to where they started), and prints a summary. The default is
+// the short version CI runs; -soak.long (make soak) is the full one.
+func TestSoak(t *testing.T) {
+	plan := soakPlanFor(*soakLong)
+	if *soakStorm > 0 {
+		plan.storm = *soakStorm
+	}
+	runSoak(t, plan)
+}
+
+// runSoak runs one soak of the given shape and checks and prints its outcome.
+func runSoak(t *testing.T, plan soakPlan) {
+	rng := rand.New(rand.NewPCG(*soakSeed, *soakSeed^0x50a4))
+	awssimBin, ctrlBin := chaosBinaries(t)
+	sim, err := harness.StartSim(awssimBin, "--throttle", "--error-rate", "0.05", "--seed", fmt.Sprint(*soakSeed), "--log-format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Kill)
+	simURL := "http://" + sim.Addr
+	as, ec := harness.Clients(simURL)
+	// The scale loop gives up on a call sooner than the set-up clients, so that a throttled pass is
+	// skipped rather than holding up the loop (and its restarts, replica and samples) for seconds.
+	loopAS := autoscaling.NewFromConfig(soakAWSConfig(simURL, retry.AddWithMaxAttempts(retry.NewStandard(), 3)))
+
+	fast := demo.Uniform(demo.Shape{
+		Clusters: plan.fastClusters, ASGsPerCluster: 2, InstancesPerASG: 8,
+		ServicesPerCluster: 2, TasksPerInstance: 2, Daemon: true, StandalonePerASG: 1,
+		HookHeartbeatTimeout: soakHeartbeatTimeout, StopTimeout: 2 * time.Second,
+	})
+	slow := demo.Fleet{StopTimeout: soakSlowStop, Clusters: []demo.Cluster{{
+		Name: "slow",
+		ASGs: []demo.ASG{
+			{Name: "slow-asg-00", Min: 0, Desired: 4, Max: 8, TaskSlots: 6, Managed: true, HookName: demo.DefaultHookName, HookHeartbeatTimeout: soakHeartbeatTimeout},
+			{Name: "slow-asg-01", Min: 0, Desired: 4, Max: 8, TaskSlots: 6, Managed: true, HookName: demo.DefaultHookName, HookHeartbeatTimeout: soakHeartbeatTimeout},
+		},
+		// Replacements start before old tasks stop, so a slow drain is one stopTimeout long.
+		Services: []demo.Service{{Name: "svc", DesiredCount: 8, MinimumHealthyPercent: 100, MaximumPercent: 200}},
+	}}}
+	for _, f := range []demo.Fleet{fast, slow} {
+		if err := demo.Build(t.Context(), as, ec, f); err != nil {
+			t.Fatalf("building the soak fleet: %v", err)
+		}
+		if err := demo.WaitRegistered(t.Context(), ec, f); err != nil {
+			t.Fatalf("waiting for the soak fleet: %v", err)
+		}
+	}
+	var groups []soakGroup
+	for _, g := range fast.ManagedASGs() {
+		groups = append(groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 4, scaleInBefore: plan.scaleFor})
+	}
+	for _, g := range slow.ManagedASGs() {
+		// A slow drain takes a stopTimeout and a little more; the last may start that long before the end.
+		groups = append(groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 2, scaleInBefore: plan.scaleFor - soakSlowStop - 5*time.Second})
+	}
+
+	ctrlFlags := []string{
+		"--resync-period", "2s", "--poll-interval", "1s", "--standalone-task-grace", "5s",
+		"--hook-heartbeat-timeout", "30s", "--log-format", "json",
+	}
+	var (
+		outputs        []string     // every finished controller process's output, for diagnosis
+		samples        []soakSample // readings of the primary controller, every second
+		replica        *harness.Process
+		replicaStopped chan error // receives the replica's exit once it was told to stop
+	)
+	startCtrl := func(name string) *harness.Process {
+		t.Helper()
+		p, err := harness.StartController(ctrlBin, simURL, ctrlFlags...)
+		if err != nil {
+			t.Fatalf("starting %s: %v", name, err)
+		}
+		t.Cleanup(p.Kill)
+		return p
+	}
+	primary := startCtrl("the controller")
+	incarnation := 0
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		if replica != nil && !slices.Contains(outputs, replica.Output()) {
+			outputs = append(outputs, replica.Output())
+		}
+		outputs = append(outputs, primary.Output())
+		dir := t.TempDir()
+		if root, err := harness.RepoRoot(); err == nil {
+			dir = filepath.Join(root, "bin", "soak-logs")
+		}
+		for i, o := range outputs {
+			t.Logf("controller process %d of %d, output (last 4000 bytes):\n%s", i+1, len(outputs), soakTail(o, 4000))
+		}
+		t.Logf("awssim output (last 2000 bytes):\n%s", soakTail(sim.Output(), 2000))
+		// The whole outputs, and the simulator's view of every instance, for a closer look.
+		if err := os.MkdirAll(dir, 0o755); err == nil {
+			for i, o := range outputs {
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("controller-%d.log", i+1)), []byte(o), 0o644)
+			}
+			_ = os.WriteFile(filepath.Join(dir, "awssim.log"), []byte(sim.Output()), 0o644)
+			_ = os.WriteFile(filepath.Join(dir, "requests.tsv"), soakRequestDeltas(samples), 0o644)
+			if tl, err := chaosTimelines(simURL); err == nil {
+				if b, err := json.MarshalIndent(tl, "", "  "); err == nil {
+					_ = os.WriteFile(filepath.Join(dir, "timeline.json"), b, 0o644)
+				}
+			}
+			t.Logf("full outputs and timelines written to %s", dir)
+		}
+	}()
+	if err := chaosWaitReady(primary.Addr, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Baseline goroutines: the controller idle with the fleet listed, before any scale-in.
+	time.Sleep(3 * time.Second)
+	base, err := harness.Metrics(primary.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseGoroutines := harness.Sum(base, "go_goroutines", nil)
+
+	at := func(share float64) time.Duration { return time.Duration(share * float64(plan.scaleFor)) }
+	// Restart times: one random point in the middle half of each of plan.restarts equal slices of
+	// the window, so restarts are random yet never back to back.
+	var restartAt []time.Duration
+	slot := (at(plan.restartTo) - at(plan.restartFrom)) / time.Duration(plan.restarts)
+	for i := range plan.restarts {
+		restartAt = append(restartAt, at(plan.restartFrom)+time.Duration(i)*slot+slot/4+time.Duration(rng.Int64N(int64(slot/2))))
+	}
+	replicaFrom, replicaTo := at(plan.replicaFrom), at(plan.replicaTo)
+	var neighbour *soakNeighbour
+
+	var (
+		replicaRan         bool
+		scaleIns, scaleOut int
+		scaleInCalls       int
+		scaleErrors        int
+		restartsDone       []time.Duration
+	)
+	start := time.Now()
+	sample := func(inLoop bool) {
+		t.Helper()
+		if primary.Exited() {
+			t.Fatalf("the controller exited on its own at %s", time.Since(start).Round(time.Second))
+		}
+		ps, err := harness.ReadProcStats(primary.PID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := harness.Metrics(primary.Addr)
+		if err != nil {
+			t.Fatalf("the controller stopped serving /metrics: %v", err)
+		}
+		// The simulator's counts are kept only to explain a failure; a failed read leaves them out.
+		st, _ := chaosStats(simURL)
+		samples = append(samples, soakSample{
+			at: time.Since(start), incarnation: incarnation, inLoop: inLoop, simRequests: st.Requests,
+			rss: float64(ps.RSSBytes), heapInuse: harness.Sum(mfs, "go_memstats_heap_inuse_bytes", nil),
+			goroutines: harness.Sum(mfs, "go_goroutines", nil),
+		})
+	}
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for elapsed := time.Duration(0); elapsed < plan.scaleFor; elapsed = time.Since(start) {
+		in, out, calls, errs := soakScaleStep(t, loopAS, groups, elapsed, rng)
+		scaleIns, scaleOut, scaleInCalls, scaleErrors = scaleIns+in, scaleOut+out, scaleInCalls+calls, scaleErrors+errs
+		if len(restartsDone) < len(restartAt) && elapsed >= restartAt[len(restartsDone)] {
+			// SIGKILL: no shutdown, no flush; whatever was in flight is lost, as in an OOM kill.
+			primary.Kill()
+			outputs = append(outputs, primary.Output())
+			primary = startCtrl("the restarted controller")
+			incarnation++
+			restartsDone = append(restartsDone, elapsed)
+		}
+		if replica == nil && !replicaRan && elapsed >= replicaFrom {
+			replica, replicaRan = startCtrl("the second replica"), true
+		}
+		if neighbour == nil && elapsed >= at(plan.neighbourFrom) {
+			neighbour = startSoakNeighbour(t, simURL, fast.Clusters[0].Name)
+		}
+		if neighbour != nil && elapsed >= at(plan.neighbourFrom)+plan.storm {
+			neighbour.stop()
+		}
+		if replica != nil && replicaStopped == nil && elapsed >= replicaTo {
+			// Stopped in the background: a graceful shutdown finishes the reconciles in hand, which
+			// may take a while under throttling, and the scale loop must not pause meanwhile.
+			replicaStopped = make(chan error, 1)
+			go func(p *harness.Process) { replicaStopped <- p.Stop(time.Minute) }(replica)
+		}
+		sample(true)
+		<-tick.C
+	}
+	loopTime := time.Since(start)
+	if replicaStopped == nil {
+		t.Fatal("the scale loop ended before the second replica's window did")
+	}
+	if err := <-replicaStopped; err != nil {
+		t.Errorf("the second replica did not stop cleanly on SIGTERM: %v\n%s", err, soakTail(replica.Output(), 4000))
+	}
+	outputs = append(outputs, replica.Output())
+	if neighbour == nil {
+		t.Fatal("the scale loop ended before the noisy neighbour's window")
+	}
+	neighbour.stop()
+
+	// Tail: every instance the loop scaled in must be completed and terminated.
+	err = harness.Eventually(plan.tail, time.Second, func() (bool, string) {
+		sample(false)
+		tl, err := chaosTimelines(simURL)
+		if err != nil {
+			return false, err.Error()
+		}
+		waiting := 0
+		for _, x := range tl {
+			if !x.TerminatingWaitAt.IsZero() && x.TerminatedAt.IsZero() {
+				waiting++
+			}
+		}
+		return waiting == 0, fmt.Sprintf("%d scaled-in instances not yet terminated", waiting)
+	})
+	if err != nil {
+		t.Fatalf("drains did not all end after the scale loop: %v", err)
+	}
+	// Goroutines back to the idle baseline. Slack: the SDK keeps up to 10 idle keep-alive connections
+	// per host (two goroutines each) that close only after 90 s, and the scrape's own connection;
+	// a leak grows with the drains done (hundreds), far beyond this.
+	const goroutineSlack = 15
+	var endGoroutines float64
+	err = harness.Eventually(30*time.Second, time.Second, func() (bool, string) {
+		sample(false)
+		endGoroutines = samples[len(samples)-1].goroutines
+		return endGoroutines <= baseGoroutines+goroutineSlack, fmt.Sprintf("%v goroutines, idle baseline %v (+%d allowed)", endGoroutines, baseGoroutines, goroutineSlack)
+	})
+	if err != nil {
+		t.Errorf("goroutine leak: %v", err)
+	}
+
+	stats, err := chaosStats(simURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := chaosTimelines(simURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := harness.Metrics(primary.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.Stop(30 * time.Second); err != nil {
+		t.Errorf("the controller did not stop cleanly on SIGTERM: %v", err)
+	}
+
+	drains := chaosCheckDrains(t, stats, tl)
+	if drains.scaledIn != scaleIns {
+		t.Errorf("%d instances went through Terminating:Wait, the scale loop asked for %d", drains.scaledIn, scaleIns)
+	}
+	if drains.scaledIn < plan.minScaleIns {
+		t.Errorf("only %d scale-in events, the %s soak needs at least %d", drains.scaledIn, plan.mode, plan.minScaleIns)
+	}
+	if len(restartsDone) < plan.restarts {
+		t.Errorf("only %d SIGKILL restarts, want %d", len(restartsDone), plan.restarts)
+	}
+	if drains.pastHeartbeat == 0 {
+		t.Errorf("no drain outlasted the %s heartbeat timeout: the soak did not exercise heartbeats", soakHeartbeatTimeout)
+	}
+	mem := soakJudgeMemory(samples, incarnation)
+	for _, p := range mem.problems {
+		t.Error(p)
+	}
+
+	var injected, throttled int
+	for k, n := range stats.Requests {
+		switch code := k[strings.LastIndexByte(k, '/')+1:]; code {
+		case "InternalFailure", "ServerException":
+			injected += n
+		case "Throttling", "ThrottlingException":
+			throttled += n
+		}
+	}
+	var ctrlErrors, ctrlThrottled float64
+	for _, m := range final["ecs_drainer_aws_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() != "code" || l.GetValue() == "OK" {
+				continue
+			}
+			ctrlErrors += m.GetCounter().GetValue()
+			if l.GetValue() == "Throttling" || l.GetValue() == "ThrottlingException" {
+				ctrlThrottled += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if injected == 0 {
+		t.Errorf("awssim injected no errors: the soak ran without faults")
+	}
+	if ctrlThrottled == 0 {
+		t.Errorf("the last controller was never throttled: the soak did not exercise throttling (awssim throttled %d calls of all callers)", throttled)
+	}
+
+	var b bytes.Buffer
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	row := func(k string, format string, a ...any) { fmt.Fprintf(w, "  %s\t%s\n", k, fmt.Sprintf(format, a...)) }
+	fmt.Fprintf(w, "ecs-drainer chaos soak (%s, seed %d): %d groups in %d clusters, scale loop %s, tail %s\n",
+		plan.mode, *soakSeed, len(groups), plan.fastClusters+1, loopTime.Round(time.Second), (time.Since(start) - loopTime).Round(time.Second))
+	row("scale-in events (instances through Terminating:Wait)", "%d (asked for %d in %d SetDesiredCapacity calls; at least %d needed)", drains.scaledIn, scaleIns, scaleInCalls, plan.minScaleIns)
+	row("scale-outs / scale-loop calls that failed after retries", "%d / %d", scaleOut, scaleErrors)
+	row("controller SIGKILL restarts at", "%s", soakDurations(restartsDone))
+	row("second replica ran", "%s to %s", replicaFrom.Round(time.Second), replicaTo.Round(time.Second))
+	nCalls, nThrottled := neighbour.totals()
+	row("noisy neighbour ran", "%s for %s: %d calls, %d throttled", at(plan.neighbourFrom).Round(time.Second), neighbour.ran.Round(time.Second), nCalls, nThrottled)
+	row("drains longer than the heartbeat timeout ("+soakHeartbeatTimeout.String()+")", "%d (heartbeats on them: %d; longest drain %s)", drains.pastHeartbeat, drains.heartbeatsPast, drains.longest.Round(time.Second))
+	row("Terminating:Wait to DRAINING, p50 / p90 / max", "%s", soakPercentiles(drains.toDraining))
+	row("Terminating:Wait to completion, p50 / p90 / max", "%s", soakPercentiles(drains.toCompleted))
+	row("tasks killed by termination", "%d (instances terminated with tasks: %d)", drains.tasksKilled, stats.TerminatedWithTasks)
+	row("lifecycle actions expired", "%d", stats.LifecycleActionsTimedOut)
+	row("terminated / completed exactly once", "%d / %d of %d", drains.terminated, drains.completedOnce, drains.scaledIn)
+	row("completions CONTINUE / ABANDON", "%d / %d", stats.LifecycleActionsCompleted["CONTINUE"], stats.LifecycleActionsCompleted["ABANDON"])
+	row("awssim injected 5xx / throttled (all callers)", "%d / %d", injected, throttled)
+	row("AWS errors counted by the last controller (throttles)", "%.0f (%.0f)", ctrlErrors, ctrlThrottled)
+	row("last controller RSS, median middle/last third", "%.1f / %.1f MiB (peak %.1f MiB)", mem.rssMid/soakMiB, mem.rssLast/soakMiB, mem.rssPeak/soakMiB)
+	row("last controller heap in use, median middle/last third", "%.1f / %.1f MiB", mem.heapMid/soakMiB, mem.heapLast/soakMiB)
+	row("goroutines idle before / peak / idle after", "%.0f / %.0f / %.0f", baseGoroutines, mem.goroutinesPeak, endGoroutines)
+	_ = w.Flush()
+	t.Log("\n" + b.String())
+	// go test hides a passing test's output unless -v; the summary is also kept in bin/.
+	if root, err := harness.RepoRoot(); err == nil {
+		path := filepath.Join(root, "bin", "soak-summary-"+plan.mode+".txt")
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Logf("writing %s: %v", path, err)
+		}
+	}
+}
+
+// soakNeighbour is another tool in the same account: it calls the read operations the controller
+// depends on faster than their token buckets refill (AWS meters per account, not per caller), with
+// no retries of its own.
+type soakNeighbour struct {
+	cancel    context.CancelFunc
+	started   time.Time
+	ran       time.Duration // how long it ran, once stopped
+	wg        sync.WaitGroup
+	calls     []int // per operation, each written by its own goroutine until wg is done
+	throttled []int
+	stopped   bool
+}
+
+// soakAWSConfig is an SDK configuration for the simulator with fake credentials and the given retryer.
+func soakAWSConfig(simURL string, r aws.Retryer) aws.Config {
+	return aws.Config{
+		Region:       harness.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(harness.FakeAccessKey, harness.FakeSecretKey, ""),
+		BaseEndpoint: aws.String(simURL),
+		Retryer:      func() aws.Retryer { return r },
+	}
+}
+
+// soakNeighbourRate is the neighbour's calls per second to each operation: twice the 20/s refill of
+// awssim's read buckets, so they run dry after their burst and the controller shares the shortage.
+const soakNeighbourRate = 40
+
+func startSoakNeighbour(t *testing.T, simURL, cluster string) *soakNeighbour {
+	cfg := soakAWSConfig(simURL, aws.NopRetryer{})
+	as, ec := autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
+	ops := []func(context.Context) error{
+		func(ctx context.Context) error {
+			_, err := as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := ec.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(cluster), ContainerInstances: []string{"none"}})
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := ec.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster)})
+			return err
+		},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	n := &soakNeighbour{cancel: cancel, started: time.Now(), calls: make([]int, len(ops)), throttled: make([]int, len(ops))}
+	// One goroutine per operation, so a slow answer to one does not hold back the others.
+	for i, op := range ops {
+		n.wg.Go(func() {
+			tick := time.NewTicker(time.Second / soakNeighbourRate)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				err := op(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				n.calls[i]++
+				if awsapi.IsThrottle(err) {
+					n.throttled[i]++
+				}
+			}
+		})
+	}
+	return n
+}
+
+// stop ends the neighbour's calls and waits for its goroutines; calling it again does nothing.
+func (n *soakNeighbour) stop() {
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	n.cancel()
+	n.wg.Wait()
+	n.ran = time.Since(n.started)
+}
+
+// totals adds up the calls and throttles over the operations, once stop has returned.
+func (n *soakNeighbour) totals() (calls, throttled int) {
+	for i := range n.calls {
+		calls += n.calls[i]
+		throttled += n.throttled[i]
+	}
+	return calls, throttled
+}
+
+// soakScaleStep makes one pass over the groups: a group below its size is scaled back out; a group
+// at its size with no instance terminating is, most of the time, scaled in by 1..maxIn. Waiting for a
+// group's drains to end before scaling it in again keeps enough ACTIVE capacity for every drained
+// task to be placed elsewhere. It returns the instances scaled in, the scale-outs, the scale-in calls
+// and the calls that failed (after the client's retries).
+func soakScaleStep(t *testing.T, as *autoscaling.Client, groups []soakGroup, elapsed time.Duration, rng *rand.Rand) (in, out, calls, errs int) {
+	t.Helper()
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.name
+	}
+	resp, err := as.DescribeAutoScalingGroups(t.Context(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: names})
+	if err != nil {
+		// Injected faults can outlast the retries; the next pass tries again.
+		return 0, 0, 0, 1
+	}
+	for _, g := range groups {
+		i := slices.IndexFunc(resp.AutoScalingGroups, func(x asgtypes.AutoScalingGroup) bool { return aws.ToString(x.AutoScalingGroupName) == g.name })
+		if i < 0 {
+			t.Fatalf("group %s missing from DescribeAutoScalingGroups", g.name)
+		}
+		desc := resp.AutoScalingGroups[i]
+		desired := int(aws.ToInt32(desc.DesiredCapacity))
+		terminating := slices.ContainsFunc(desc.Instances, func(x asgtypes.Instance) bool {
+			return strings.HasPrefix(string(x.LifecycleState), "Terminating")
+		})
+		target := desired
+		switch {
+		case desired < g.size:
+			target = g.size
+		case !terminating && elapsed < g.scaleInBefore && rng.Float64() < 0.8:
+			target = g.size - 1 - rng.IntN(g.maxIn)
+		}
+		if target == desired {
+			continue
+		}
+		_, err := as.SetDesiredCapacity(t.Context(), &autoscaling.SetDesiredCapacityInput{
+			AutoScalingGroupName: aws.String(g.name), DesiredCapacity: aws.Int32(int32(target)), HonorCooldown: aws.Bool(false),
+		})
+		switch {
+		case err != nil:
+			// awssim rejects an injected fault or a throttle before applying the call, so a failed
+			// call changed nothing and the count of scaled-in instances stays exact.
+			errs++
+		case target < desired:
+			in += desired - target
+			calls++
+		default:
+			out++
+		}
+	}
+	return in, out, calls, errs
+}
+
+// soakRequestDeltas tabulates, per sample, the requests awssim answered since the previous sample
+// by operation and code (only the non-zero ones), so a failure can be lined up with throttling.
+func soakRequestDeltas(samples []soakSample) []byte {
+	var b bytes.Buffer
+	var prev map[string]int
+	for _, s := range samples {
+		if s.simRequests == nil {
+			continue
+		}
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(s.simRequests)) {
+			if d := s.simRequests[k] - prev[k]; d != 0 {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, d))
+			}
+		}
+		fmt.Fprintf(&b, "%s\tprocess %d\t%s\n", s.at.Round(100*time.Millisecond), s.incarnation+1, strings.Join(parts, " "))
+		prev = s.simRequests
+	}
+	return b.Bytes()
+}
+
+// soakMemory is the verdict on the last controller process's memory.
+type soakMemory struct {
+	rssMid, rssLast, rssPeak float64
+	heapMid, heapLast        float64
+	goroutinesPeak           float64
+	problems                 []string
+}
+
+const soakMiB = 1 << 20
+
+// soakJudgeMemory compares the median of the last third of the last process's samples taken under load
+// with the median of the middle third: a leak grows with the work done, so it shows as a last third
+// well above the middle one. The tolerances are generous on purpose: GC timing moves the heap by
+// megabytes between samples, and RSS lags frees.
+func soakJudgeMemory(samples []soakSample, incarnation int) soakMemory {
+	var m soakMemory
+	var load []soakSample
+	for _, s := range samples {
+		if s.incarnation != incarnation {
+			continue
+		}
+		m.rssPeak = max(m.rssPeak, s.rss)
+		m.goroutinesPeak = max(m.goroutinesPeak, s.goroutines)
+		if s.inLoop {
+			load = append(load, s)
+		}
+	}
+	if len(load) < 9 {
+		m.problems = append(m.problems, fmt.Sprintf("only %d samples of the last controller under load: too few to judge its memory", len(load)))
+		return m
+	}
+	third := len(load) / 3
+	mid, last := load[third:2*third], load[len(load)-third:]
+	pick := func(ss []soakSample, f func(soakSample) float64) float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	m.rssMid, m.rssLast = pick(mid, func(s soakSample) float64 { return s.rss }), pick(last, func(s soakSample) float64 { return s.rss })
+	m.heapMid, m.heapLast = pick(mid, func(s soakSample) float64 { return s.heapInuse }), pick(last, func(s soakSample) float64 { return s.heapInuse })
+	if m.rssLast > m.rssMid*1.25+8*soakMiB {
+		m.problems = append(m.problems, fmt.Sprintf("controller RSS grew: median %.1f MiB in the middle third, %.1f MiB in the last", m.rssMid/soakMiB, m.rssLast/soakMiB))
+	}
+	if m.heapLast > m.heapMid*1.5+4*soakMiB {
+		m.problems = append(m.problems, fmt.Sprintf("controller heap grew: median %.1f MiB in use in the middle third, %.1f MiB in the last", m.heapMid/soakMiB, m.heapLast/soakMiB))
+	}
+	return m
+}
+
+// chaosDrains is what the simulator's ground truth says about the drains of a run.
+type chaosDrains struct {
+	scaledIn       int // instances that went through Terminating:Wait
+	terminated     int
+	completedOnce  int
+	tasksKilled    int
+	pastHeartbeat  int // drains longer than their hook's heartbeat timeout
+	heartbeatsPast int // heartbeats recorded on those
+	longest        time.Duration
+	toDraining     []time.Duration // Terminating:Wait to DRAINING, per instance that was drained
+	toCompleted    []time.Duration // Terminating:Wait to the completion
+}
+
+// chaosCheckDrains asserts the invariants of every drain: each instance that entered
+// Terminating:Wait was terminated, with no task still running, after exactly one successful
+// CompleteLifecycleAction, and none of its lifecycle actions expired.
+func chaosCheckDrains(t *testing.T, stats awssim.Stats, tl []awssim.Timeline) chaosDrains {
+	t.Helper()
+	var d chaosDrains
+	for _, x := range tl {
+		if x.TerminatingWaitAt.IsZero() {
+			continue
+		}
+		d.scaledIn++
+		if x.TerminatedAt.IsZero() {
+			t.Errorf("instance %s (%s) scaled in but never terminated", x.InstanceID, x.Group)
+		} else {
+			d.terminated++
+		}
+		if n := stats.CompletionsByInstance[x.InstanceID]; n == 1 && x.Completions == 1 {
+			d.completedOnce++
+		} else {
+			t.Errorf("instance %s (%s): lifecycle action completed %d times (timeline says %d), want exactly once", x.InstanceID, x.Group, n, x.Completions)
+		}
+		if x.TimedOut > 0 {
+			t.Errorf("instance %s (%s): %d lifecycle actions expired", x.InstanceID, x.Group, x.TimedOut)
+		}
+		if x.TasksKilled > 0 {
+			t.Errorf("instance %s (%s): terminated with %d tasks still running", x.InstanceID, x.Group, x.TasksKilled)
+		}
+		d.tasksKilled += x.TasksKilled
+		if !x.DrainingAt.IsZero() {
+			d.toDraining = append(d.toDraining, x.DrainingAt.Sub(x.TerminatingWaitAt))
+		}
+		if !x.CompletedAt.IsZero() {
+			dur := x.CompletedAt.Sub(x.TerminatingWaitAt)
+			d.toCompleted = append(d.toCompleted, dur)
+			d.longest = max(d.longest, dur)
+			if dur > soakHeartbeatTimeout {
+				d.pastHeartbeat++
+				d.heartbeatsPast += x.Heartbeats
+			}
+		}
+	}
+	for id, n := range stats.CompletionsByInstance {
+		if n != 1 {
+			t.Errorf("instance %s: %d successful CompleteLifecycleAction calls", id, n)
+		}
+	}
+	if stats.LifecycleActionsTimedOut != 0 {
+		t.Errorf("%d lifecycle actions expired", stats.LifecycleActionsTimedOut)
+	}
+	if stats.TerminatedWithTasks != 0 || stats.TasksStoppedByReason["host_terminated"] != 0 {
+		t.Errorf("%d instances terminated with tasks, %d tasks killed by a termination", stats.TerminatedWithTasks, stats.TasksStoppedByReason["host_terminated"])
+	}
+	if n := stats.LifecycleActionsCompleted["ABANDON"]; n != 0 {
+		t.Errorf("%d lifecycle actions completed with ABANDON", n)
+	}
+	return d
+}
+
+// chaosBinaries builds the binaries and copies them into the test's own directory, so that every
+// process of the run, restarts included, is the same build even if bin/ is rebuilt meanwhile (by a
+// developer's make build, or another test package).
+func chaosBinaries(t *testing.T) (awssimBin, ctrlBin string) {
+	t.Helper()
+	a, c, err := harness.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, p := range []*string{&a, &c} {
+		b, err := os.ReadFile(*p)
+		if err != nil {
+			t.Fatalf("copying %s: %v", *p, err)
+		}
+		dst := filepath.Join(dir, filepath.Base(*p))
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatalf("copying %s: %v", *p, err)
+		}
+		*p = dst
+	}
+	return a, c
+}
+
+// chaosStats reads awssim's ground-truth counters from /debug/stats.
+func chaosStats(simURL string) (awssim.Stats, error) {
+	var s awssim.Stats
+	return s, chaosGetJSON(simURL+"/debug/stats", &s)
+}
+
+// chaosTimelines reads awssim's per-instance timelines from /debug/timeline.
+func chaosTimelines(simURL string) ([]awssim.Timeline, error) {
+	var tl []awssim.Timeline
+	return tl, chaosGetJSON(simURL+"/debug/timeline", &tl)
+}
+
+func chaosGetJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reading %s: status %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decoding %s: %w", url, err)
+	}
+	return nil
+}
+
+// chaosSetFaults changes awssim's faults at runtime through PUT /debug/faults.
+func chaosSetFaults(simURL string, f awssim.Faults) error {
+	body, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encoding faults: %w", err)
+	}
+	req, err := http.NewRequest(http.MethodPut, simURL+"/debug/faults", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building the faults request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("setting faults %+v: %w", f, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("setting faults %+v: status %s", f, resp.Status)
+	}
+	return nil
+}
+
+// chaosWaitReady waits until the controller at addr has listed the fleet (/readyz answers 200).
+func chaosWaitReady(addr string, limit time.Duration) error {
+	return harness.Eventually(limit, 100*time.Millisecond, func() (bool, string) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, "/readyz answered " + resp.Status
+	})
+}
+
+func soakTail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// soakPercentiles formats the median, 90th percentile and maximum of ds.
+func soakPercentiles(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "(none)"
+	}
+	s := slices.Sorted(slices.Values(ds))
+	q := func(p float64) time.Duration { return s[int(p*float64(len(s)-1))].Round(100 * time.Millisecond) }
+	return fmt.Sprintf("%s / %s / %s", q(0.5), q(0.9), s[len(s)-1].Round(100*time.Millisecond))
+}
+
+func soakDurations(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "(none)"
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.Round(time.Second).String()
+	}
+	return strings.Join(parts, ", ")
+}
