@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr []string // substrings, all present; none means valid
+		check   func(t *testing.T, c Config)
+	}{
+		{
+			name: "defaults are the issue's fleet",
+			args: nil,
+			check: func(t *testing.T, c Config) {
+				if c.Instances != 10_000 || c.ASGs != 100 || c.Clusters != 10 || c.ScaleIn != 1_000 {
+					t.Errorf("fleet = %d/%d/%d/%d, want 10000/100/10/1000", c.Instances, c.ASGs, c.Clusters, c.ScaleIn)
+				}
+			},
+		},
+		{
+			name: "extra controller flags are passed on after the benchmark's own",
+			args: []string{"--instances=1000", "--scale-in=100", "--aws-qps=10", "--aws-burst=20", "--controller-args=--workers=8,--log-level=debug"},
+			check: func(t *testing.T, c Config) {
+				got := c.controllerFlags()
+				want := []string{"--log-format=json", "--resync-period=10s", "--poll-interval=5s", "--standalone-task-grace=20s", "--aws-qps=10", "--aws-burst=20", "--workers=8", "--log-level=debug"}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("controllerFlags (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name:    "uneven shape",
+			args:    []string{"--instances=1001", "--asgs=15"},
+			wantErr: []string{"--asgs is 15: must be a positive multiple of --clusters (10)"},
+		},
+		{
+			name:    "instances not a multiple of groups",
+			args:    []string{"--instances=1001"},
+			wantErr: []string{"--instances is 1001"},
+		},
+		{
+			name:    "every problem at once",
+			args:    []string{"--scale-in=0", "--poll-interval=0s", "--hook-heartbeat-timeout=10s", "--idle-resyncs=0", "--aws-qps=0"},
+			wantErr: []string{"--scale-in is 0", "--poll-interval is 0s", "--hook-heartbeat-timeout is 10s", "--idle-resyncs is 0", "--aws-qps (0)"},
+		},
+		{
+			name:    "no room for the tasks of drained instances",
+			args:    []string{"--instances=1000", "--scale-in=900", "--task-slots=8"},
+			wantErr: []string{"--task-slots is 8: the 100 instances left after scale-in hold 800 tasks, 3100 are needed"},
+		},
+		{
+			name:    "unknown flag",
+			args:    []string{"--nope"},
+			wantErr: []string{"unknown flag: --nope"},
+		},
+		{
+			name:    "stray argument",
+			args:    []string{"extra"},
+			wantErr: []string{`unexpected arguments ["extra"]`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseFlags(tt.args)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("parseFlags: %v", err)
+				}
+				tt.check(t, c)
+				return
+			}
+			if err == nil {
+				t.Fatalf("parseFlags(%q) = nil error, want %q", tt.args, tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRunHelpAndBadFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"--help"}, &out, &errOut); code != exitOK {
+		t.Errorf("--help exit = %d, want %d", code, exitOK)
+	}
+	if !strings.Contains(out.String(), "--scale-in") {
+		t.Errorf("--help does not list --scale-in:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"--clusters=0"}, &out, &errOut); code != exitConfig {
+		t.Errorf("bad flags exit = %d, want %d", code, exitConfig)
+	}
+	if !strings.Contains(errOut.String(), "--clusters is 0") {
+		t.Errorf("stderr = %q, want the problem named", errOut.String())
+	}
+}
+
+func TestDistOf(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = 100 - i // 100..1, unsorted on purpose
+	}
+	tests := []struct {
+		name string
+		in   []time.Duration
+		want Dist
+	}{
+		{"empty", nil, Dist{}},
+		{"one", ms(1500), Dist{Count: 1, Median: 1.5, P99: 1.5, Max: 1.5, Mean: 1.5}},
+		{"nearest rank", ms(hundred...), Dist{Count: 100, Median: 0.05, P99: 0.099, Max: 0.1, Mean: 0.051}},
+		{"even count median is the lower middle", ms(4000, 1000, 3000, 2000), Dist{Count: 4, Median: 2, P99: 4, Max: 4, Mean: 2.5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, distOf(tt.in)); diff != "" {
+				t.Errorf("distOf (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCallsBetween(t *testing.T) {
+	before := simStats{Requests: map[string]int{
+		"autoscaling/DescribeAutoScalingGroups/OK": 10,
+		"ecs/ListTasks/OK":                         5,
+	}}
+	after := simStats{Requests: map[string]int{
+		"autoscaling/DescribeAutoScalingGroups/OK":                   12,
+		"autoscaling/SetDesiredCapacity/OK":                          100,
+		"autoscaling/RecordLifecycleActionHeartbeat/OK":              3,
+		"autoscaling/RecordLifecycleActionHeartbeat/ValidationError": 1,
+		"ecs/ListTasks/OK":                  9,
+		"ecs/ListTasks/ThrottlingException": 2,
+		"ecs/TagResource/OK":                4,
+	}}
+	got := callsBetween(before, after).without("autoscaling/SetDesiredCapacity", 100)
+	want := Calls{
+		"autoscaling/DescribeAutoScalingGroups":      2,
+		"autoscaling/RecordLifecycleActionHeartbeat": 4,
+		"ecs/ListTasks":   6,
+		"ecs/TagResource": 4,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("callsBetween (-want +got):\n%s", diff)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want int
+	}{
+		{"Total", got.Total(), 16},
+		{"Service(autoscaling)", got.Service("autoscaling"), 6},
+		{"Service(ecs)", got.Service("ecs"), 10},
+		{"Writes", got.Writes(), 8},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	wantErrs := map[string]int{"autoscaling/RecordLifecycleActionHeartbeat/ValidationError": 1, "ecs/ListTasks/ThrottlingException": 2}
+	if diff := cmp.Diff(wantErrs, errorsBetween(before, after)); diff != "" {
+		t.Errorf("errorsBetween (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]float64{"ecs/ListTasks": 1.5, "ecs/TagResource": 1}, Calls{"ecs/ListTasks": 6, "ecs/TagResource": 4}.per(4)); diff != "" {
+		t.Errorf("per (-want +got):\n%s", diff)
+	}
+}
+
+func TestSummarise(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	tls := []timeline{
+		{InstanceID: "i-a", TerminatingWaitAt: at(0), DrainingAt: at(2), LastTaskStoppedAt: at(10), CompletedAt: at(12), TerminatedAt: at(12.2), Completions: 1},
+		{InstanceID: "i-b", TerminatingWaitAt: at(1), DrainingAt: at(5), LastTaskStoppedAt: at(11), CompletedAt: at(15), TerminatedAt: at(15.2), Completions: 2, Heartbeats: 1},
+		// Expired: terminated with a task still running and no completion.
+		{InstanceID: "i-c", TerminatingWaitAt: at(1), DrainingAt: at(3), TerminatedAt: at(301), TimedOut: 1, TasksKilled: 2},
+		// Never scaled in: only a task-stop record, ignored.
+		{InstanceID: "i-d", LastTaskStoppedAt: at(4)},
+	}
+	s := summarise(tls)
+	if s.Instances != 3 || s.Completed != 2 || s.Terminated != 3 || s.MultiComplete != 1 || s.TimedOut != 1 || s.TasksKilled != 2 || s.Heartbeats != 1 {
+		t.Errorf("counts = %+v", s)
+	}
+	if !s.FirstWait.Equal(at(0)) || !s.LastComplete.Equal(at(15)) {
+		t.Errorf("first wait %v, last completion %v", s.FirstWait, s.LastComplete)
+	}
+	want := Latencies{
+		WaitToDraining:       Dist{Count: 3, Median: 2, P99: 4, Max: 4, Mean: 2.667},
+		LastStopToCompleted:  Dist{Count: 2, Median: 2, P99: 4, Max: 4, Mean: 3},
+		WaitToCompleted:      Dist{Count: 2, Median: 12, P99: 14, Max: 14, Mean: 13},
+		CompletedToTerminate: Dist{Count: 2, Median: 0.2, P99: 0.2, Max: 0.2, Mean: 0.2},
+	}
+	if diff := cmp.Diff(want, s.Latencies); diff != "" {
+		t.Errorf("latencies (-want +got):\n%s", diff)
+	}
+}
+
+func TestWindows(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	sample := func(sec float64, ecs, as, done int) statSample {
+		return statSample{at: t0.Add(time.Duration(sec * float64(time.Second))), stats: simStats{
+			Requests:                  map[string]int{"ecs/ListTasks/OK": ecs, "autoscaling/CompleteLifecycleAction/OK": as},
+			LifecycleActionsCompleted: map[string]int{"CONTINUE": done},
+		}}
+	}
+	samples := []statSample{
+		sample(0, 0, 0, 0), sample(1, 3, 0, 0), sample(2, 5, 0, 0),
+		sample(3, 9, 2, 2), sample(4, 10, 4, 4), // window 2 ends at the last sample
+	}
+	got := windows(samples, t0, 2*time.Second)
+	want := []window{
+		{Start: 0, ECS: 5},
+		{Start: 2, ECS: 5, AutoScaling: 4, Completed: 4},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("windows (-want +got):\n%s", diff)
+	}
+	if got := windows(samples[:1], t0, time.Second); got != nil {
+		t.Errorf("windows of one sample = %v, want none", got)
+	}
+}
+
+func TestSafetyAndTargets(t *testing.T) {
+	cfg, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Config: cfg}
+	res.Idle.AutoScalingPerResync = 1
+	res.Drain.ECSPerDrain = 3.01
+	res.Drain.WritesPerDrain = 2.1
+	res.Controller.PeakRSSMiB = 64
+	res.Latency.WaitToDraining.Max = 11
+	res.Latency.LastStopToCompleted.Max = 6.5
+	got := map[string]bool{}
+	for _, tg := range targets(cfg, res) {
+		got[tg.Name] = tg.Met
+	}
+	want := map[string]bool{
+		"idle resync: Auto Scaling calls":      true,
+		"idle resync: ECS calls":               true,
+		"ECS calls per drained instance":       false, // 3.01 > 3
+		"write calls per drained instance":     true,
+		"controller peak RSS":                  false, // under 64 MiB means strictly under
+		"Terminating:Wait -> DRAINING (max)":   true,  // exactly resync + 1s is within
+		"last task STOPPED -> completed (max)": false,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("targets met (-want +got):\n%s", diff)
+	}
+
+	ok := Safety{DrainsExpected: 10, DrainsCompleted: 10}
+	if b := ok.Broken(); len(b) != 0 {
+		t.Errorf("Broken() of a clean run = %v", b)
+	}
+	bad := Safety{DrainsExpected: 10, DrainsCompleted: 9, TasksKilledByTermination: 2, LifecycleActionsExpired: 1, CompletedMoreThanOnce: 1}
+	if b := bad.Broken(); len(b) != 4 {
+		t.Errorf("Broken() = %v, want 4 problems", b)
+	}
+}
+
+func TestReportRoundTrip(t *testing.T) {
+	cfg, err := parseFlags([]string{"--instances=1000", "--scale-in=100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Config: cfg, Machine: machine(), ControllerFlags: cfg.controllerFlags()}
+	res.Idle.CallsPerResync = map[string]float64{"autoscaling/DescribeAutoScalingGroups": 1}
+	res.Drain.Calls = Calls{"ecs/ListTasks": 100, "autoscaling/CompleteLifecycleAction": 100}
+	res.Drain.Completed = 100
+	res.Targets = targets(cfg, res)
+	table := renderTable(res)
+	for _, want := range []string{"autoscaling/DescribeAutoScalingGroups", "ecs/ListTasks", "1.00 per drain", "tasks killed by termination", "Terminating:Wait -> DRAINING"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	dir := t.TempDir()
+	if err := writeResults(dir, res); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("bench.json is not JSON: %v", err)
+	}
+	for _, k := range []string{"machine", "config", "fleet", "idle", "drain", "latencySeconds", "controller", "awssim", "safety", "targets"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("bench.json lacks %q", k)
+		}
+	}
+	if back["config"].(map[string]any)["pollInterval"] == nil {
+		t.Errorf("config.pollInterval missing")
+	}
+}

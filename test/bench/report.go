@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is everything one run measured; bench.json is this, indented.
+type Result struct {
+	StartedAt       string         `json:"startedAt"`
+	DurationSeconds float64        `json:"durationSeconds"`
+	Machine         Machine        `json:"machine"`
+	Config          Config         `json:"config"`
+	ControllerFlags []string       `json:"controllerFlags"`
+	SimFlags        []string       `json:"awssimFlags"`
+	Fleet           FleetSummary   `json:"fleet"`
+	Idle            IdleResult     `json:"idle"`
+	Drain           DrainResult    `json:"drain"`
+	Latency         Latencies      `json:"latencySeconds"`
+	Controller      ProcResult     `json:"controller"`
+	Awssim          ProcResult     `json:"awssim"`
+	ControllerView  ControllerView `json:"controllerMetrics"`
+	Safety          Safety         `json:"safety"`
+	Targets         []Target       `json:"targets"`
+}
+
+// Machine is where the run happened.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpuModel"`
+	MemoryMiB  int64  `json:"memoryMiB"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"goVersion"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	// LoadAverage is /proc/loadavg's 1-minute figure when the run started: other work on the
+	// machine competes with the two processes measured, so a busy machine shows here.
+	LoadAverage string `json:"loadAverageAtStart"`
+}
+
+// IdleResult is the cost of resyncs with nothing terminating.
+type IdleResult struct {
+	Resyncs                int                `json:"resyncs"`
+	CallsPerResync         map[string]float64 `json:"callsPerResync"` // by "service/operation"
+	AutoScalingPerResync   float64            `json:"autoscalingCallsPerResync"`
+	ECSPerResync           float64            `json:"ecsCallsPerResync"`
+	Errors                 map[string]int     `json:"errors"`
+	ControllerCPUPerResync float64            `json:"controllerCpuSecondsPerResync"`
+	Controller             ProcUsage          `json:"controller"`
+	Awssim                 ProcUsage          `json:"awssim"`
+}
+
+// DrainResult is the cost of the drains, from the scale-in until every instance terminated. It
+// includes the resyncs that ran meanwhile: "all polls included".
+type DrainResult struct {
+	ScaledIn              int            `json:"scaledIn"`
+	Started               int            `json:"started"` // entered Terminating:Wait
+	Completed             int            `json:"completed"`
+	DurationSeconds       float64        `json:"durationSeconds"` // first Terminating:Wait to last completion
+	Polls                 float64        `json:"polls"`           // DurationSeconds / poll interval
+	Calls                 Calls          `json:"calls"`           // by "service/operation"
+	Errors                map[string]int `json:"errors"`
+	ECSCalls              int            `json:"ecsCalls"`
+	AutoScalingCalls      int            `json:"autoscalingCalls"`
+	WriteCalls            int            `json:"writeCalls"`
+	CallsPerDrain         float64        `json:"callsPerDrain"`
+	ECSPerDrain           float64        `json:"ecsCallsPerDrain"`
+	AutoScalingPerDrain   float64        `json:"autoscalingCallsPerDrain"`
+	WritesPerDrain        float64        `json:"writeCallsPerDrain"`
+	CallsPerPoll          float64        `json:"callsPerPoll"`
+	ECSPerPoll            float64        `json:"ecsCallsPerPoll"`
+	MaxCallsInPoll        int            `json:"maxCallsInOnePollWindow"`
+	Windows               []window       `json:"pollWindows"`
+	Heartbeats            int            `json:"heartbeats"`
+	Controller            ProcUsage      `json:"controller"`
+	Awssim                ProcUsage      `json:"awssim"`
+	ControllerCPUPerDrain float64        `json:"controllerCpuSecondsPerDrain"`
+	// AwssimStatsLatency is how long awssim took to answer /debug/stats, which waits for the
+	// model's lock like every API request: a slow answer would mean the simulator is the bottleneck.
+	AwssimStatsLatency Dist `json:"awssimStatsLatencySeconds"`
+}
+
+// ProcResult is one process's totals at the end of the run.
+type ProcResult struct {
+	CPUSeconds float64 `json:"cpuSeconds"` // since it started
+	RSSMiB     float64 `json:"rssMiB"`
+	PeakRSSMiB float64 `json:"peakRssMiB"` // VmHWM
+	Threads    int     `json:"threads"`
+}
+
+// ControllerView is what the controller's own metrics say, to cross-check awssim.
+type ControllerView struct {
+	AWSRequests int `json:"awsRequests"`
+	AWSErrors   int `json:"awsErrors"`
+	// ErrorsByOperation counts failed attempts by "service/operation/code". The controller also
+	// counts attempts that failed before awssim answered (a lost connection), which awssim cannot.
+	ErrorsByOperation map[string]int `json:"errorsByOperation"`
+	DrainsCompleted   int            `json:"drainsCompleted"`
+	Heartbeats        int            `json:"heartbeats"`
+	TasksStopped      int            `json:"tasksStopped"`
+	ReconcileErrors   int            `json:"reconcileErrors"`
+}
+
+// Safety holds the invariants that must hold whatever the performance.
+type Safety struct {
+	DrainsExpected           int `json:"drainsExpected"`
+	DrainsCompleted          int `json:"drainsCompleted"`
+	TasksKilledByTermination int `json:"tasksKilledByTermination"`
+	InstancesWithTasksKilled int `json:"instancesWithTasksKilled"`
+	LifecycleActionsExpired  int `json:"lifecycleActionsExpired"`
+	CompletedMoreThanOnce    int `json:"completedMoreThanOnce"`
+}
+
+// Broken lists the invariants that did not hold.
+func (s Safety) Broken() []string {
+	var out []string
+	if s.DrainsCompleted != s.DrainsExpected {
+		out = append(out, fmt.Sprintf("%d of %d drains completed", s.DrainsCompleted, s.DrainsExpected))
+	}
+	if s.TasksKilledByTermination != 0 {
+		out = append(out, fmt.Sprintf("%d tasks killed by termination", s.TasksKilledByTermination))
+	}
+	if s.LifecycleActionsExpired != 0 {
+		out = append(out, fmt.Sprintf("%d lifecycle actions expired", s.LifecycleActionsExpired))
+	}
+	if s.CompletedMoreThanOnce != 0 {
+		out = append(out, fmt.Sprintf("%d instances completed more than once", s.CompletedMoreThanOnce))
+	}
+	return out
+}
+
+// Target is one of the issue's performance targets with what this run measured.
+type Target struct {
+	Name     string  `json:"name"`
+	Limit    float64 `json:"limit"`
+	Measured float64 `json:"measured"`
+	Unit     string  `json:"unit"`
+	Met      bool    `json:"met"`
+}
+
+// targets evaluates the issue's targets against res. Latency targets use the worst instance.
+func targets(cfg Config, res *Result) []Target {
+	at := func(name string, limit, got float64, unit string, strict bool) Target {
+		met := got <= limit
+		if strict {
+			met = got < limit
+		}
+		return Target{Name: name, Limit: limit, Measured: got, Unit: unit, Met: met}
+	}
+	return []Target{
+		at("idle resync: Auto Scaling calls", 2, res.Idle.AutoScalingPerResync, "calls", false),
+		at("idle resync: ECS calls", 0, res.Idle.ECSPerResync, "calls", false),
+		at("ECS calls per drained instance", 3, res.Drain.ECSPerDrain, "calls", false),
+		at("write calls per drained instance", 6, res.Drain.WritesPerDrain, "calls", false),
+		at("controller peak RSS", 64, res.Controller.PeakRSSMiB, "MiB", true),
+		at("Terminating:Wait -> DRAINING (max)", (cfg.ResyncPeriod + time.Second).Seconds(), res.Latency.WaitToDraining.Max, "s", false),
+		at("last task STOPPED -> completed (max)", (cfg.PollInterval + time.Second).Seconds(), res.Latency.LastStopToCompleted.Max, "s", false),
+	}
+}
+
+// renderTable is the human-readable report.
+func renderTable(r *Result) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	line := func(format string, args ...any) { _, _ = fmt.Fprintf(w, format+"\n", args...) }
+	c := r.Config
+	line("")
+	line("== ecs-drainer benchmark ==")
+	line("machine\t%d CPUs (%s), %d MiB, %s, %s; load average %s at start", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryMiB, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.LoadAverage)
+	line("fleet\t%d instances, %d groups, %d clusters; %d replica + %d daemon + %d standalone tasks; built in %.1fs",
+		r.Fleet.Instances, r.Fleet.ASGs, r.Fleet.Clusters, r.Fleet.ServiceTasks, r.Fleet.DaemonTasks, r.Fleet.StandaloneTasks, r.Fleet.BuildSeconds)
+	line("controller\t%s", strings.Join(r.ControllerFlags, " "))
+	line("scale-in\t%d instances at once; tasks stop in %s; hooks' heartbeat timeout %s", c.ScaleIn, c.StopTimeout, c.HookHeartbeatTimeout)
+	line("")
+	line("-- resync with nothing terminating (%d resyncs) --", r.Idle.Resyncs)
+	for _, k := range sortedKeys(r.Idle.CallsPerResync) {
+		line("  %s\t%.2f per resync", k, r.Idle.CallsPerResync[k])
+	}
+	line("  total\t%.2f Auto Scaling + %.2f ECS per resync", r.Idle.AutoScalingPerResync, r.Idle.ECSPerResync)
+	line("  controller CPU\t%.3f s per resync (%.3f cores idle)", r.Idle.ControllerCPUPerResync, r.Idle.Controller.CPUShare)
+	line("  controller memory\t%.1f MiB RSS, %.1f MiB peak so far", r.Idle.Controller.RSSMiB, r.Idle.Controller.PeakMiB)
+	line("")
+	d := r.Drain
+	line("-- %d drains (%d started, %d completed in %.1fs = %.1f polls of %s) --", d.ScaledIn, d.Started, d.Completed, d.DurationSeconds, d.Polls, c.PollInterval)
+	for _, k := range d.Calls.Keys() {
+		line("  %s\t%d\t%.2f per drain", k, d.Calls[k], perDrain(d.Calls[k], d.Completed))
+	}
+	line("  total\t%d\t%.2f per drain (%.2f ECS, %.2f Auto Scaling, %.2f writes)", d.Calls.Total(), d.CallsPerDrain, d.ECSPerDrain, d.AutoScalingPerDrain, d.WritesPerDrain)
+	line("  per poll interval\t%.1f calls (%.1f ECS) on average, %d at most", d.CallsPerPoll, d.ECSPerPoll, d.MaxCallsInPoll)
+	if len(d.Errors) > 0 {
+		line("  errors (awssim)\t%v", d.Errors)
+	}
+	if len(r.ControllerView.ErrorsByOperation) > 0 {
+		line("  errors (controller, whole run)\t%v", r.ControllerView.ErrorsByOperation)
+	}
+	line("  heartbeats\t%d", d.Heartbeats)
+	line("")
+	line("-- latency (s)\tmedian\tp99\tmax --")
+	for _, l := range []struct {
+		name string
+		d    Dist
+	}{
+		{"Terminating:Wait -> DRAINING", r.Latency.WaitToDraining},
+		{"last task STOPPED -> completed", r.Latency.LastStopToCompleted},
+		{"Terminating:Wait -> completed", r.Latency.WaitToCompleted},
+	} {
+		line("  %s\t%.3f\t%.3f\t%.3f", l.name, l.d.Median, l.d.P99, l.d.Max)
+	}
+	line("")
+	line("-- processes\tCPU s (idle/drains/total)\tpeak RSS MiB\tdrain-phase cores --")
+	line("  ecs-drainer\t%.2f / %.2f / %.2f\t%.1f\t%.3f", r.Idle.Controller.CPUSeconds, d.Controller.CPUSeconds, r.Controller.CPUSeconds, r.Controller.PeakRSSMiB, d.Controller.CPUShare)
+	line("  awssim\t%.2f / %.2f / %.2f\t%.1f\t%.3f", r.Idle.Awssim.CPUSeconds, d.Awssim.CPUSeconds, r.Awssim.CPUSeconds, r.Awssim.PeakRSSMiB, d.Awssim.CPUShare)
+	line("  awssim /debug/stats answer\tmedian %.3fs, max %.3fs", d.AwssimStatsLatency.Median, d.AwssimStatsLatency.Max)
+	line("")
+	s := r.Safety
+	line("-- safety --")
+	line("  drains completed\t%d of %d", s.DrainsCompleted, s.DrainsExpected)
+	line("  tasks killed by termination\t%d", s.TasksKilledByTermination)
+	line("  lifecycle actions expired\t%d", s.LifecycleActionsExpired)
+	line("  completed more than once\t%d", s.CompletedMoreThanOnce)
+	line("")
+	line("-- targets\tlimit\tmeasured\t --")
+	for _, t := range r.Targets {
+		verdict := "met"
+		if !t.Met {
+			verdict = "MISSED"
+		}
+		line("  %s\t%g %s\t%g\t%s", t.Name, t.Limit, t.Unit, t.Measured, verdict)
+	}
+	_ = w.Flush()
+	return b.String()
+}
+
+func perDrain(n, drains int) float64 {
+	if drains == 0 {
+		return 0
+	}
+	return float64(n) / float64(drains)
+}
+
+func sortedKeys(m map[string]float64) []string {
+	c := Calls{}
+	for k := range m {
+		c[k] = 1
+	}
+	return c.Keys()
+}
+
+// resultsPath is where bench.json goes.
+func resultsPath(dir string) string { return filepath.Join(dir, "bench.json") }
+
+// writeResults writes bench.json.
+func writeResults(dir string, r *Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return writeJSON(resultsPath(dir), r)
+}
+
+// writeJSON writes v, indented, to path.
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", filepath.Base(path), err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// machine describes the host from /proc; what cannot be read is left empty.
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			m.LoadAverage = f[0]
+		}
+	}
+	if v := procField("/proc/meminfo", "MemTotal"); v != "" {
+		var kb int64
+		if _, err := fmt.Sscanf(v, "%d", &kb); err == nil {
+			m.MemoryMiB = kb / 1024
+		}
+	}
+	return m
+}
+
+// procField is the value of the first "key: value" line of a /proc file with that key.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
