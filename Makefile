@@ -39,7 +39,7 @@ test: lint test-unit test-e2e ## Everything CI runs: lint, unit and e2e tests, c
 
 .PHONY: test-unit
 test-unit: ## Unit and package tests with the race detector (includes config/ checks and fuzz seed corpora).
-	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./test/config/...
+	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./test/config/... ./test/bench/...
 
 .PHONY: test-e2e
 test-e2e: build ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, AWS CLI, moto).
