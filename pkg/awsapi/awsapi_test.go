@@ -269,3 +269,43 @@ func TestUncertain(t *testing.T) {
 		}
 	}
 }
+
+// TestServicesDoNotShareRateLimits: ECS throttled and its client-side bucket emptied by its own
+// retries leaves Auto Scaling's bucket (and retryer) untouched, so the lifecycle heartbeats and
+// completions that keep hooks alive are not starved by ECS trouble.
+func TestServicesDoNotShareRateLimits(t *testing.T) {
+	var mu sync.Mutex
+	sent := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Header.Get("X-Amz-Target") != "" {
+			sent[ServiceECS]++
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"__type":"ThrottlingException","message":"Rate exceeded"}`))
+			return
+		}
+		sent[ServiceAutoScaling]++
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write([]byte(hooksOK))
+	}))
+	t.Cleanup(srv.Close)
+	as, e := clients(t, srv.URL, ClientOptions{QPS: 0.001, Burst: 1})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	// The first attempt takes ECS's only token; its retry cannot get another before the deadline.
+	if _, err := e.ListClusters(ctx, &ecs.ListClustersInput{}); err == nil {
+		t.Fatal("ListClusters succeeded against a throttling ECS")
+	}
+	if _, err := as.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String("web")}); err != nil {
+		t.Errorf("DescribeLifecycleHooks after ECS used up its bucket: %v, want success", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sent[ServiceECS] != 1 || sent[ServiceAutoScaling] != 1 {
+		t.Errorf("requests sent %v, want one to each service", sent)
+	}
+}

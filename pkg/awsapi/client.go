@@ -80,6 +80,9 @@ func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, erro
 	if opts.EndpointURL != "" {
 		cfg.BaseEndpoint = aws.String(opts.EndpointURL)
 	}
+	// Called once per client: each service gets its own retryer, so its own adaptive send rate and
+	// retry quota. ECS throttled by another tool must not slow or starve Auto Scaling, whose
+	// heartbeats keep the hooks alive.
 	cfg.Retryer = func() aws.Retryer { return newRetryer(opts) }
 
 	asMW := attemptMiddlewares(opts, newLimiter(opts))

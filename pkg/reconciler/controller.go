@@ -237,6 +237,11 @@ type Controller struct {
 	ready       atomic.Bool
 	// active counts items being processed; with the queue length it tells tests the controller is idle.
 	active atomic.Int32
+	// hbQueue schedules lifecycle action heartbeats, keyed by EC2 instance ID, apart from queue so
+	// that no heartbeat ever waits behind ECS work (heartbeat.go); hbActive counts heartbeats in
+	// hand.
+	hbQueue  workqueue.TypedDelayingInterface[string]
+	hbActive atomic.Int32
 
 	snap     *snapshot
 	resolver *resolver
@@ -289,7 +294,7 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 	c := &Controller{
 		cfg:   cfg,
 		as:    deps.AutoScaling,
-		ecs:   deps.ECS,
+		ecs:   boundedECS{ecs: deps.ECS, clock: deps.Clock},
 		m:     deps.Metrics,
 		clock: deps.Clock,
 		log:   deps.Log,
@@ -310,6 +315,7 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		return fmt.Sprintf("ecs-drainer (%s): %s", replica, why)
 	}
 	deps.Metrics.SetDrainStatsSource(c.drainStats)
+	c.hbQueue = newHeartbeatQueue(c)
 	c.snap = newSnapshot(c)
 	c.resolver = newResolver(c)
 	c.drains = newDrainBatcher(c)
@@ -335,9 +341,16 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		})
 	}
+	for range heartbeatWorkers {
+		wg.Go(func() {
+			for c.processHeartbeat(ctx) {
+			}
+		})
+	}
 	<-ctx.Done()
 	c.log.Info("Stopping controller: finishing reconciles in hand")
 	c.queue.ShutDown()
+	c.hbQueue.ShutDown()
 	wg.Wait()
 	c.log.Info("Controller stopped")
 	return nil
@@ -388,8 +401,8 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	case err != nil:
 		c.queue.AddRateLimited(it)
 		if res.requeueAfter > 0 {
-			// The reconcile knows something due sooner than the backoff (a heartbeat): the queue
-			// keeps the earlier of the two times, and the backoff still grows.
+			// The reconcile knows something due sooner than the backoff: the queue keeps the
+			// earlier of the two times, and the backoff still grows.
 			c.queue.AddAfter(it, res.requeueAfter)
 		}
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError).Inc()
@@ -463,4 +476,9 @@ func (c *Controller) clearWarning(key string) {
 
 // idle reports whether no item is queued or being processed (items waiting for a delay excluded).
 // Tests use it to let the controller settle between fake clock steps.
-func (c *Controller) idle() bool { return c.queue.Len() == 0 && c.active.Load() == 0 }
+func (c *Controller) idle() bool {
+	return c.queue.Len() == 0 && c.active.Load() == 0 && c.heartbeatIdle()
+}
+
+// heartbeatIdle reports whether no heartbeat is queued or being recorded (scheduled ones excluded).
+func (c *Controller) heartbeatIdle() bool { return c.hbQueue.Len() == 0 && c.hbActive.Load() == 0 }

@@ -120,6 +120,7 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	// due, and this recovers any instance whose last reconcile gave up.
 	for _, id := range todo {
 		c.enqueueInstance(id)
+		c.enqueueHeartbeat(id)
 	}
 	c.m.ManagedASGs.Set(float64(len(listed)))
 	c.m.InstancesWatched.Set(float64(watched))

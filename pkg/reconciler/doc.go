@@ -6,7 +6,7 @@
 //
 // # Loop
 //
-// One client-go typed rate-limited workqueue drives everything; workers are written once
+// One client-go typed rate-limited workqueue drives the drains; workers are written once
 // (processNext). Queue items are:
 //
 //   - discovery: lists the managed groups (DescribeAutoScalingGroups with the tag filter, 100 per
@@ -19,9 +19,20 @@
 //   - resolve, drain/<cluster>, tasks/<cluster>: shared batches (see below).
 //
 // The rate limiter (per-item exponential backoff under an overall token bucket) is for errors
-// only; waiting for a drain is a RequeueAfter. A failed instance reconcile also comes back by its
-// next heartbeat, whatever the backoff. A terminal error is forgotten, counted and logged. At
-// shutdown the reconciles in hand get shutdownGrace (20 s) before their calls are cancelled.
+// only; waiting for a drain is a RequeueAfter. A terminal error is forgotten, counted and logged.
+// Every ECS call is bounded by ecsCallTimeout (10 s, the SDK's retries included), so a throttled
+// or hung ECS cannot hold a worker for long: the call fails, the item backs off in the queue, and
+// discovery and the other instances keep moving. At shutdown the reconciles in hand get
+// shutdownGrace (20 s) before their calls are cancelled.
+//
+// Heartbeats have a path of their own that never waits behind ECS work: a second client-go typed
+// delaying queue keyed by EC2 instance ID, on the same clock, served by heartbeatWorkers workers
+// that call only RecordLifecycleActionHeartbeat (heartbeat.go). Discovery enqueues every watched
+// instance there at each resync; the worker records a heartbeat when one is due and schedules the
+// instance again for the next, from what the controller knows (the last heartbeat or the time the
+// action is known to have started after, the hook's heartbeat timeout, the global timeout). Auto
+// Scaling and ECS also have separate client-side rate limiters and retryers (pkg/awsapi), so ECS
+// throttling or retries never use up Auto Scaling's tokens.
 //
 // # API budget
 //
@@ -74,9 +85,15 @@
 //
 // # Timeouts
 //
-// Heartbeats are recorded when half the hook's heartbeat timeout has passed since the last one (or
-// since a time the action is known to have started after), never past the global timeout
-// (min(48 h, 100 x heartbeat timeout) from first sight, or the drain start if earlier). A drain
+// Heartbeats are recorded by the heartbeat worker when half the hook's heartbeat timeout has passed
+// since the last one (or since a time the action is known to have started after; at once when
+// neither is known), whatever the drain's ECS calls are doing, never past the global timeout
+// (min(48 h, 100 x heartbeat timeout) from first sight, or the drain start if earlier). A failed
+// heartbeat is retried every tenth of the heartbeat timeout, each call bounded to a sixth of it
+// (5 to 20 s); "No active Lifecycle Action" means the action is over, which the instance's
+// reconcile records; InvalidRequest (hook deleted or renamed) stops the instance's heartbeats until
+// the next resync has described the hook again. In dry run the worker logs the heartbeat it would
+// record and records none. A drain
 // that outlives the drain timeout, counted from the same time, ends the configured way whether or
 // not DRAINING could be set (stop the remaining tasks, daemon tasks last once no other task is
 // still stopping, then CONTINUE, or CONTINUE anyway timeoutStopAllowance later; CONTINUE as it

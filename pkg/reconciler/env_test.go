@@ -55,6 +55,7 @@ type testController struct {
 	*Controller
 	reg    *prometheus.Registry
 	m      *metrics.Metrics
+	f      *faults // nil: none
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -125,7 +126,7 @@ func (e *env) startWith(cfg Config, f *faults, httpClient aws.HTTPClient) *testC
 	e.t.Helper()
 	c, reg, m := e.newController(cfg, f, httpClient)
 	ctx, cancel := context.WithCancel(context.Background())
-	tc := &testController{Controller: c, reg: reg, m: m, cancel: cancel, done: make(chan struct{})}
+	tc := &testController{Controller: c, reg: reg, m: m, f: f, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(tc.done)
 		if err := c.Run(ctx); err != nil {
@@ -154,6 +155,7 @@ func (e *env) newController(cfg Config, f *faults, httpClient aws.HTTPClient) (*
 		e.t.Fatalf("NewClients: %v", err)
 	}
 	if f != nil {
+		f.clock = e.clock
 		f.as.AutoScaling, f.ecs.ECS = as, ecsClient
 		as, ecsClient = &f.as, &f.ecs
 	}
@@ -173,22 +175,32 @@ type faults struct {
 	set faultSet
 	as  faultAS
 	ecs faultECS
+	// clock is the env's fake clock, on which held calls wait.
+	clock *clocktesting.FakeClock
+	// holding counts calls held now (holdECSReads); changed is closed by Set, which releases them.
+	holding int
+	changed chan struct{}
 }
 
 // faultSet says which faults are on.
 type faultSet struct {
-	denyUpdate        bool            // UpdateContainerInstancesState: AccessDeniedException
-	denyListCI        map[string]bool // ListContainerInstances in these clusters: AccessDeniedException
-	failDescribeCI    bool            // DescribeContainerInstances: ServerException
-	omitCIs           bool            // DescribeContainerInstances: every container instance left out, no failure
-	omitTasks         bool            // DescribeTasks: every task left out, no failure
-	failListGroups    bool            // DescribeAutoScalingGroups: ServiceUnavailable
-	hangListClusters  bool            // ListClusters: blocks until its context ends
-	listClustersCalls int             // ListClusters calls made (counted, not a fault)
+	denyUpdate     bool            // UpdateContainerInstancesState: AccessDeniedException
+	denyListCI     map[string]bool // ListContainerInstances in these clusters: AccessDeniedException
+	failDescribeCI bool            // DescribeContainerInstances: ServerException
+	omitCIs        bool            // DescribeContainerInstances: every container instance left out, no failure
+	omitTasks      bool            // DescribeTasks: every task left out, no failure
+	failListGroups bool            // DescribeAutoScalingGroups: ServiceUnavailable
+	hangListGroups bool            // DescribeAutoScalingGroups: blocks until its context ends
+	listGroupsHung int             // DescribeAutoScalingGroups calls hung (counted, not a fault)
+	// holdECSReads > 0: ListContainerInstances, DescribeContainerInstances, ListTasks and
+	// DescribeTasks each block for this long on the fake clock (or until their context ends), then
+	// fail with ThrottlingException: an account whose ECS read buckets another client drains, seen
+	// through the SDK's retries and backoff.
+	holdECSReads time.Duration
 }
 
 func newFaults() *faults {
-	f := &faults{}
+	f := &faults{changed: make(chan struct{})}
 	f.as.f, f.ecs.f = f, f
 	return f
 }
@@ -198,12 +210,49 @@ func (f *faults) Set(change func(*faultSet)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(&f.set)
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 func (f *faults) get() faultSet {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.set
+}
+
+// hold carries out holdECSReads; nil means no hold is set.
+func (f *faults) hold(ctx context.Context) error {
+	d := f.get().holdECSReads
+	if d <= 0 {
+		return nil
+	}
+	f.mu.Lock()
+	f.holding++
+	changed := f.changed
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.holding--
+		f.mu.Unlock()
+	}()
+	select {
+	case <-f.clock.After(d):
+		return apiError("ThrottlingException")
+	case <-changed:
+		return apiError("ThrottlingException")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// held reports whether some call is held now.
+func (f *faults) held() bool {
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holding > 0
 }
 
 func apiError(code string) error {
@@ -216,8 +265,14 @@ type faultAS struct {
 }
 
 func (w *faultAS) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, o ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
-	if w.f.get().failListGroups {
+	fs := w.f.get()
+	if fs.failListGroups {
 		return nil, apiError("ServiceUnavailable")
+	}
+	if fs.hangListGroups {
+		w.f.Set(func(fs *faultSet) { fs.listGroupsHung++ })
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	return w.AutoScaling.DescribeAutoScalingGroups(ctx, in, o...)
 }
@@ -238,6 +293,9 @@ func (w *faultECS) ListContainerInstances(ctx context.Context, in *ecs.ListConta
 	if cl := aws.ToString(in.Cluster); w.f.get().denyListCI[cl[strings.LastIndex(cl, "/")+1:]] {
 		return nil, apiError(awsapi.CodeAccessDenied)
 	}
+	if err := w.f.hold(ctx); err != nil {
+		return nil, err
+	}
 	return w.ECS.ListContainerInstances(ctx, in, o...)
 }
 
@@ -246,6 +304,9 @@ func (w *faultECS) DescribeContainerInstances(ctx context.Context, in *ecs.Descr
 	if fs.failDescribeCI {
 		return nil, apiError("ServerException")
 	}
+	if err := w.f.hold(ctx); err != nil {
+		return nil, err
+	}
 	out, err := w.ECS.DescribeContainerInstances(ctx, in, o...)
 	if err == nil && fs.omitCIs {
 		out.ContainerInstances = nil
@@ -253,21 +314,22 @@ func (w *faultECS) DescribeContainerInstances(ctx context.Context, in *ecs.Descr
 	return out, err
 }
 
+func (w *faultECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...func(*ecs.Options)) (*ecs.ListTasksOutput, error) {
+	if err := w.f.hold(ctx); err != nil {
+		return nil, err
+	}
+	return w.ECS.ListTasks(ctx, in, o...)
+}
+
 func (w *faultECS) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, o ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error) {
+	if err := w.f.hold(ctx); err != nil {
+		return nil, err
+	}
 	out, err := w.ECS.DescribeTasks(ctx, in, o...)
 	if err == nil && w.f.get().omitTasks {
 		out.Tasks = nil
 	}
 	return out, err
-}
-
-func (w *faultECS) ListClusters(ctx context.Context, in *ecs.ListClustersInput, o ...func(*ecs.Options)) (*ecs.ListClustersOutput, error) {
-	w.f.Set(func(fs *faultSet) { fs.listClustersCalls++ })
-	if w.f.get().hangListClusters {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return w.ECS.ListClusters(ctx, in, o...)
 }
 
 // stop stops the controller and waits for Run to return.
@@ -278,6 +340,9 @@ func (tc *testController) stop() {
 
 // settle waits until every running controller has been idle for a few consecutive looks, so that
 // work made due by the last clock step (delayed queue items move on their own goroutine) is done.
+// While a fault holds calls until the clock moves, a controller never goes idle; it counts as
+// settled once its main queue cannot move on (nothing queued, or every worker busy) and the
+// heartbeat queue is idle.
 func (e *env) settle() {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -294,7 +359,7 @@ func (e *env) settle() {
 				continue
 			default:
 			}
-			if !c.idle() {
+			if !c.idle() && !c.stalled() {
 				idle = false
 			}
 		}
@@ -304,6 +369,16 @@ func (e *env) settle() {
 			stable = 0
 		}
 	}
+}
+
+// stalled reports whether a controller waits for held calls with nothing else it could do before
+// the clock moves.
+func (tc *testController) stalled() bool {
+	if !tc.f.held() {
+		return false
+	}
+	c := tc.Controller
+	return (c.queue.Len() == 0 || int(c.active.Load()) == c.cfg.Workers) && c.heartbeatIdle()
 }
 
 // advance moves the clock by d in steps of step, letting the simulator and the controllers act

@@ -459,6 +459,7 @@ func TestLostCompletionResponse(t *testing.T) {
 
 // TestShutdownCutsReconcileAfterGrace: a reconcile in hand when shutdown starts may finish, but
 // its AWS calls are cancelled shutdownGrace later, so the process exits within ECS's stopTimeout.
+// The call held is an Auto Scaling one: every ECS call has its own shorter bound (ecsCallTimeout).
 func TestShutdownCutsReconcileAfterGrace(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	e.createCluster("c1")
@@ -467,15 +468,13 @@ func TestShutdownCutsReconcileAfterGrace(t *testing.T) {
 	e.advance(2*time.Second, 500*time.Millisecond)
 
 	f := newFaults()
-	f.Set(func(fs *faultSet) { fs.hangListClusters = true })
 	c := e.startWith(testConfig(), f, nil)
-	e.terminate("web", "")
-	// Discovery sees the instance and the lookup batch starts, then hangs in ListClusters.
-	e.clock.Step(2 * time.Second)
+	f.Set(func(fs *faultSet) { fs.hangListGroups = true })
+	// The next resync hangs in DescribeAutoScalingGroups.
 	deadline := time.Now().Add(10 * time.Second)
-	for f.get().listClustersCalls == 0 {
+	for f.get().listGroupsHung == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the lookup never called ListClusters")
+			t.Fatal("no resync called DescribeAutoScalingGroups")
 		}
 		e.clock.Step(100 * time.Millisecond)
 		time.Sleep(time.Millisecond)
@@ -500,9 +499,10 @@ func TestShutdownCutsReconcileAfterGrace(t *testing.T) {
 	}
 }
 
-// TestFailedReconcileComesBackForHeartbeat: a reconcile that fails asks to come back by the time
-// the next heartbeat is due, whatever the error backoff (which grows to minutes) says.
-func TestFailedReconcileComesBackForHeartbeat(t *testing.T) {
+// TestHeartbeatSchedule: the heartbeat worker looks at an instance again when its next heartbeat
+// falls due, whatever its reconcile is doing (here failing, which the error backoff handles), and
+// not at all once the global timeout would come first.
+func TestHeartbeatSchedule(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	f := newFaults()
 	f.Set(func(fs *faultSet) { fs.failDescribeCI = true })
@@ -512,24 +512,25 @@ func TestFailedReconcileComesBackForHeartbeat(t *testing.T) {
 		name          string
 		heartbeat     time.Duration // hook heartbeat timeout
 		lastHeartbeat time.Duration // ago
+		firstSeen     time.Duration // ago
 		want          time.Duration
 	}{
-		{"heartbeat due in 20 s", time.Minute, 10 * time.Second, 20 * time.Second},
-		{"heartbeat due in 1 s", time.Minute, 29 * time.Second, time.Second},
-		{"long hook", time.Hour, time.Minute, 29 * time.Minute},
+		{"heartbeat due in 20 s", time.Minute, 10 * time.Second, 10 * time.Second, 20 * time.Second},
+		{"heartbeat due in 1 s", time.Minute, 29 * time.Second, 29 * time.Second, time.Second},
+		{"long hook", time.Hour, time.Minute, time.Minute, 29 * time.Minute},
+		{"global timeout first", time.Minute, 10 * time.Second, 100*time.Minute - 15*time.Second, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hook := hookInfo{name: hookName, heartbeatTimeout: tc.heartbeat, globalTimeout: globalTimeout(tc.heartbeat, 0)}
 			c.mu.Lock()
-			c.instances["i-1"] = &instance{id: "i-1", asg: "web", hook: hook, firstSeen: now.Add(-tc.lastHeartbeat),
-				mapping: mapping{state: mapFound, cluster: "c1", arn: "ci-1"}, prog: progress{lastHeartbeat: now.Add(-tc.lastHeartbeat)}}
+			c.instances["i-1"] = &instance{id: "i-1", asg: "web", hook: hook, firstSeen: now.Add(-tc.firstSeen),
+				mapping: mapping{state: mapFound, cluster: "c1", arn: "ci-1"}, hb: heartbeatState{last: now.Add(-tc.lastHeartbeat)}}
 			c.mu.Unlock()
-			res, err := c.reconcileInstance(t.Context(), "i-1")
-			if err == nil {
+			if _, err := c.reconcileInstance(t.Context(), "i-1"); err == nil && tc.want > 0 {
 				t.Fatal("reconcile succeeded while DescribeContainerInstances fails")
 			}
-			if res.requeueAfter != tc.want {
-				t.Errorf("failed reconcile asks to come back after %v, want %v", res.requeueAfter, tc.want)
+			if got := c.heartbeatStep(t.Context(), "i-1"); got != tc.want {
+				t.Errorf("next heartbeat looked at after %v, want %v", got, tc.want)
 			}
 		})
 	}

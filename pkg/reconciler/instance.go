@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -28,14 +27,18 @@ const (
 //
 //	gone from Terminating:Wait        -> forget it, recording how it ended
 //	completed (or found ended)        -> nothing until it is gone
+//	a heartbeat found the action over -> record that it ended
 //	not registered anywhere           -> complete CONTINUE at once
-//	(any other state)                 -> heartbeat when due; apply the drain timeout, counted
-//	                                     from first sight (or the drain's start if earlier)
+//	(any other state)                 -> apply the drain timeout, counted from first sight (or
+//	                                     the drain's start if earlier)
 //	container instance not looked up  -> join the next lookup batch
 //	ACTIVE                            -> join the next DRAINING batch of its cluster
 //	DRAINING                          -> tag the drain start if untagged, apply the standalone
 //	                                     task policy, then complete CONTINUE once every task is
 //	                                     STOPPED
+//
+// Heartbeats are not recorded here but by the heartbeat worker (heartbeat.go), so they never wait
+// for this reconcile's ECS calls.
 func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, error) {
 	c.mu.Lock()
 	inst := c.instances[id]
@@ -56,35 +59,20 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 		return result{}, nil
 	}
 
-	res, err := c.step(ctx, &v)
+	var res result
+	var err error
+	if ended := v.hb.endedAt; !ended.IsZero() {
+		// A heartbeat got "No active Lifecycle Action".
+		c.actionEnded(ctx, &v, ended, "heartbeat")
+	} else {
+		res, err = c.step(ctx, &v)
+	}
 	c.mu.Lock()
 	if cur := c.instances[id]; cur != nil {
 		cur.prog = v.prog
 	}
 	c.mu.Unlock()
-	var term terminalError
-	if err != nil && !errors.As(err, &term) {
-		// The error backoff grows to minutes; the hook's next heartbeat must not wait for it.
-		res.requeueAfter = c.retryBefore(&v, c.clock.Now())
-	}
 	return res, err
-}
-
-// retryBefore is how soon an instance whose reconcile failed must be looked at again, whatever the
-// error backoff says: when its next heartbeat falls due; once one is overdue (the heartbeat call
-// itself failing), every tenth of the heartbeat timeout, so several retries still fit before the
-// action would expire. 0 when no heartbeat is to come.
-func (c *Controller) retryBefore(v *instance, now time.Time) time.Duration {
-	hb := v.hook.heartbeatTimeout
-	if hb <= 0 || !now.Before(c.globalEnd(v)) {
-		return 0
-	}
-	if base := c.heartbeatBase(v); !base.IsZero() {
-		if due := base.Add(hb / 2); due.After(now) {
-			return due.Sub(now)
-		}
-	}
-	return max(hb/10, errorBackoffBase)
 }
 
 // step is reconcileInstance's decision for an instance still waiting on the hook. It updates
@@ -93,10 +81,6 @@ func (c *Controller) step(ctx context.Context, v *instance) (result, error) {
 	p := &v.prog
 	if v.mapping.state == mapNotFound {
 		return c.complete(ctx, v, metrics.ResultContinue, metrics.ReasonNotRegistered, metrics.OutcomeNotRegistered)
-	}
-	// The hook is kept alive whatever else is slow (lookups or DRAINING held up by throttling).
-	if done, err := c.heartbeat(ctx, v, c.clock.Now()); err != nil || done {
-		return result{}, err
 	}
 	// The drain timeout applies whatever ECS allows: an instance that cannot be looked up or set
 	// DRAINING (IAM, ECS refusing, an outage) ends the configured way too, not by the hook's
@@ -202,19 +186,14 @@ func (c *Controller) waitForBatch() result { return result{requeueAfter: c.cfg.P
 
 // nextWake is when an instance should be looked at again: a poll interval after the read it was
 // decided on (so all instances of a cluster come back together and share one refresh), or earlier
-// if a heartbeat, the drain timeout or the standalone grace period falls due first.
+// if the drain timeout or the standalone grace period falls due first. Heartbeats have their own
+// schedule (heartbeat.go).
 func (c *Controller) nextWake(v *instance, e ciEntry, now time.Time) time.Duration {
 	p := &v.prog
 	next := e.fetchedAt.Add(c.cfg.PollInterval)
 	soonest := func(t time.Time) {
 		if t.After(now) && t.Before(next) {
 			next = t
-		}
-	}
-	if last := c.heartbeatBase(v); !last.IsZero() && v.hook.heartbeatTimeout > 0 {
-		due := last.Add(v.hook.heartbeatTimeout / 2)
-		if due.Before(c.globalEnd(v)) {
-			soonest(due)
 		}
 	}
 	timeout, _ := c.drainTimeoutFor(v.hook)
@@ -276,7 +255,7 @@ func (c *Controller) ensureDrainStart(ctx context.Context, v *instance, e ciEntr
 // (or, in dry run, would have), or a time the lifecycle action is known to have started after; zero
 // when unknown.
 func (c *Controller) heartbeatBase(v *instance) time.Time {
-	if last := latest(v.prog.lastHeartbeat, v.prog.dryRunHeartbeat); !last.IsZero() {
+	if last := latest(v.hb.last, v.hb.dryRun); !last.IsZero() {
 		return last
 	}
 	return v.enteredAfter
@@ -294,46 +273,6 @@ func latest(a, b time.Time) time.Time {
 // drain timeout's margin covers that).
 func (c *Controller) globalEnd(v *instance) time.Time {
 	return drainRef(v).Add(v.hook.globalTimeout)
-}
-
-// heartbeat records a lifecycle action heartbeat when half the heartbeat timeout has passed since
-// the last one (at once when that is unknown, as after a restart), never past the global timeout.
-// done reports that the action turned out to be over.
-func (c *Controller) heartbeat(ctx context.Context, v *instance, now time.Time) (done bool, err error) {
-	p := &v.prog
-	if !heartbeatDue(now, c.heartbeatBase(v), c.globalEnd(v), v.hook.heartbeatTimeout) {
-		return false, nil
-	}
-	log := logr.FromContextOrDiscard(ctx)
-	err = c.write(ctx, "record lifecycle action heartbeat", nil, func(ctx context.Context) error {
-		_, err := c.as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
-			AutoScalingGroupName: aws.String(v.asg),
-			LifecycleHookName:    aws.String(v.hook.name),
-			InstanceId:           aws.String(v.id),
-		})
-		return err
-	})
-	if awsapi.IsNoActiveLifecycleAction(err) {
-		c.actionEnded(ctx, v, now, "heartbeat")
-		return true, nil
-	}
-	if err != nil {
-		err = fmt.Errorf("recording lifecycle action heartbeat for %s: %w", v.id, err)
-		if awsapi.IsInvalidRequest(err) {
-			// The hook was probably deleted or renamed: see complete.
-			c.invalidateHooks(v.asg)
-			return false, terminal(err)
-		}
-		return false, err
-	}
-	if c.cfg.DryRun {
-		p.dryRunHeartbeat = now
-		return false, nil
-	}
-	p.lastHeartbeat = now
-	c.m.Heartbeats.Inc()
-	log.Info("Recorded lifecycle action heartbeat")
-	return false, nil
 }
 
 // checkDrained reports whether every task on the container instance is STOPPED. Running or pending
@@ -673,7 +612,7 @@ func (c *Controller) expired(v *instance, now time.Time) bool {
 	if v.hook.heartbeatTimeout <= 0 {
 		return false
 	}
-	base := v.prog.lastHeartbeat // what AWS saw: dry run heartbeats extended nothing
+	base := v.hb.last // what AWS saw: dry run heartbeats extended nothing
 	if base.IsZero() {
 		base = v.enteredAfter
 	}

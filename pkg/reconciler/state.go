@@ -46,6 +46,9 @@ type instance struct {
 
 	// Written by the instance's own reconcile.
 	prog progress
+
+	// Written by the heartbeat worker.
+	hb heartbeatState
 }
 
 // progress is what the controller has observed and done for one instance's drain. It is copied by
@@ -56,11 +59,6 @@ type progress struct {
 	drainRequestedAt time.Time
 	// drainStartedAt is the drain's start as kept in the drain-started-at tag.
 	drainStartedAt time.Time
-	// lastHeartbeat is when this process last recorded a heartbeat; dryRunHeartbeat when dry run
-	// last said it would (kept apart so dry run does not believe the hook was extended).
-	lastHeartbeat   time.Time
-	dryRunHeartbeat time.Time
-
 	// timedOut is set once the drain outlived the drain timeout (the transition is counted once),
 	// counted from drainRef.
 	timedOut bool
