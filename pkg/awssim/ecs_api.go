@@ -106,15 +106,11 @@ func (m *ecsModel) describeClusters(in *describeClustersIn) (any, *apiError) {
 	if len(refs) == 0 {
 		refs = []string{"default"}
 	}
-	out := describeClustersOut{Clusters: []clusterOut{}, Failures: []ecsFailure{}}
-	for _, ref := range refs {
-		c := m.clustersByName[clusterNameOf(ref)]
-		if c == nil {
-			out.Failures = append(out.Failures, missing(m.failureARN("cluster", nil, ref)))
-			continue
-		}
-		out.Clusters = append(out.Clusters, m.renderCluster(c, slices.Contains(in.Include, "TAGS")))
-	}
+	withTags := slices.Contains(in.Include, "TAGS")
+	var out describeClustersOut
+	out.Clusters, out.Failures = describeEach(m, "cluster", nil, refs,
+		func(ref string) *ecsCluster { return m.clustersByName[clusterNameOf(ref)] },
+		func(c *ecsCluster) clusterOut { return m.renderCluster(c, withTags) })
 	return out, nil
 }
 
@@ -519,15 +515,11 @@ func (m *ecsModel) describeServices(in *describeServicesIn) (any, *apiError) {
 	if len(in.Services) == 0 || len(in.Services) > ecsMaxDescribeServices {
 		return nil, invalidParameter(fmt.Sprintf("services must have between 1 and %d items.", ecsMaxDescribeServices))
 	}
-	out := describeServicesOut{Services: []serviceOut{}, Failures: []ecsFailure{}}
-	for _, ref := range in.Services {
-		svc := m.findService(c, ref)
-		if svc == nil {
-			out.Failures = append(out.Failures, missing(m.failureARN("service", c, ref)))
-			continue
-		}
-		out.Services = append(out.Services, m.renderService(svc, slices.Contains(in.Include, "TAGS")))
-	}
+	withTags := slices.Contains(in.Include, "TAGS")
+	var out describeServicesOut
+	out.Services, out.Failures = describeEach(m, "service", c, in.Services,
+		func(ref string) *ecsService { return m.findService(c, ref) },
+		func(svc *ecsService) serviceOut { return m.renderService(svc, withTags) })
 	return out, nil
 }
 
@@ -789,16 +781,11 @@ func (m *ecsModel) describeTasks(in *describeTasksIn) (any, *apiError) {
 	if len(in.Tasks) == 0 || len(in.Tasks) > ecsMaxResults {
 		return nil, invalidParameter(fmt.Sprintf("tasks must have between 1 and %d items.", ecsMaxResults))
 	}
-	out := describeTasksOut{Tasks: []taskOut{}, Failures: []ecsFailure{}}
 	withTags := slices.Contains(in.Include, "TAGS")
-	for _, ref := range in.Tasks {
-		t := m.findTask(c, ref)
-		if t == nil {
-			out.Failures = append(out.Failures, missing(m.failureARN("task", c, ref)))
-			continue
-		}
-		out.Tasks = append(out.Tasks, m.renderTask(t, withTags))
-	}
+	var out describeTasksOut
+	out.Tasks, out.Failures = describeEach(m, "task", c, in.Tasks,
+		func(ref string) *ecsTask { return m.findTask(c, ref) },
+		func(t *ecsTask) taskOut { return m.renderTask(t, withTags) })
 	return out, nil
 }
 
@@ -908,16 +895,11 @@ func (m *ecsModel) describeContainerInstances(in *describeContainerInstancesIn) 
 	if len(in.ContainerInstances) == 0 || len(in.ContainerInstances) > ecsMaxResults {
 		return nil, invalidParameter(fmt.Sprintf("containerInstances must have between 1 and %d items.", ecsMaxResults))
 	}
-	out := containerInstancesOut{ContainerInstances: []containerInstanceOut{}, Failures: []ecsFailure{}}
 	withTags := slices.Contains(in.Include, "TAGS")
-	for _, ref := range in.ContainerInstances {
-		ci := m.findInstance(c, ref)
-		if ci == nil {
-			out.Failures = append(out.Failures, missing(m.failureARN("container-instance", c, ref)))
-			continue
-		}
-		out.ContainerInstances = append(out.ContainerInstances, m.renderInstance(ci, withTags))
-	}
+	var out containerInstancesOut
+	out.ContainerInstances, out.Failures = describeEach(m, "container-instance", c, in.ContainerInstances,
+		func(ref string) *ecsContainerInstance { return m.findInstance(c, ref) },
+		func(ci *ecsContainerInstance) containerInstanceOut { return m.renderInstance(ci, withTags) })
 	return out, nil
 }
 

@@ -175,6 +175,22 @@ type ecsFailure struct {
 
 func missing(arn string) ecsFailure { return ecsFailure{Arn: arn, Reason: "MISSING"} }
 
+// describeEach is the shape of every ECS Describe* answer: each reference that find resolves is
+// rendered, each other one becomes a MISSING failure. Both lists are non-nil, as ECS sends [] for
+// an empty one.
+func describeEach[T, O any](m *ecsModel, kind string, c *ecsCluster, refs []string, find func(string) *T, render func(*T) O) ([]O, []ecsFailure) {
+	found, failures := []O{}, []ecsFailure{}
+	for _, ref := range refs {
+		x := find(ref)
+		if x == nil {
+			failures = append(failures, missing(m.failureARN(kind, c, ref)))
+			continue
+		}
+		found = append(found, render(x))
+	}
+	return found, failures
+}
+
 // pager is one page request of a List operation. Tokens carry the creation sequence of the last
 // item returned, so a page continues correctly when items come or go between pages.
 type pager struct {
