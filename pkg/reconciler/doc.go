@@ -66,18 +66,27 @@
 // Describe answers are trusted only for what they say: a container instance or task left out is
 // gone only with a MISSING failure; anything else left out is an error, retried.
 //
-// So a drained instance costs, all polls included, about two ECS calls of its own (the drain-start
-// tag and one ListTasks) plus its share of the batched ones, and three writes when the drain is
-// shorter than half the heartbeat timeout (DRAINING share, tag, completion).
+// So a drained instance costs, all polls included, one ECS call of its own (ListTasks) plus its
+// share of the batched ones, and two writes (DRAINING share, completion) when the drain is shorter
+// than tagAfter. A longer drain adds one TagResource (the drain start, written once) and a
+// heartbeat per half heartbeat timeout.
 //
 // # State
 //
 // Everything is derived from AWS. The only state kept is the drain's start time, stored on the
-// container instance as the tag ecs-drainer/drain-started-at, so after a restart the drain's age,
-// heartbeats and timeout continue. A restarted controller records a heartbeat at first sight
-// (the last one is unknown). What this process did is remembered in memory (completions, until the
-// instance leaves Terminating:Wait, so nothing is completed twice by one replica). Two replicas do
-// no harm: DRAINING and tagging are idempotent, only tasks whose desiredStatus is RUNNING are
+// container instance as the tag ecs-drainer/drain-started-at once the drain is tagAfter old
+// (min(half the hook's heartbeat timeout, the standalone task grace when standalone tasks are
+// stopped, the drain timeout, timeoutStopAllowance)), so after a restart a long drain's age,
+// heartbeats and timeout continue. Until then the start lives in memory only: writing it for every
+// drain would cost an ECS call per drain, most drains are shorter, and TagResource shares the ECS
+// budget with the DRAINING calls and final ListTasks of a large scale-in. A restarted controller
+// adopts an untagged DRAINING instance with its first sight as the start, so that drain's timeout
+// and standalone grace come later than they would have (by less than tagAfter plus the downtime),
+// never earlier; it then tags it like its own. A restarted controller records a heartbeat at first
+// sight (the last one is unknown). What this process did is remembered in memory (completions,
+// until the instance leaves Terminating:Wait, so nothing is completed twice by one replica). Two
+// replicas do no harm: DRAINING and tagging are idempotent (a replica that finds the tag keeps the earlier of
+// its start and the tag's, and does not write it), only tasks whose desiredStatus is RUNNING are
 // stopped (a task both stop is counted only by the one whose stop took effect: the StopTask answer
 // carries the first stop's reason, which names the replica), and the second completion gets "No
 // active Lifecycle Action", which means done. That answer after an attempt of ours that got no

@@ -58,11 +58,14 @@ func TestScaleInDrainsAndCompletes(t *testing.T) {
 	if got := value(t, c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError)); got != 0 {
 		t.Errorf("reconcile errors = %v, want 0", got)
 	}
-	// One instance pays every fixed cost alone: ListClusters, one lookup, one DRAINING call, the
-	// tag, a few polls, one ListTasks and one DescribeTasks.
+	// One instance pays every fixed cost alone: ListClusters, one lookup, one DRAINING call, a few
+	// polls, one ListTasks and one DescribeTasks. The drain is shorter than tagAfter: no tag.
 	t.Logf("controller ECS calls %d, Auto Scaling calls %d, writes %d", c.calls(t, "ecs", ""), c.calls(t, "autoscaling", ""), c.writes(t))
-	if got := c.writes(t); got != 3 {
-		t.Errorf("%d write calls, want 3 (DRAINING, tag, completion)", got)
+	if got := c.writes(t); got != 2 {
+		t.Errorf("%d write calls, want 2 (DRAINING, completion)", got)
+	}
+	if got := c.calls(t, "ecs", "TagResource"); got != 0 {
+		t.Errorf("%d TagResource calls for a drain of seconds, want 0", got)
 	}
 }
 

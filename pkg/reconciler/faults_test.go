@@ -232,7 +232,7 @@ func TestErrorRetryKeepsHeartbeats(t *testing.T) {
 	cfg.ResyncPeriod = time.Minute // a resync enqueues every watched instance: not before it's due
 	c := e.startWith(cfg, f, nil)
 	id := e.terminate("web", "")
-	e.until("drain tagged", 2*time.Minute, 500*time.Millisecond, func() bool { return e.drainTag("c1", id) != "" })
+	e.until("drain started", 2*time.Minute, 500*time.Millisecond, func() bool { return e.draining("c1", id) })
 	f.Set(func(fs *faultSet) { fs.failDescribeCI = true })
 	before := value(t, c.m.Heartbeats)
 	e.advance(5*time.Minute, 5*time.Second)
@@ -338,7 +338,7 @@ func TestDrainGaugesDuringAutoScalingOutage(t *testing.T) {
 	f := newFaults()
 	c := e.startWith(testConfig(), f, nil)
 	id := e.terminate("web", "")
-	e.until("drain tagged", 10*time.Second, 500*time.Millisecond, func() bool { return e.drainTag("c1", id) != "" })
+	e.until("drain started", 10*time.Second, 500*time.Millisecond, func() bool { return e.draining("c1", id) })
 	f.Set(func(fs *faultSet) { fs.failListGroups = true })
 	e.advance(5*time.Second, time.Second)
 	before := value(t, c.m.OldestDrainAgeSeconds)

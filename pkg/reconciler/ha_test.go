@@ -27,6 +27,61 @@ func (e *env) drainTag(cluster, ec2ID string) string {
 	return ""
 }
 
+// draining reports whether an EC2 instance's container instance is DRAINING.
+func (e *env) draining(cluster, ec2ID string) bool {
+	e.t.Helper()
+	ci, ok := e.containerInstance(cluster, ec2ID)
+	return ok && aws.ToString(ci.Status) == "DRAINING"
+}
+
+// TestDrainStartTaggedOnlyWhenLong: the drain-started-at tag is written only once a drain is
+// tagAfter old (here half the 60 s heartbeat timeout): a drain of seconds costs no TagResource
+// call, a long one is tagged exactly once, with the time DRAINING was set.
+func TestDrainStartTaggedOnlyWhenLong(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		minPct, maxPct int32 // the service's deployment limits: 100/100 cannot move, so never drains
+		wantTags       int
+	}{
+		{name: "short drain", minPct: 50, maxPct: 200, wantTags: 0},
+		{name: "long drain", minPct: 100, maxPct: 100, wantTags: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+			e.createCluster("c1")
+			e.group("web", 2, "c1", 2, true)
+			e.hook("web", hookName, 60, "ABANDON")
+			e.advance(2*time.Second, 500*time.Millisecond)
+			e.service("c1", "app", e.taskDef("app", 0), 4, tc.minPct, tc.maxPct, "")
+			e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+
+			c := e.start(testConfig())
+			id := e.terminate("web", "")
+			e.until("drain started", 10*time.Second, 500*time.Millisecond, func() bool { return e.draining("c1", id) })
+			drainingSeen := e.clock.Now()
+			e.advance(3*time.Minute, time.Second)
+
+			if got := c.calls(t, "ecs", "TagResource"); got != tc.wantTags {
+				t.Errorf("%d TagResource calls, want %d", got, tc.wantTags)
+			}
+			if tc.wantTags == 0 {
+				if !e.gone("web", id) {
+					t.Errorf("instance %s not terminated: the short drain did not complete", id)
+				}
+				return
+			}
+			tag := e.drainTag("c1", id)
+			started, err := time.Parse(time.RFC3339, tag)
+			if err != nil {
+				t.Fatalf("drain tag %q: %v", tag, err)
+			}
+			if d := drainingSeen.Sub(started); d < 0 || d > time.Second {
+				t.Errorf("drain tag %v, want the time DRAINING was set (seen at %v)", started, drainingSeen)
+			}
+		})
+	}
+}
+
 // TestRestartResumesDrain stops the controller in the middle of a drain that cannot finish and
 // starts another: the new one resumes from the tag, heartbeats at once (the last heartbeat is
 // unknown to it), and ends the drain at the drain timeout counted from the original start.
@@ -44,13 +99,18 @@ func TestRestartResumesDrain(t *testing.T) {
 	cfg.DrainTimeoutAction = DrainTimeoutContinue
 	first := e.start(cfg)
 	id := e.terminate("web", "")
-	e.until("drain tagged", 10*time.Second, 500*time.Millisecond, func() bool { return e.drainTag("c1", id) != "" })
+	// The tag is written once the drain is tagAfter old (half the 60 s heartbeat timeout), and
+	// holds the drain's start, not the time it was written.
+	e.until("drain tagged", time.Minute, 500*time.Millisecond, func() bool { return e.drainTag("c1", id) != "" })
 	tag := e.drainTag("c1", id)
 	started, err := time.Parse(time.RFC3339, tag)
 	if err != nil {
 		t.Fatalf("drain tag %q: %v", tag, err)
 	}
-	e.advance(40*time.Second, time.Second)
+	if age := e.clock.Now().Sub(started); age < 30*time.Second || age > 33*time.Second {
+		t.Errorf("drain tagged %v after the start it holds, want 30 s (tagAfter) give or take a poll", age)
+	}
+	e.advance(10*time.Second, time.Second)
 	first.stop()
 	e.advance(20*time.Second, time.Second) // nobody heartbeats: 60 s after the last one it would expire
 
@@ -193,8 +253,8 @@ func TestScaleAPIBudget(t *testing.T) {
 	for _, op := range []string{"ListClusters", "ListContainerInstances", "DescribeContainerInstances", "UpdateContainerInstancesState", "TagResource", "ListTasks", "DescribeTasks", "StopTask"} {
 		t.Logf("  %s: %d", op, c.calls(t, "ecs", op))
 	}
-	if ecsCalls > 3*drained {
-		t.Errorf("%d ECS calls for %d drains, want at most 3 each", ecsCalls, drained)
+	if ecsCalls > 2*drained {
+		t.Errorf("%d ECS calls for %d drains, want at most 2 each", ecsCalls, drained)
 	}
 	if writes > 6*drained {
 		t.Errorf("%d write calls for %d drains, want at most 6 each", writes, drained)
@@ -254,7 +314,7 @@ func TestDrainTimeoutCappedByGlobalTimeout(t *testing.T) {
 	cfg.DrainTimeoutAction = DrainTimeoutStopTasks
 	c := e.start(cfg)
 	id := e.terminate("web", "")
-	e.until("drain tagged", 10*time.Second, 500*time.Millisecond, func() bool { return e.drainTag("c1", id) != "" })
+	e.until("drain tagged", time.Minute, 500*time.Millisecond, func() bool { return e.drainTag("c1", id) != "" })
 	e.until("instance terminated", time.Hour, 10*time.Second, func() bool { return e.gone("web", id) })
 
 	st := e.sim.Stats()

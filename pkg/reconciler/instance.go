@@ -208,31 +208,49 @@ func (c *Controller) nextWake(v *instance, e ciEntry, now time.Time) time.Durati
 	return max(next.Sub(now), time.Millisecond)
 }
 
-// ensureDrainStart learns the drain's start from the drain-started-at tag, or writes the tag:
-// with the time this process set DRAINING, or now for a drain someone else started.
+// ensureDrainStart learns the drain's start: from the drain-started-at tag, else the time this
+// process set DRAINING, else now for a drain someone else started. It writes the tag only once the
+// drain is tagAfter old: a drain that ends sooner (most of them) costs no TagResource call, and
+// the start of one that is cut short by a restart is only ever lost by less than tagAfter.
 func (c *Controller) ensureDrainStart(ctx context.Context, v *instance, e ciEntry, now time.Time) error {
 	p := &v.prog
-	if !p.drainStartedAt.IsZero() {
-		return nil
-	}
 	log := logr.FromContextOrDiscard(ctx)
-	if e.drainTag != "" {
+	if !p.startTagged && e.drainTag != "" {
 		t, err := time.Parse(time.RFC3339, e.drainTag)
-		if err == nil {
-			p.drainStartedAt = t
-			if p.drainRequestedAt.IsZero() {
+		switch {
+		case err != nil:
+			// Replaced when the drain is old enough to need the tag.
+			if p.drainStartedAt.IsZero() {
+				log.Info("Ignoring unreadable drain start tag", "tag", DrainStartedTagKey, "value", e.drainTag)
+			}
+		default:
+			// Written by an earlier process or another replica: keep the earlier of the two starts,
+			// and never write the tag again.
+			if p.drainStartedAt.IsZero() && p.drainRequestedAt.IsZero() {
 				log.Info("Resuming drain", "drainStartedAt", t)
 			}
+			if p.drainStartedAt.IsZero() || t.Before(p.drainStartedAt) {
+				p.drainStartedAt = t
+			}
+			p.startTagged = true
 			return nil
 		}
-		log.Info("Replacing unreadable drain start tag", "tag", DrainStartedTagKey, "value", e.drainTag)
 	}
-	start := p.drainRequestedAt
-	if start.IsZero() {
-		start = now
-		log.Info("Adopting drain started elsewhere")
+	if p.drainStartedAt.IsZero() {
+		start := p.drainRequestedAt
+		if start.IsZero() {
+			// After a restart this is also a drain of ours that ended before it was tagged: its clock
+			// restarts now, so its timeouts come later, never earlier.
+			start = now
+			log.Info("Adopting drain started elsewhere")
+		}
+		// Kept at the tag's precision, so writing the tag later changes nothing.
+		p.drainStartedAt, _ = time.Parse(time.RFC3339, start.UTC().Format(time.RFC3339))
 	}
-	value := start.UTC().Format(time.RFC3339)
+	if p.startTagged || now.Sub(p.drainStartedAt) < c.tagAfter(v) {
+		return nil
+	}
+	value := p.drainStartedAt.UTC().Format(time.RFC3339)
 	cluster, arn := v.mapping.cluster, v.mapping.arn
 	err := c.write(ctx, "tag container instance", []any{"tag", DrainStartedTagKey, "value", value}, func(ctx context.Context) error {
 		_, err := c.ecs.TagResource(ctx, &ecs.TagResourceInput{
@@ -247,8 +265,36 @@ func (c *Controller) ensureDrainStart(ctx context.Context, v *instance, e ciEntr
 	if !c.cfg.DryRun {
 		c.snap.setTag(cluster, arn, value)
 	}
-	p.drainStartedAt, _ = time.Parse(time.RFC3339, value)
+	p.startTagged = true
 	return nil
+}
+
+// tagAfter is how old a drain gets before its start is written to the drain-started-at tag. A
+// restart before then loses the start, and the restarted process counts the drain from its first
+// sight instead: everything counted from the start comes later by the drain's age at the restart
+// (less than tagAfter) plus the downtime, never earlier. tagAfter bounds that error by the scale
+// of each thing counted from the start:
+//   - the drain timeout and the standalone task grace (when standalone tasks are stopped): neither
+//     comes more than its own length late;
+//   - half the hook's heartbeat timeout, the heartbeat interval: the hook's global timeout is
+//     counted in heartbeat timeouts, and a restarted process records a heartbeat at first sight
+//     anyway;
+//   - timeoutStopAllowance, the part of the global timeout's margin a lost start can use up, so the
+//     configured drain timeout action still comes before the hook's DefaultResult.
+//
+// Drains are usually seconds to minutes long, so most end untagged: one ECS call per drain saved.
+func (c *Controller) tagAfter(v *instance) time.Duration {
+	d := timeoutStopAllowance
+	if timeout, _ := c.drainTimeoutFor(v.hook); timeout > 0 {
+		d = min(d, timeout)
+	}
+	if hb := v.hook.heartbeatTimeout; hb > 0 {
+		d = min(d, hb/2)
+	}
+	if c.cfg.StandaloneTaskPolicy == StandalonePolicyStop {
+		d = min(d, c.cfg.StandaloneTaskGrace)
+	}
+	return max(d, 0)
 }
 
 // heartbeatBase is the time the next heartbeat is counted from: the last one this process recorded

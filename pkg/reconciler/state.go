@@ -57,8 +57,12 @@ type progress struct {
 	// drainRequestedAt is when this process set the container instance DRAINING (in dry run: would
 	// have); zero if it found it draining already.
 	drainRequestedAt time.Time
-	// drainStartedAt is the drain's start as kept in the drain-started-at tag.
+	// drainStartedAt is the drain's start (at the drain-started-at tag's precision): from the tag,
+	// else drainRequestedAt, else first sight of the instance DRAINING.
 	drainStartedAt time.Time
+	// startTagged is set once the drain-started-at tag holds the start (written by this process once
+	// the drain is tagAfter old, or found).
+	startTagged bool
 	// timedOut is set once the drain outlived the drain timeout (the transition is counted once),
 	// counted from drainRef.
 	timedOut bool

@@ -12,9 +12,10 @@ import (
 )
 
 // TestControllerKilledMidDrain SIGKILLs the controller once its drains have started (DRAINING
-// set, drain start tagged, tasks still stopping) and starts a new one. The new process knows
-// nothing but what AWS holds: it must resume the drains from the tag, without setting DRAINING or
-// tagging again, and complete each action exactly once.
+// set, tasks still stopping) and starts a new one. The drains are younger than tagAfter (half the
+// 60 s heartbeat timeout), so no drain start was tagged: the new process knows nothing but what
+// AWS holds, and must adopt the drains (start counted from its first sight), without setting
+// DRAINING again, and complete each action exactly once.
 func TestControllerKilledMidDrain(t *testing.T) {
 	t.Parallel()
 	// Tasks take 10 s to stop, which leaves time to kill the controller mid-drain.
@@ -36,10 +37,15 @@ func TestControllerKilledMidDrain(t *testing.T) {
 	if len(ids) != 2 {
 		t.Fatalf("scale-in put %v in Terminating:Wait, want two instances", ids)
 	}
-	e.eventually("both drains started and tagged", func() (bool, string) {
-		st := e.stats()
-		n := ctrlCalls(st, "ecs", "TagResource", "OK")
-		return n == 2, fmt.Sprintf("%d tagged", n)
+	e.eventually("both drains started", func() (bool, string) {
+		tls := e.timelines()
+		n := 0
+		for _, id := range ids {
+			if !tls[id].DrainingAt.IsZero() {
+				n++
+			}
+		}
+		return n == 2, fmt.Sprintf("%d DRAINING", n)
 	})
 	first.Kill()
 	st := e.stats()
@@ -58,11 +64,11 @@ func TestControllerKilledMidDrain(t *testing.T) {
 	if got := ctrlCalls(st, "ecs", "UpdateContainerInstancesState"); got != drainingCalls {
 		t.Errorf("%d UpdateContainerInstancesState calls after the restart, want none: DRAINING was set", got-drainingCalls)
 	}
-	if got := ctrlCalls(st, "ecs", "TagResource"); got != 2 {
-		t.Errorf("%d TagResource calls, want 2: the restarted controller read the tags", got)
+	if got := ctrlCalls(st, "ecs", "TagResource"); got != 0 {
+		t.Errorf("%d TagResource calls, want 0: every drain ended younger than tagAfter", got)
 	}
-	if got := ctrlLogLines(second, "Resuming drain"); got != 2 {
-		t.Errorf("the restarted controller resumed %d drains, want 2", got)
+	if got := ctrlLogLines(second, "Adopting drain started elsewhere"); got != 2 {
+		t.Errorf("the restarted controller adopted %d drains, want 2", got)
 	}
 	if got := e.ctrlMetric(second, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "drained"}); got != 2 {
 		t.Errorf("the restarted controller completed %v, want 2", got)

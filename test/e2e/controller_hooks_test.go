@@ -223,12 +223,14 @@ func TestControllerDryRun(t *testing.T) {
 	}
 
 	before := e.stats()
-	ctrl := e.startController("--dry-run", "--manage-hooks", "--hook-name", demo.DefaultHookName)
+	// The drain start is tagged only once the drain is min(half the heartbeat timeout, the
+	// standalone task grace, ...) old: a 2 s grace brings the planned tag within the test's wait.
+	ctrl := e.startController("--dry-run", "--manage-hooks", "--hook-name", demo.DefaultHookName, "--standalone-task-grace", "2s")
 	e.waitReady(ctrl)
 	plan := map[string]int{
 		"Would create lifecycle hook":             1, // on dry-nohook
 		"Would set container instances DRAINING":  1, // dry-a's instance
-		"Would tag container instance":            1,
+		"Would tag container instance":            1, // once the drain is 2 s old
 		"Would complete lifecycle action":         1, // dry-ghost's instance, in no cluster
 		"Would record lifecycle action heartbeat": 2, // both, at first sight
 	}
