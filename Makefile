@@ -42,7 +42,8 @@ test-unit: ## Unit and package tests with the race detector (includes config/ ch
 	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./test/config/... ./test/bench/...
 
 .PHONY: test-e2e
-test-e2e: build ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, AWS CLI, moto).
+test-e2e: ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, AWS CLI, moto).
+	@# The tests build bin/awssim and bin/ecs-drainer themselves (test/e2e/harness), once per run.
 	$(GO) test -count=1 -timeout 15m ./test/e2e/...
 
 .PHONY: lint
