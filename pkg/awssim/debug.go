@@ -3,6 +3,8 @@ package awssim
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -81,13 +83,21 @@ type Faults struct {
 	ErrorRate float64 `json:"errorRate"`
 	Hostile   float64 `json:"hostile"`
 	LatencyMS int     `json:"latencyMs"`
+	// FailNext fails the next N admitted requests of each named operation with that service's
+	// injected 5xx, whatever ErrorRate draws: a fault a test can count on. Reading Faults gives
+	// the failures still to come; setting it replaces them all (null clears them).
+	FailNext map[string]int `json:"failNext"`
 }
 
 // Faults returns the current fault settings.
 func (s *Sim) Faults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond)}
+	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond)}
+	if len(s.failNext) > 0 {
+		f.FailNext = maps.Clone(s.failNext)
+	}
+	return f
 }
 
 // SetFaults changes the fault settings, for a test that needs a faulty phase then a clean one.
@@ -95,10 +105,21 @@ func (s *Sim) SetFaults(f Faults) error {
 	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
 		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
 	}
+	known := knownOperations()
+	for _, op := range slices.Sorted(maps.Keys(f.FailNext)) {
+		if !known[op] {
+			return fmt.Errorf("failNext names %q: no such operation; name an Auto Scaling or ECS operation such as CompleteLifecycleAction or ListTasks", op)
+		}
+		if f.FailNext[op] < 0 {
+			return fmt.Errorf("failNext[%q] is %d: must be a count of requests, 0 or more", op, f.FailNext[op])
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
 	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
+	s.failNext = maps.Clone(f.FailNext)
+	maps.DeleteFunc(s.failNext, func(_ string, n int) bool { return n == 0 })
 	return nil
 }
 
@@ -111,10 +132,23 @@ func (s *Sim) debugHandler() http.Handler {
 	mux.HandleFunc("GET /debug/timeline", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Timelines()) })
 	mux.HandleFunc("GET /debug/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Faults()) })
 	set := func(w http.ResponseWriter, r *http.Request) {
+		// Fields left out keep their values; failNext, when given, replaces every pending failure.
 		f := s.Faults()
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
-			http.Error(w, "decoding faults: "+err.Error()+`; send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0}`, http.StatusBadRequest)
+		f.FailNext = nil
+		var given map[string]json.RawMessage
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+		if err == nil {
+			err = json.Unmarshal(body, &f)
+		}
+		if err == nil {
+			err = json.Unmarshal(body, &given)
+		}
+		if err != nil {
+			http.Error(w, "decoding faults: "+err.Error()+`; send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2}}`, http.StatusBadRequest)
 			return
+		}
+		if _, ok := given["failNext"]; !ok {
+			f.FailNext = s.Faults().FailNext
 		}
 		if err := s.SetFaults(f); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

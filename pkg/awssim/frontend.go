@@ -143,7 +143,8 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 }
 
 // admit applies the account's faults before an operation runs: token-bucket throttling first (as
-// AWS rejects before doing work), then the injected error rate. An admitted request returns nil, nil.
+// AWS rejects before doing work), then the failures asked for by FailNext, then the injected error
+// rate. An admitted request returns nil, nil.
 func (s *Sim) admit(service, op string) (any, *apiError) {
 	if s.opts.Throttle && !s.takeToken(service, op) {
 		if service == serviceECS {
@@ -151,7 +152,15 @@ func (s *Sim) admit(service, op string) (any, *apiError) {
 		}
 		return nil, &apiError{Code: "Throttling", Message: "Rate exceeded", Status: http.StatusBadRequest}
 	}
-	if s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate {
+	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
+	failNext := s.failNext[op] > 0
+	if failNext {
+		s.failNext[op]--
+		if s.failNext[op] == 0 {
+			delete(s.failNext, op)
+		}
+	}
+	if failNext || drawn {
 		if service == serviceECS {
 			return nil, &apiError{Code: "ServerException", Message: "Service encountered an internal error (injected).", Status: http.StatusInternalServerError}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -277,6 +278,70 @@ func TestFaultsLatencyBounded(t *testing.T) {
 	}
 	if err := e.sim.SetFaults(awssim.Faults{LatencyMS: 60_000}); err != nil {
 		t.Errorf("SetFaults(60000ms): %v", err)
+	}
+}
+
+// TestFailNextIsExact: FailNext fails exactly the next N requests of the named operation with the
+// service's 5xx, leaves other operations alone, counts down in Faults, and over HTTP a body without
+// failNext keeps the pending failures while one with it replaces them. Unknown names are refused.
+func TestFailNextIsExact(t *testing.T) {
+	e := newASGEnv(t, awssim.Options{})
+	ctx := t.Context()
+	once := e.newClient(1)
+	if err := e.sim.SetFaults(awssim.Faults{FailNext: map[string]int{"DescribeAutoScalingGroups": 2}}); err != nil {
+		t.Fatalf("SetFaults: %v", err)
+	}
+	if _, err := once.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String("none")}); apiCode(t, err) == "InternalFailure" {
+		t.Errorf("DescribeLifecycleHooks failed with the fault meant for DescribeAutoScalingGroups: %v", err)
+	}
+	for i := range 2 {
+		_, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+		if apiCode(t, err) != "InternalFailure" || httpStatus(t, err) != 500 {
+			t.Fatalf("call %d: %v, want InternalFailure (500)", i+1, err)
+		}
+		if got, want := e.sim.Faults().FailNext["DescribeAutoScalingGroups"], 1-i; got != want {
+			t.Errorf("after call %d Faults says %d failures to come, want %d", i+1, got, want)
+		}
+	}
+	if _, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err != nil {
+		t.Errorf("third call: %v, want success", err)
+	}
+	if got := e.sim.Stats().Requests["autoscaling/DescribeAutoScalingGroups/InternalFailure"]; got != 2 {
+		t.Errorf("awssim counted %d InternalFailure answers, want 2", got)
+	}
+
+	put := func(body string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, e.url+"/debug/faults", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(`{"failNext":{"CompleteLifecycleAction":3}}`); code != http.StatusOK {
+		t.Fatalf("PUT failNext: status %d", code)
+	}
+	if code := put(`{"latencyMs":0}`); code != http.StatusOK {
+		t.Fatalf("PUT latencyMs: status %d", code)
+	}
+	if got := e.sim.Faults().FailNext; !maps.Equal(got, map[string]int{"CompleteLifecycleAction": 3}) {
+		t.Errorf("after a PUT without failNext the pending failures are %v, want CompleteLifecycleAction:3 kept", got)
+	}
+	for _, bad := range []string{`{"failNext":{"Nope":1}}`, `{"failNext":{"ListTasks":-1}}`} {
+		if code := put(bad); code != http.StatusBadRequest {
+			t.Errorf("PUT %s: status %d, want 400", bad, code)
+		}
+	}
+	if code := put(`{"failNext":null}`); code != http.StatusOK {
+		t.Fatalf("PUT failNext null: status %d", code)
+	}
+	if got := e.sim.Faults().FailNext; len(got) != 0 {
+		t.Errorf("after failNext null the pending failures are %v, want none", got)
 	}
 }
 

@@ -157,15 +157,21 @@ func (o Options) Validate() error {
 // knownThrottleKeys is every key ThrottleRates may use: the operations of both services and the
 // ECS throttle groups.
 func knownThrottleKeys() map[string]bool {
+	out := knownOperations()
+	for _, g := range ecsThrottleGroups {
+		out[g] = true
+	}
+	return out
+}
+
+// knownOperations is every operation of both services the simulator implements.
+func knownOperations() map[string]bool {
 	out := map[string]bool{}
 	for op := range newASGModel(nil).ops {
 		out[op] = true
 	}
 	for op := range newECSModel(nil).handlers {
 		out[op] = true
-	}
-	for _, g := range ecsThrottleGroups {
-		out[g] = true
 	}
 	return out
 }
@@ -180,6 +186,8 @@ type Sim struct {
 	ecs     *ecsModel
 	buckets map[string]*tokenBucket
 	stats   Stats
+
+	failNext map[string]int // operation -> injected 5xx still to answer; see Faults.FailNext
 
 	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
 	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead
