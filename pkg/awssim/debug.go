@@ -87,6 +87,9 @@ type Faults struct {
 	// injected 5xx, whatever ErrorRate draws: a fault a test can count on. Reading Faults gives
 	// the failures still to come; setting it replaces them all (null clears them).
 	FailNext map[string]int `json:"failNext"`
+	// SpoilNext truncates the next N successful answers of each named operation, after the
+	// request was applied, whatever Hostile draws: a malformed response a test can count on.
+	SpoilNext map[string]int `json:"spoilNext"`
 }
 
 // Faults returns the current fault settings.
@@ -97,6 +100,9 @@ func (s *Sim) Faults() Faults {
 	if len(s.failNext) > 0 {
 		f.FailNext = maps.Clone(s.failNext)
 	}
+	if len(s.spoilNext) > 0 {
+		f.SpoilNext = maps.Clone(s.spoilNext)
+	}
 	return f
 }
 
@@ -106,20 +112,27 @@ func (s *Sim) SetFaults(f Faults) error {
 		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
 	}
 	known := knownOperations()
-	for _, op := range slices.Sorted(maps.Keys(f.FailNext)) {
-		if !known[op] {
-			return fmt.Errorf("failNext names %q: no such operation; name an Auto Scaling or ECS operation such as CompleteLifecycleAction or ListTasks", op)
-		}
-		if f.FailNext[op] < 0 {
-			return fmt.Errorf("failNext[%q] is %d: must be a count of requests, 0 or more", op, f.FailNext[op])
+	for _, c := range []struct {
+		name   string
+		counts map[string]int
+	}{{"failNext", f.FailNext}, {"spoilNext", f.SpoilNext}} {
+		for _, op := range slices.Sorted(maps.Keys(c.counts)) {
+			if !known[op] {
+				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling or ECS operation such as CompleteLifecycleAction or ListTasks", c.name, op)
+			}
+			if c.counts[op] < 0 {
+				return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", c.name, op, c.counts[op])
+			}
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
 	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
-	s.failNext = maps.Clone(f.FailNext)
-	maps.DeleteFunc(s.failNext, func(_ string, n int) bool { return n == 0 })
+	zero := func(_ string, n int) bool { return n == 0 }
+	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
+	maps.DeleteFunc(s.failNext, zero)
+	maps.DeleteFunc(s.spoilNext, zero)
 	return nil
 }
 
@@ -132,9 +145,10 @@ func (s *Sim) debugHandler() http.Handler {
 	mux.HandleFunc("GET /debug/timeline", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Timelines()) })
 	mux.HandleFunc("GET /debug/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Faults()) })
 	set := func(w http.ResponseWriter, r *http.Request) {
-		// Fields left out keep their values; failNext, when given, replaces every pending failure.
+		// Fields left out keep their values; failNext or spoilNext, when given, replaces every
+		// pending fault of its kind.
 		f := s.Faults()
-		f.FailNext = nil
+		f.FailNext, f.SpoilNext = nil, nil
 		var given map[string]json.RawMessage
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
 		if err == nil {
@@ -144,11 +158,14 @@ func (s *Sim) debugHandler() http.Handler {
 			err = json.Unmarshal(body, &given)
 		}
 		if err != nil {
-			http.Error(w, "decoding faults: "+err.Error()+`; send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2}}`, http.StatusBadRequest)
+			http.Error(w, "decoding faults: "+err.Error()+`; send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1}}`, http.StatusBadRequest)
 			return
 		}
 		if _, ok := given["failNext"]; !ok {
 			f.FailNext = s.Faults().FailNext
+		}
+		if _, ok := given["spoilNext"]; !ok {
+			f.SpoilNext = s.Faults().SpoilNext
 		}
 		if err := s.SetFaults(f); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

@@ -111,13 +111,31 @@ const (
 	hostileUnknownError
 )
 
-// hostileLocked draws whether this response is spoiled. The request has been applied (or not)
+// hostileLocked draws whether the response to op is spoiled; ok says the operation succeeded (only
+// a success can be spoiled by SpoilNext, which truncates it). The request has been applied (or not)
 // before this point, exactly as a response lost on the network would leave AWS.
-func (s *Sim) hostileLocked() hostileKind {
-	if s.opts.Hostile <= 0 || s.rng.Float64() >= s.opts.Hostile {
-		return hostileNone
+func (s *Sim) hostileLocked(op string, ok bool) hostileKind {
+	drawn := hostileNone
+	if s.opts.Hostile > 0 && s.rng.Float64() < s.opts.Hostile {
+		drawn = hostileKind(1 + s.rng.IntN(3))
 	}
-	return hostileKind(1 + s.rng.IntN(3))
+	if ok && takeOne(s.spoilNext, op) {
+		return hostileTruncate
+	}
+	return drawn
+}
+
+// takeOne counts down one of the faults pending for op in counts (FailNext, SpoilNext) and says
+// whether there was one.
+func takeOne(counts map[string]int, op string) bool {
+	if counts[op] <= 0 {
+		return false
+	}
+	counts[op]--
+	if counts[op] == 0 {
+		delete(counts, op)
+	}
+	return true
 }
 
 // hostileErrorCode is the error code of a response rewritten into an unknown error.

@@ -76,7 +76,7 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 	} else if result, apiErr = s.admit(serviceAutoScaling, op); apiErr == nil {
 		result, apiErr = s.asg.handle(op, form)
 	}
-	hostile := s.hostileLocked() // drawn for every request, so a seed's draws do not depend on errors
+	hostile := s.hostileLocked(op, apiErr == nil) // drawn for every request, so a seed's draws do not depend on errors
 	s.record(serviceAutoScaling, op, apiErr, hostile)
 	s.mu.Unlock()
 
@@ -121,7 +121,7 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 	} else if result, apiErr = s.admit(serviceECS, op); apiErr == nil {
 		result, apiErr = s.ecs.handle(op, body)
 	}
-	hostile := s.hostileLocked() // drawn for every request, so a seed's draws do not depend on errors
+	hostile := s.hostileLocked(op, apiErr == nil) // drawn for every request, so a seed's draws do not depend on errors
 	s.record(serviceECS, op, apiErr, hostile)
 	s.mu.Unlock()
 
@@ -153,14 +153,7 @@ func (s *Sim) admit(service, op string) (any, *apiError) {
 		return nil, &apiError{Code: "Throttling", Message: "Rate exceeded", Status: http.StatusBadRequest}
 	}
 	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
-	failNext := s.failNext[op] > 0
-	if failNext {
-		s.failNext[op]--
-		if s.failNext[op] == 0 {
-			delete(s.failNext, op)
-		}
-	}
-	if failNext || drawn {
+	if takeOne(s.failNext, op) || drawn {
 		if service == serviceECS {
 			return nil, &apiError{Code: "ServerException", Message: "Service encountered an internal error (injected).", Status: http.StatusInternalServerError}
 		}

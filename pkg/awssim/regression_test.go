@@ -283,7 +283,8 @@ func TestFaultsLatencyBounded(t *testing.T) {
 
 // TestFailNextIsExact: FailNext fails exactly the next N requests of the named operation with the
 // service's 5xx, leaves other operations alone, counts down in Faults, and over HTTP a body without
-// failNext keeps the pending failures while one with it replaces them. Unknown names are refused.
+// failNext keeps the pending failures while one with it replaces them. SpoilNext truncates exactly
+// the next N answers. Unknown names are refused.
 func TestFailNextIsExact(t *testing.T) {
 	e := newASGEnv(t, awssim.Options{})
 	ctx := t.Context()
@@ -336,6 +337,18 @@ func TestFailNextIsExact(t *testing.T) {
 		if code := put(bad); code != http.StatusBadRequest {
 			t.Errorf("PUT %s: status %d, want 400", bad, code)
 		}
+	}
+	if err := e.sim.SetFaults(awssim.Faults{SpoilNext: map[string]int{"DescribeAutoScalingGroups": 1}}); err != nil {
+		t.Fatalf("SetFaults(SpoilNext): %v", err)
+	}
+	if _, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err == nil || httpStatus(t, err) != http.StatusOK {
+		t.Errorf("spoiled DescribeAutoScalingGroups: %v, want an unreadable 200 answer", err)
+	}
+	if _, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err != nil {
+		t.Errorf("the call after the spoiled one: %v, want success", err)
+	}
+	if code := put(`{"spoilNext":{"Nope":1}}`); code != http.StatusBadRequest {
+		t.Errorf("PUT spoilNext Nope: status %d, want 400", code)
 	}
 	if code := put(`{"failNext":null}`); code != http.StatusOK {
 		t.Fatalf("PUT failNext null: status %d", code)

@@ -187,7 +187,8 @@ type Sim struct {
 	buckets map[string]*tokenBucket
 	stats   Stats
 
-	failNext map[string]int // operation -> injected 5xx still to answer; see Faults.FailNext
+	failNext  map[string]int // operation -> injected 5xx still to answer; see Faults.FailNext
+	spoilNext map[string]int // operation -> successful answers still to truncate; see Faults.SpoilNext
 
 	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
 	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead

@@ -141,13 +141,20 @@ func TestControllerFaults(t *testing.T) {
 		name   string
 		faults awssim.Faults
 		codes  []string // error codes that must have reached the controller
+		// early turns the faults on before the scale-in, so the hooks are described under them;
+		// only for faults the test's own SDK clients retry (throttling and 5xx, not malformed answers).
+		early bool
 	}{
 		// The error rate spreads 5xx at random; FailNext makes sure both services' 5xx reach the
 		// controller (a random 15% of some 25 Auto Scaling calls misses them all about 2% of runs).
 		{name: "throttle-and-5xx", faults: awssim.Faults{Throttle: true, ErrorRate: 0.15, FailNext: map[string]int{
 			"CompleteLifecycleAction": 2, "UpdateContainerInstancesState": 1,
-		}}, codes: []string{"Throttling", "ThrottlingException", "InternalFailure", "ServerException"}},
-		{name: "hostile", faults: awssim.Faults{Hostile: 0.1}, codes: []string{"DeserializationError"}},
+		}}, codes: []string{"Throttling", "ThrottlingException", "InternalFailure", "ServerException"}, early: true},
+		// SpoilNext makes sure malformed answers of both services reach the controller, whatever
+		// the random 10% draws.
+		{name: "hostile", faults: awssim.Faults{Hostile: 0.1, SpoilNext: map[string]int{
+			"DescribeAutoScalingGroups": 1, "DescribeContainerInstances": 1,
+		}}, codes: []string{"DeserializationError"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -159,6 +166,9 @@ func TestControllerFaults(t *testing.T) {
 			e.build(f)
 			ctrl := e.startController()
 			e.waitReady(ctrl)
+			if tc.early {
+				e.setFaults(tc.faults)
+			}
 			var ids []string
 			for _, g := range f.ManagedASGs() {
 				ids = append(ids, e.scaleIn(g.Name, 1)...)
@@ -166,8 +176,8 @@ func TestControllerFaults(t *testing.T) {
 			if len(ids) != 8 {
 				t.Fatalf("scale-in put %d instances in Terminating:Wait, want 8", len(ids))
 			}
-			// On only now: the test's own SDK calls do not retry malformed answers, the controller's
-			// must survive them. The controller's next resync, at most 2 s away, finds the drains.
+			// Otherwise on only now: the test's own SDK calls do not retry malformed answers, the
+			// controller's must survive them. Its next resync, at most 2 s away, finds the drains.
 			e.setFaults(tc.faults)
 			e.waitTerminated(ids)
 			e.waitCtrlMetric(ctrl, "ecs_drainer_drains_ended_total", nil, 8)

@@ -213,8 +213,10 @@ func TestControllerAPICost(t *testing.T) {
 		t.Errorf("draining %d instances: %d successful writes, want %d (scale-in, DRAINING, a completion each)", drains, got, want)
 	}
 	// Lookups are shared: one ListContainerInstances probe per cluster at most, then one for the
-	// rest of the group's instances in the cluster where the probe found it.
-	if got, most := drain["ecs/ListContainerInstances"], len(f.Clusters)+1; got > most {
+	// rest of the group's instances in the cluster where the probe found it. Lookups are batched
+	// over a window like DRAINING's, so a loaded machine may split them in two: one call more.
+	// Per-instance scans would cost a call per instance and cluster.
+	if got, most := drain["ecs/ListContainerInstances"], len(f.Clusters)+2; got > most {
 		t.Errorf("draining %d instances: %d ListContainerInstances calls, want at most %d", drains, got, most)
 	}
 }

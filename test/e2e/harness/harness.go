@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,7 +92,9 @@ func Binaries() (awssimPath, controllerPath string, err error) {
 	return filepath.Join(buildOnce.dir, "awssim"), filepath.Join(buildOnce.dir, "ecs-drainer"), nil
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a loopback address with a port that was free a moment ago, for third-party
+// servers that cannot report the port they bound (another process may take it meanwhile: prefer
+// binding port 0 and reading the address back, as Start does).
 func FreeAddr() (string, error) {
 	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,8 +114,11 @@ type Process struct {
 	err  error
 }
 
-// Start runs bin with args and extra environment, and waits until http://addr/healthz answers 200.
-func Start(name, bin, addr string, args, env []string) (*Process, error) {
+// Start runs bin with args and extra environment, learns the HTTP address it serves from the first
+// match of addrRE's first group in its output, and waits until http://addr/healthz answers 200.
+// Binaries are started on port 0 and report the port they got: picking a free port first and
+// passing it in races with every other test doing the same.
+func Start(name, bin string, args, env []string, addrRE *regexp.Regexp) (*Process, error) {
 	// Not CommandContext's kill-on-cancel: the caller decides how a process ends (Stop, Kill).
 	cmd := exec.CommandContext(context.Background(), bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -123,16 +129,16 @@ func Start(name, bin, addr string, args, env []string) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &Process{Name: name, Addr: addr, cmd: cmd, out: out, done: make(chan struct{})}
+	p := &Process{Name: name, cmd: cmd, out: out, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
-	if err := p.waitHealthy(30 * time.Second); err != nil {
+	if err := p.waitHealthy(addrRE, 30*time.Second); err != nil {
 		p.Kill()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Process) waitHealthy(limit time.Duration) error {
+func (p *Process) waitHealthy(addrRE *regexp.Regexp, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
@@ -140,14 +146,24 @@ func (p *Process) waitHealthy(limit time.Duration) error {
 			return fmt.Errorf("%s exited before it was healthy: %w\n%s", p.Name, p.err, p.Output())
 		default:
 		}
-		resp, err := get("http://" + p.Addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		if p.Addr == "" {
+			if m := addrRE.FindStringSubmatch(p.Output()); m != nil {
+				p.Addr = m[1]
+			}
+		}
+		if p.Addr != "" {
+			resp, err := get("http://" + p.Addr + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if p.Addr == "" {
+		return fmt.Errorf("%s did not log the address it serves (%s) within %s\n%s", p.Name, addrRE, limit, p.Output())
 	}
 	return fmt.Errorf("%s not healthy on %s within %s\n%s", p.Name, p.Addr, limit, p.Output())
 }
@@ -215,23 +231,22 @@ func (c cancelOnClose) Close() error {
 	return err
 }
 
-// StartSim runs awssim on a free loopback port with extra flags.
+// The addresses the binaries log once they listen, in their json and console log formats alike:
+// awssim's "Serving the simulated AWS account" endpoint, ecs-drainer's "Starting ecs-drainer" httpAddr.
+var (
+	simAddrRE  = regexp.MustCompile(`"endpoint":\s*"http://([^"]+)"`)
+	ctrlAddrRE = regexp.MustCompile(`"httpAddr":\s*"([^"]+)"`)
+)
+
+// StartSim runs awssim on a loopback port of its choosing with extra flags.
 func StartSim(bin string, flags ...string) (*Process, error) {
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	return Start("awssim", bin, addr, append([]string{"--listen", addr}, flags...), nil)
+	return Start("awssim", bin, append([]string{"--listen", "127.0.0.1:0"}, flags...), nil, simAddrRE)
 }
 
 // StartController runs ecs-drainer against the simulator at simURL with extra flags. Its metrics
-// and health endpoints are on p.Addr.
+// and health endpoints are on p.Addr, a loopback port of its choosing.
 func StartController(bin, simURL string, flags ...string) (*Process, error) {
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	return Start("ecs-drainer", bin, addr, append([]string{"--http-addr", addr}, flags...), ControllerEnv(simURL))
+	return Start("ecs-drainer", bin, append([]string{"--http-addr", "127.0.0.1:0"}, flags...), ControllerEnv(simURL), ctrlAddrRE)
 }
 
 // ControllerEnv is the environment that points an AWS client at the simulator with fake credentials.
