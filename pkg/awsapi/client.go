@@ -57,7 +57,8 @@ type ClientOptions struct {
 // NewClients builds the Auto Scaling and ECS clients. It loads the standard credential chain and
 // region (config.LoadDefaultConfig: AWS_REGION, AWS_ENDPOINT_URL, profiles, IMDS), then adds adaptive
 // retries (which back off the whole client when AWS throttles), a client-side token bucket applied
-// to every attempt, and the observer middleware.
+// to every attempt, the observer middleware, and a guard that keeps the SDK from cutting its own
+// responses (addRequestBodyGuard).
 func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, error) {
 	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
 	if opts.HTTPClient != nil {
@@ -88,10 +89,10 @@ func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, erro
 	asMW := attemptMiddlewares(opts, newLimiter(opts))
 	ecsMW := attemptMiddlewares(opts, newLimiter(opts))
 	asClient := autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
-		o.APIOptions = append(o.APIOptions, asMW)
+		o.APIOptions = append(o.APIOptions, addRequestBodyGuard, asMW)
 	})
 	ecsClient := ecs.NewFromConfig(cfg, func(o *ecs.Options) {
-		o.APIOptions = append(o.APIOptions, ecsMW)
+		o.APIOptions = append(o.APIOptions, addRequestBodyGuard, ecsMW)
 	})
 	return asClient, ecsClient, nil
 }
