@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
@@ -41,25 +42,43 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	}
 
 	// Hooks: described lazily for groups with instances waiting (cached), and for every new group
-	// when the controller manages hooks.
-	var hookErrs []error
-	usable := map[string]hookInfo{}
-	unknown := map[string]bool{} // groups whose hook state could not be read this time
+	// when the controller manages hooks. Up to hookDescribers groups at a time: after a large
+	// scale-in every group has instances waiting, and describing them one after another would hold
+	// back every instance's DRAINING by as many round trips as there are groups. The client-side
+	// rate limit still bounds the rate.
+	type groupHookResult struct {
+		hook hookInfo
+		ok   bool
+		err  error
+	}
+	names := slices.Sorted(maps.Keys(listed))
+	results := make([]groupHookResult, len(names))
+	var describers errgroup.Group
+	describers.SetLimit(hookDescribers)
 	probes := 0
-	for _, name := range slices.Sorted(maps.Keys(listed)) {
-		g := listed[name]
+	for i, name := range names {
 		probe := c.cfg.ResyncPeriod > probeHooksAbove && probes < hookProbesPerResync && !c.hooksDescribed(name)
 		if probe {
 			probes++
 		}
-		h, ok, err := c.groupHook(ctx, name, len(g.waiting) > 0, probe, start)
-		if err != nil {
-			hookErrs = append(hookErrs, err)
+		hasWaiting := len(listed[name].waiting) > 0
+		describers.Go(func() error {
+			h, ok, err := c.groupHook(ctx, name, hasWaiting, probe, start)
+			results[i] = groupHookResult{hook: h, ok: ok, err: err}
+			return nil // each group's error is its own, kept in results
+		})
+	}
+	_ = describers.Wait()
+	var hookErrs []error
+	usable := map[string]hookInfo{}
+	unknown := map[string]bool{} // groups whose hook state could not be read this time
+	for i, name := range names {
+		switch r := results[i]; {
+		case r.err != nil:
+			hookErrs = append(hookErrs, r.err)
 			unknown[name] = true
-			continue
-		}
-		if ok {
-			usable[name] = h
+		case r.ok:
+			usable[name] = r.hook
 		}
 	}
 
@@ -163,6 +182,8 @@ const (
 	// hookProbesPerResync bounds those descriptions per resync, so a controller starting on a large
 	// fleet does not spend its request budget on groups that are idle.
 	hookProbesPerResync = 20
+	// hookDescribers is how many groups' hooks a resync describes at a time.
+	hookDescribers = 10
 )
 
 // listGroups lists the managed groups: those carrying the tag (100 per call) and those named.

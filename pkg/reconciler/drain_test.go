@@ -105,6 +105,36 @@ func TestIdleResyncCosts(t *testing.T) {
 	}
 }
 
+// TestHooksDescribedConcurrently scales in many groups at once: the resync that finds their
+// instances describes their hooks hookDescribers at a time, not one after another, so the last
+// group's instances are not held back from DRAINING by a round trip per group before them.
+func TestHooksDescribedConcurrently(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.createCluster("c1")
+	const groups = 25
+	for i := range groups {
+		e.group(fmt.Sprintf("g%02d", i), 1, "c1", 2, true)
+		e.hook(fmt.Sprintf("g%02d", i), hookName, 300, "CONTINUE")
+	}
+	e.advance(2*time.Second, time.Second)
+
+	f := newFaults()
+	f.Set(func(fs *faultSet) { fs.hooksBarrier = hookDescribers })
+	c := e.startWith(testConfig(), f, nil)
+	for i := range groups {
+		e.setDesired(fmt.Sprintf("g%02d", i), 0)
+	}
+	e.until("every instance completed", time.Minute, time.Second, func() bool {
+		return len(e.sim.Stats().CompletionsByInstance) == groups
+	})
+	if got := f.maxHookCalls(); got != hookDescribers {
+		t.Errorf("at most %d DescribeLifecycleHooks calls were in flight at once, want %d", got, hookDescribers)
+	}
+	if got := c.calls(t, "autoscaling", "DescribeLifecycleHooks"); got != groups {
+		t.Errorf("DescribeLifecycleHooks calls = %d, want one per group (%d)", got, groups)
+	}
+}
+
 // TestNeverRegisteredCompletedAtOnce scales in a managed group whose instances never joined ECS:
 // the hook is completed at the first look, without touching ECS beyond the lookup.
 func TestNeverRegisteredCompletedAtOnce(t *testing.T) {

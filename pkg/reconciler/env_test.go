@@ -180,6 +180,7 @@ type faults struct {
 	// holding counts calls held now (holdECSReads); changed is closed by Set, which releases them.
 	holding int
 	changed chan struct{}
+	hooks   hookCalls
 }
 
 // faultSet says which faults are on.
@@ -197,10 +198,20 @@ type faultSet struct {
 	// fail with ThrottlingException: an account whose ECS read buckets another client drains, seen
 	// through the SDK's retries and backoff.
 	holdECSReads time.Duration
+	// hooksBarrier > 0: each DescribeLifecycleHooks call waits until this many are in flight at
+	// once, then all go on and the barrier is lifted; a call that waits a few seconds of real time
+	// in vain lifts it too (the calls did not run concurrently, which the test then reports).
+	hooksBarrier int
+}
+
+// hookCalls is what the DescribeLifecycleHooks wrapper saw.
+type hookCalls struct {
+	inFlight, maxInFlight int
+	released              chan struct{} // closed when the barrier is lifted
 }
 
 func newFaults() *faults {
-	f := &faults{changed: make(chan struct{})}
+	f := &faults{changed: make(chan struct{}), hooks: hookCalls{released: make(chan struct{})}}
 	f.as.f, f.ecs.f = f, f
 	return f
 }
@@ -275,6 +286,52 @@ func (w *faultAS) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 		return nil, ctx.Err()
 	}
 	return w.AutoScaling.DescribeAutoScalingGroups(ctx, in, o...)
+}
+
+func (w *faultAS) DescribeLifecycleHooks(ctx context.Context, in *autoscaling.DescribeLifecycleHooksInput, o ...func(*autoscaling.Options)) (*autoscaling.DescribeLifecycleHooksOutput, error) {
+	f := w.f
+	barrier := f.get().hooksBarrier
+	f.mu.Lock()
+	h := &f.hooks
+	h.inFlight++
+	h.maxInFlight = max(h.maxInFlight, h.inFlight)
+	released := h.released
+	if barrier > 0 && h.inFlight >= barrier {
+		select {
+		case <-released:
+		default:
+			close(released)
+		}
+	}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		h.inFlight--
+		f.mu.Unlock()
+	}()
+	if barrier > 0 {
+		select {
+		case <-released:
+		case <-time.After(3 * time.Second): // real time: only ends a wait that cannot succeed
+			f.mu.Lock()
+			select {
+			case <-released:
+			default:
+				close(released)
+			}
+			f.mu.Unlock()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return w.AutoScaling.DescribeLifecycleHooks(ctx, in, o...)
+}
+
+// maxHookCalls is the most DescribeLifecycleHooks calls that were in flight at once.
+func (f *faults) maxHookCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hooks.maxInFlight
 }
 
 type faultECS struct {
