@@ -198,7 +198,7 @@ func TestResponseSurvivesLateRequestBodyCheck(t *testing.T) {
 }
 
 // TestGuardedBodyIsResentWhole: with the request body guard in place, a retried attempt still
-// sends the whole body again (the retryer rewinds the guarded stream) and signs it correctly.
+// sends the whole body again (the retryer rewinds the guarded stream).
 func TestGuardedBodyIsResentWhole(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string

@@ -3,7 +3,6 @@ package awssim
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -87,8 +86,10 @@ type Faults struct {
 	// injected 5xx, whatever ErrorRate draws: a fault a test can count on. Reading Faults gives
 	// the failures still to come; setting it replaces them all (null clears them).
 	FailNext map[string]int `json:"failNext"`
-	// SpoilNext truncates the next N successful answers of each named operation, after the
-	// request was applied, whatever Hostile draws: a malformed response a test can count on.
+	// SpoilNext replaces the next N successful answers of each named operation with garbage, after
+	// the request was applied, whatever Hostile draws: a malformed response a test can count on.
+	// A client that does not read the body of an empty result (aws-sdk-go-v2 for
+	// CompleteLifecycleAction or SetDesiredCapacity) cannot tell; pick an operation with a result.
 	SpoilNext map[string]int `json:"spoilNext"`
 }
 
@@ -96,6 +97,10 @@ type Faults struct {
 func (s *Sim) Faults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.faultsLocked()
+}
+
+func (s *Sim) faultsLocked() Faults {
 	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond)}
 	if len(s.failNext) > 0 {
 		f.FailNext = maps.Clone(s.failNext)
@@ -108,6 +113,16 @@ func (s *Sim) Faults() Faults {
 
 // SetFaults changes the fault settings, for a test that needs a faulty phase then a clean one.
 func (s *Sim) SetFaults(f Faults) error {
+	if err := validateFaults(f); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setFaultsLocked(f)
+	return nil
+}
+
+func validateFaults(f Faults) error {
 	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
 		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
 	}
@@ -125,15 +140,70 @@ func (s *Sim) SetFaults(f Faults) error {
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return nil
+}
+
+func (s *Sim) setFaultsLocked(f Faults) {
 	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
 	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
 	zero := func(_ string, n int) bool { return n == 0 }
 	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
 	maps.DeleteFunc(s.failNext, zero)
 	maps.DeleteFunc(s.spoilNext, zero)
-	return nil
+}
+
+// faultsPatch is a PUT to /debug/faults: a field left out keeps its value. failNext and spoilNext,
+// when given, replace every pending fault of their kind; null clears them.
+type faultsPatch struct {
+	Throttle  *bool           `json:"throttle"`
+	ErrorRate *float64        `json:"errorRate"`
+	Hostile   *float64        `json:"hostile"`
+	LatencyMS *int            `json:"latencyMs"`
+	FailNext  json.RawMessage `json:"failNext"`
+	SpoilNext json.RawMessage `json:"spoilNext"`
+}
+
+// patchFaults applies p to the current faults in one step, so failures counted down meanwhile are
+// never put back.
+func (s *Sim) patchFaults(p faultsPatch) (Faults, error) {
+	var failNext, spoilNext map[string]int
+	for _, c := range []struct {
+		name string
+		raw  json.RawMessage
+		into *map[string]int
+	}{{"failNext", p.FailNext, &failNext}, {"spoilNext", p.SpoilNext, &spoilNext}} {
+		if c.raw != nil {
+			if err := json.Unmarshal(c.raw, c.into); err != nil {
+				return Faults{}, fmt.Errorf("%s: %w; send an object of operation names and counts, or null", c.name, err)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faultsLocked()
+	if p.Throttle != nil {
+		f.Throttle = *p.Throttle
+	}
+	if p.ErrorRate != nil {
+		f.ErrorRate = *p.ErrorRate
+	}
+	if p.Hostile != nil {
+		f.Hostile = *p.Hostile
+	}
+	if p.LatencyMS != nil {
+		f.LatencyMS = *p.LatencyMS
+	}
+	if p.FailNext != nil {
+		f.FailNext = failNext
+	}
+	if p.SpoilNext != nil {
+		f.SpoilNext = spoilNext
+	}
+	if err := validateFaults(f); err != nil {
+		return Faults{}, err
+	}
+	s.setFaultsLocked(f)
+	return s.faultsLocked(), nil
 }
 
 // debugHandler serves /debug/stats, /debug/timeline and /debug/faults (GET to read, PUT/POST a JSON
@@ -145,33 +215,20 @@ func (s *Sim) debugHandler() http.Handler {
 	mux.HandleFunc("GET /debug/timeline", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Timelines()) })
 	mux.HandleFunc("GET /debug/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Faults()) })
 	set := func(w http.ResponseWriter, r *http.Request) {
-		// Fields left out keep their values; failNext or spoilNext, when given, replaces every
-		// pending fault of its kind.
-		f := s.Faults()
-		f.FailNext, f.SpoilNext = nil, nil
-		var given map[string]json.RawMessage
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
-		if err == nil {
-			err = json.Unmarshal(body, &f)
-		}
-		if err == nil {
-			err = json.Unmarshal(body, &given)
-		}
-		if err != nil {
-			http.Error(w, "decoding faults: "+err.Error()+`; send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1}}`, http.StatusBadRequest)
+		const example = `send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1}}`
+		var p faultsPatch
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			http.Error(w, "decoding faults: "+err.Error()+"; "+example, http.StatusBadRequest)
 			return
 		}
-		if _, ok := given["failNext"]; !ok {
-			f.FailNext = s.Faults().FailNext
-		}
-		if _, ok := given["spoilNext"]; !ok {
-			f.SpoilNext = s.Faults().SpoilNext
-		}
-		if err := s.SetFaults(f); err != nil {
+		f, err := s.patchFaults(p)
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, s.Faults())
+		writeJSON(w, f)
 	}
 	mux.HandleFunc("PUT /debug/faults", set)
 	mux.HandleFunc("POST /debug/faults", set)

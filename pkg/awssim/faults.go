@@ -112,15 +112,15 @@ const (
 )
 
 // hostileLocked draws whether the response to op is spoiled; ok says the operation succeeded (only
-// a success can be spoiled by SpoilNext, which truncates it). The request has been applied (or not)
-// before this point, exactly as a response lost on the network would leave AWS.
+// a success can be spoiled by SpoilNext, which answers garbage). The request has been applied (or
+// not) before this point, exactly as a response lost on the network would leave AWS.
 func (s *Sim) hostileLocked(op string, ok bool) hostileKind {
 	drawn := hostileNone
 	if s.opts.Hostile > 0 && s.rng.Float64() < s.opts.Hostile {
 		drawn = hostileKind(1 + s.rng.IntN(3))
 	}
 	if ok && takeOne(s.spoilNext, op) {
-		return hostileTruncate
+		return hostileGarbage
 	}
 	return drawn
 }

@@ -289,6 +289,7 @@ func TestFailNextIsExact(t *testing.T) {
 	e := newASGEnv(t, awssim.Options{})
 	ctx := t.Context()
 	once := e.newClient(1)
+	c := e.newClient(3)
 	if err := e.sim.SetFaults(awssim.Faults{FailNext: map[string]int{"DescribeAutoScalingGroups": 2}}); err != nil {
 		t.Fatalf("SetFaults: %v", err)
 	}
@@ -324,31 +325,52 @@ func TestFailNextIsExact(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := put(`{"failNext":{"CompleteLifecycleAction":3}}`); code != http.StatusOK {
-		t.Fatalf("PUT failNext: status %d", code)
+	if code := put(`{"failNext":{"CompleteLifecycleAction":3},"spoilNext":{"ListTasks":2}}`); code != http.StatusOK {
+		t.Fatalf("PUT failNext and spoilNext: status %d", code)
 	}
 	if code := put(`{"latencyMs":0}`); code != http.StatusOK {
 		t.Fatalf("PUT latencyMs: status %d", code)
 	}
-	if got := e.sim.Faults().FailNext; !maps.Equal(got, map[string]int{"CompleteLifecycleAction": 3}) {
-		t.Errorf("after a PUT without failNext the pending failures are %v, want CompleteLifecycleAction:3 kept", got)
+	if got := e.sim.Faults(); !maps.Equal(got.FailNext, map[string]int{"CompleteLifecycleAction": 3}) || !maps.Equal(got.SpoilNext, map[string]int{"ListTasks": 2}) {
+		t.Errorf("after a PUT without them the pending faults are %v and %v, want CompleteLifecycleAction:3 and ListTasks:2 kept", got.FailNext, got.SpoilNext)
 	}
-	for _, bad := range []string{`{"failNext":{"Nope":1}}`, `{"failNext":{"ListTasks":-1}}`} {
+	if code := put(`{"failNext":{"ListTasks":1}}`); code != http.StatusOK {
+		t.Fatalf("PUT failNext ListTasks: status %d", code)
+	}
+	if got := e.sim.Faults().FailNext; !maps.Equal(got, map[string]int{"ListTasks": 1}) {
+		t.Errorf("after a PUT of failNext ListTasks:1 the pending failures are %v, want exactly that (replaced, not merged)", got)
+	}
+	for _, bad := range []string{`{"failNext":{"Nope":1}}`, `{"failNext":{"ListTasks":-1}}`, `{"spoilNext":{"Nope":1}}`, `{"failNxt":{"ListTasks":1}}`, `{"failNext":[1]}`} {
 		if code := put(bad); code != http.StatusBadRequest {
 			t.Errorf("PUT %s: status %d, want 400", bad, code)
 		}
 	}
-	if err := e.sim.SetFaults(awssim.Faults{SpoilNext: map[string]int{"DescribeAutoScalingGroups": 1}}); err != nil {
+	if got := e.sim.Faults().FailNext; !maps.Equal(got, map[string]int{"ListTasks": 1}) {
+		t.Errorf("after refused PUTs the pending failures are %v, want ListTasks:1 unchanged", got)
+	}
+
+	// A spoiled answer is garbage, and the request was applied all the same. (aws-sdk-go-v2 does not
+	// read the body of an operation whose result is empty, such as SetDesiredCapacity, so for those
+	// the client cannot tell; awssim only promises the garbage.)
+	if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("spoiled"), MinSize: aws.Int32(0), MaxSize: aws.Int32(2)}); err != nil {
+		t.Fatalf("CreateAutoScalingGroup: %v", err)
+	}
+	if err := e.sim.SetFaults(awssim.Faults{SpoilNext: map[string]int{"DescribeAutoScalingGroups": 1, "SetDesiredCapacity": 1}}); err != nil {
 		t.Fatalf("SetFaults(SpoilNext): %v", err)
 	}
 	if _, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err == nil || httpStatus(t, err) != http.StatusOK {
 		t.Errorf("spoiled DescribeAutoScalingGroups: %v, want an unreadable 200 answer", err)
 	}
-	if _, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err != nil {
-		t.Errorf("the call after the spoiled one: %v, want success", err)
+	_, _ = once.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("spoiled"), DesiredCapacity: aws.Int32(1)})
+	if got := e.sim.Faults().SpoilNext; len(got) != 0 {
+		t.Errorf("spoils still pending after both calls: %v, want none", got)
 	}
-	if code := put(`{"spoilNext":{"Nope":1}}`); code != http.StatusBadRequest {
-		t.Errorf("PUT spoilNext Nope: status %d, want 400", code)
+	out, err := once.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"spoiled"}})
+	if err != nil {
+		t.Fatalf("the call after the spoiled ones: %v, want success", err)
+	}
+	if len(out.AutoScalingGroups) != 1 || aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity) != 1 {
+		t.Errorf("after the spoiled SetDesiredCapacity the group is %+v, want desired capacity 1 (applied)", out.AutoScalingGroups)
 	}
 	if code := put(`{"failNext":null}`); code != http.StatusOK {
 		t.Fatalf("PUT failNext null: status %d", code)

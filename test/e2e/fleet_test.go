@@ -413,9 +413,9 @@ func (e *ctrlEnv) completions(st awssim.Stats, cont, abandon int) {
 	if total != cont+abandon {
 		e.t.Errorf("completions by instance add up to %d, want %d", total, cont+abandon)
 	}
-	// A completion applied but answered with a spoiled response (a hostile fault) counts under
-	// SimulatedWeirdFault; error answers are never spoiled, so the two together are every completion
-	// awssim applied.
+	// A completion applied but answered with a spoiled response counts under OK when the body was
+	// cut or garbled, and under SimulatedWeirdFault when it was rewritten into an unknown error; error
+	// answers are never spoiled, so the two codes together are every completion awssim applied.
 	if got := ctrlCalls(st, "autoscaling", "CompleteLifecycleAction", "OK", "SimulatedWeirdFault"); got != cont+abandon {
 		e.t.Errorf("successful CompleteLifecycleAction calls = %d, want %d", got, cont+abandon)
 	}
