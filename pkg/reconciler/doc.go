@@ -11,10 +11,10 @@
 //
 //   - discovery: lists the managed groups (DescribeAutoScalingGroups with the tag filter, 100 per
 //     page, plus the named groups), describes hooks lazily (hookDescribers groups at a time, so a
-//     scale-in across many groups is not held back by a round trip per group), starts watching instances that entered
-//     Terminating:Wait, enqueues every watched instance and requeues itself after the resync period,
-//     or half the shortest heartbeat timeout of the hooks it knows if that is shorter (an instance
-//     is first seen up to a resync after its action started).
+//     scale-in across many groups is not held back by a round trip per group), starts watching
+//     instances that entered Terminating:Wait, enqueues every watched instance and requeues itself
+//     after the resync period, or half the shortest heartbeat timeout of the hooks it knows if that
+//     is shorter (an instance is first seen up to a resync after its action started).
 //   - instance/<id>: the per-instance reconcile (instance.go), level-triggered: every step re-reads
 //     state and is safe to repeat.
 //   - resolve, drain/<cluster>, tasks/<cluster>: shared batches (see below).
