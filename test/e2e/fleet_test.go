@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -248,21 +247,8 @@ func (e *ctrlEnv) timelines() map[string]awssim.Timeline {
 // setFaults changes awssim's faults while it runs (PUT /debug/faults).
 func (e *ctrlEnv) setFaults(f awssim.Faults) {
 	e.t.Helper()
-	body, err := json.Marshal(f)
-	if err != nil {
-		e.t.Fatalf("encoding faults: %v", err)
-	}
-	req, err := http.NewRequestWithContext(e.t.Context(), http.MethodPut, e.url+"/debug/faults", bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatalf("building the faults request: %v", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("setting faults: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("setting faults %+v: %s", f, resp.Status)
+	if err := chaosSetFaults(e.url, f); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
