@@ -300,7 +300,9 @@ func TestServicesDoNotShareRateLimits(t *testing.T) {
 	if _, err := e.ListClusters(ctx, &ecs.ListClustersInput{}); err == nil {
 		t.Fatal("ListClusters succeeded against a throttling ECS")
 	}
-	if _, err := as.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String("web")}); err != nil {
+	asCtx, asCancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer asCancel()
+	if _, err := as.DescribeLifecycleHooks(asCtx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String("web")}); err != nil {
 		t.Errorf("DescribeLifecycleHooks after ECS used up its bucket: %v, want success", err)
 	}
 	mu.Lock()

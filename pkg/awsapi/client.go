@@ -4,17 +4,18 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go/middleware"
-	"golang.org/x/time/rate"
 )
 
 // Service names as the observer and the metrics label them.
@@ -55,10 +56,11 @@ type ClientOptions struct {
 }
 
 // NewClients builds the Auto Scaling and ECS clients. It loads the standard credential chain and
-// region (config.LoadDefaultConfig: AWS_REGION, AWS_ENDPOINT_URL, profiles, IMDS), then adds adaptive
-// retries (which back off the whole client when AWS throttles), a client-side token bucket applied
-// to every attempt, the observer middleware, and a guard that keeps the SDK from cutting its own
-// responses (addRequestBodyGuard).
+// region (config.LoadDefaultConfig: AWS_REGION, AWS_ENDPOINT_URL, profiles, IMDS), then adds a
+// retryer per operation (adaptive, so a throttled operation backs off without slowing the others;
+// heartbeats never run out of retries), a client-side token bucket per service applied to every
+// attempt that serves urgent calls first (Limiter, WithUrgency), the observer middleware, and a
+// guard that keeps the SDK from cutting its own responses (addRequestBodyGuard).
 func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, error) {
 	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
 	if opts.HTTPClient != nil {
@@ -81,9 +83,8 @@ func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, erro
 	if opts.EndpointURL != "" {
 		cfg.BaseEndpoint = aws.String(opts.EndpointURL)
 	}
-	// Called once per client: each service gets its own retryer, so its own adaptive send rate and
-	// retry quota. ECS throttled by another tool must not slow or starve Auto Scaling, whose
-	// heartbeats keep the hooks alive.
+	// Every call names the retryer of its own operation (operationRetryers); this one only serves
+	// a call that somehow does not.
 	cfg.Retryer = func() aws.Retryer { return newRetryer(opts) }
 
 	asMW := attemptMiddlewares(opts, newLimiter(opts))
@@ -91,35 +92,84 @@ func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, erro
 	asClient := autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
 		o.APIOptions = append(o.APIOptions, addRequestBodyGuard, asMW)
 	})
-	ecsClient := ecs.NewFromConfig(cfg, func(o *ecs.Options) {
+	ecsSDK := ecs.NewFromConfig(cfg, func(o *ecs.Options) {
 		o.APIOptions = append(o.APIOptions, addRequestBodyGuard, ecsMW)
 	})
-	return asClient, ecsClient, nil
+	return &autoScalingClient{c: asClient, retryers: newOperationRetryers(opts)},
+		&ecsClient{c: ecsSDK, retryers: newOperationRetryers(opts)}, nil
 }
 
+// newRetryer is the retryer of one operation: adaptive retries, so a throttled operation backs
+// off on its own, with its own retry quota.
 func newRetryer(opts ClientOptions) aws.Retryer {
 	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-			if opts.MaxAttempts > 0 {
-				so.MaxAttempts = opts.MaxAttempts
-			}
-			if opts.MaxBackoff > 0 {
-				so.MaxBackoff = opts.MaxBackoff
-			}
+			setAttempts(so, opts)
 		})
 	})
 }
 
-func newLimiter(opts ClientOptions) *rate.Limiter {
+// newHeartbeatRetryer is the retryer of RecordLifecycleActionHeartbeat: standard retries with no
+// retry quota and no adaptive client-side slow-down. A heartbeat that is not sent lets an action
+// expire and an instance be terminated with its tasks, so nothing but the call's own deadline may
+// stop its retries; the controller bounds each heartbeat call and spaces them by itself, and the
+// shared client-side rate limit still applies to every attempt.
+func newHeartbeatRetryer(opts ClientOptions) aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		setAttempts(so, opts)
+		so.RateLimiter = ratelimit.None
+	})
+}
+
+func setAttempts(so *retry.StandardOptions, opts ClientOptions) {
+	if opts.MaxAttempts > 0 {
+		so.MaxAttempts = opts.MaxAttempts
+	}
+	if opts.MaxBackoff > 0 {
+		so.MaxBackoff = opts.MaxBackoff
+	}
+}
+
+// operationRetryers holds one retryer per operation of a service, made on first use. AWS meters
+// its APIs per operation (or per group of operations), and a retryer keeps per-client state: the
+// adaptive send rate, lowered after throttling, and the retry quota, used up by retries. Shared by
+// every operation of a client, both let one throttled operation stall the others: completions
+// throttled by another tool used up the quota, and heartbeats then failed without being sent.
+// With a retryer per operation, a throttled operation slows only itself.
+type operationRetryers struct {
+	opts ClientOptions
+	mu   sync.Mutex
+	byOp map[string]aws.Retryer
+}
+
+func newOperationRetryers(opts ClientOptions) *operationRetryers {
+	return &operationRetryers{opts: opts, byOp: map[string]aws.Retryer{}}
+}
+
+func (r *operationRetryers) get(op string) aws.Retryer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rt, ok := r.byOp[op]
+	if !ok {
+		rt = newRetryer(r.opts)
+		if op == OpRecordLifecycleActionHeartbeat {
+			rt = newHeartbeatRetryer(r.opts)
+		}
+		r.byOp[op] = rt
+	}
+	return rt
+}
+
+func newLimiter(opts ClientOptions) *Limiter {
 	if opts.QPS <= 0 {
 		return nil
 	}
-	return rate.NewLimiter(rate.Limit(opts.QPS), max(opts.Burst, 1))
+	return NewLimiter(opts.QPS, opts.Burst)
 }
 
 // attemptMiddlewares returns the stack mutator that adds the rate limit and the observer after the
 // retry middleware, so both run once per attempt rather than once per call.
-func attemptMiddlewares(opts ClientOptions, limiter *rate.Limiter) func(*middleware.Stack) error {
+func attemptMiddlewares(opts ClientOptions, limiter *Limiter) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		if opts.Observer != nil {
 			if err := stack.Finalize.Insert(observeMiddleware(opts.Observer), "Retry", middleware.After); err != nil {
@@ -137,7 +187,7 @@ func attemptMiddlewares(opts ClientOptions, limiter *rate.Limiter) func(*middlew
 	}
 }
 
-func rateLimitMiddleware(l *rate.Limiter) middleware.FinalizeMiddleware {
+func rateLimitMiddleware(l *Limiter) middleware.FinalizeMiddleware {
 	return middleware.FinalizeMiddlewareFunc("ecs-drainer/RateLimit",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			if err := l.Wait(ctx); err != nil {

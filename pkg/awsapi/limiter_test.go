@@ -1,0 +1,180 @@
+package awsapi
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/google/go-cmp/cmp"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// TestLimiterServesUrgentFirst: with the bucket empty, waiters are served one per token: urgent
+// ones first, earliest deadline first, then the rest in arrival order, whatever order they came in.
+func TestLimiterServesUrgentFirst(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	l := newLimiterOnClock(1, 1, clk)
+	if err := l.Wait(t.Context()); err != nil { // takes the only token
+		t.Fatal(err)
+	}
+	base := clk.Now()
+	arrivals := []struct {
+		name     string
+		deadline time.Duration // 0: not urgent
+	}{
+		{"describe-1", 0},
+		{"heartbeat-late", 30 * time.Second},
+		{"complete", 0},
+		{"heartbeat-soon", 5 * time.Second},
+		{"describe-2", 0},
+		{"heartbeat-mid", 10 * time.Second},
+	}
+	var mu sync.Mutex
+	var served []string
+	var wg sync.WaitGroup
+	for i, a := range arrivals {
+		ctx := t.Context()
+		if a.deadline > 0 {
+			ctx = WithUrgency(ctx, base.Add(a.deadline))
+		}
+		wg.Go(func() {
+			if err := l.Wait(ctx); err != nil {
+				t.Errorf("%s: %v", a.name, err)
+				return
+			}
+			mu.Lock()
+			served = append(served, a.name)
+			mu.Unlock()
+		})
+		waitFor(t, func() bool { return l.Waiting() == i+1 }) // arrival order is the loop's
+	}
+	for i := range arrivals {
+		clk.Step(time.Second)
+		waitFor(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(served) == i+1
+		})
+	}
+	wg.Wait()
+	want := []string{"heartbeat-soon", "heartbeat-mid", "heartbeat-late", "describe-1", "complete", "describe-2"}
+	if diff := cmp.Diff(want, served); diff != "" {
+		t.Errorf("order served (-want +got):\n%s", diff)
+	}
+}
+
+// TestLimiterWaitEndsWithContext: a waiter whose context ends leaves the queue and does not take
+// the next token.
+func TestLimiterWaitEndsWithContext(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	l := newLimiterOnClock(1, 1, clk)
+	if err := l.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx) }()
+	waitFor(t, func() bool { return l.Waiting() == 1 })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("Wait returned nil after its context was canceled")
+	}
+	if n := l.Waiting(); n != 0 {
+		t.Fatalf("%d waiting after cancel, want 0", n)
+	}
+	clk.Step(time.Second)
+	if err := l.Wait(t.Context()); err != nil { // the refilled token is still there
+		t.Fatal(err)
+	}
+}
+
+// waitFor waits for goroutines to reach a state; it bounds a failure, it does not time anything.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestThrottledOperationLeavesHeartbeatsAlone: CompleteLifecycleAction throttled on every attempt
+// slows its own adaptive send rate only: a heartbeat that fails once still gets its retry at once,
+// and a describe is sent at once. With one retryer per client (as before), both waited behind the
+// completions' slowed send rate until their deadline, and the heartbeat failed with the error seen
+// in the field: "failed to get retry Send token".
+func TestThrottledOperationLeavesHeartbeatsAlone(t *testing.T) {
+	var mu sync.Mutex
+	sent := map[string]int{}
+	heartbeatFailures := 1
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		op := opFromQuery(string(body))
+		mu.Lock()
+		sent[op]++
+		fail := op == OpRecordLifecycleActionHeartbeat && heartbeatFailures > 0
+		if fail {
+			heartbeatFailures--
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		switch {
+		case op == "CompleteLifecycleAction":
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(queryError("Throttling", "Rate exceeded")))
+		case fail:
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(queryError("InternalFailure", "boom")))
+		case op == "DescribeLifecycleHooks":
+			_, _ = w.Write([]byte(hooksOK))
+		default:
+			_, _ = w.Write([]byte(`<` + op + `Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><` + op + `Result/><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></` + op + `Response>`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	as, _ := clients(t, srv.URL, ClientOptions{MaxAttempts: 3})
+	aws5 := func() *autoscaling.CompleteLifecycleActionInput {
+		return &autoscaling.CompleteLifecycleActionInput{AutoScalingGroupName: aws.String("g"), LifecycleHookName: aws.String("h"),
+			InstanceId: aws.String("i-1"), LifecycleActionResult: aws.String("CONTINUE")}
+	}
+	for range 30 {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		_, _ = as.CompleteLifecycleAction(ctx, aws5())
+		cancel()
+	}
+	// A second is ample for two attempts on loopback; a client slowed by the completions' throttling
+	// would not send them within it.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
+		AutoScalingGroupName: aws.String("g"), LifecycleHookName: aws.String("h"), InstanceId: aws.String("i-1"),
+	}); err != nil {
+		t.Errorf("heartbeat after throttled completions: %v, want success on its retry", err)
+	}
+	if _, err := as.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String("g")}); err != nil {
+		t.Errorf("describe after throttled completions: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sent[OpRecordLifecycleActionHeartbeat] != 2 || sent["DescribeLifecycleHooks"] != 1 {
+		t.Errorf("sent %v, want 2 heartbeat attempts (one failed, one retried) and 1 describe", sent)
+	}
+}
+
+func opFromQuery(body string) string {
+	for kv := range strings.SplitSeq(body, "&") {
+		if v, ok := strings.CutPrefix(kv, "Action="); ok {
+			return v
+		}
+	}
+	return ""
+}
