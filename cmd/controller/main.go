@@ -165,6 +165,7 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 	}()
 
 	clientOpts := awsapi.ClientOptions{QPS: opts.AWSQPS, Burst: opts.AWSBurst, Observer: m}
+	m.AWSRequestRateLimit.Set(opts.AWSQPS)
 	simEndpoint := ""
 	if opts.Simulate {
 		sim, err := startSimulation(ctx, opts, log)

@@ -74,20 +74,35 @@ type Metrics struct {
 	LastResyncSuccess         prometheus.Gauge
 	ManagedASGs               prometheus.Gauge
 	InstancesWatched          prometheus.Gauge
+	HeartbeatsDuePerSecond    prometheus.Gauge
+	HeartbeatsAtRisk          prometheus.Gauge
+	HeartbeatsLate            prometheus.Counter
+	AWSRequestRateLimit       prometheus.Gauge
 	BuildInfo                 *prometheus.GaugeVec
 
 	workqueue *workqueueMetrics
-	// drainStats computes DrainsInProgress and OldestDrainAgeSeconds at scrape time.
+	// drainStats computes the drain and heartbeat gauges at scrape time.
 	drainStats atomic.Pointer[DrainStatsFunc]
 }
 
-// DrainStatsFunc reports the drains in progress and the age of the oldest one, now.
-type DrainStatsFunc func() (inProgress int, oldestAge time.Duration)
+// DrainStats is the state of the drains in progress, now.
+type DrainStats struct {
+	// InProgress drains, and the age of the oldest.
+	InProgress int
+	OldestAge  time.Duration
+	// HeartbeatsPerSecond is the heartbeat rate that keeps every watched action alive, and
+	// HeartbeatsAtRisk how many actions have less than a quarter of their heartbeat timeout left.
+	HeartbeatsPerSecond float64
+	HeartbeatsAtRisk    int
+}
 
-// SetDrainStatsSource makes DrainsInProgress and OldestDrainAgeSeconds computed by f whenever they
-// are collected, so they stay true between the controller's own updates (an age keeps growing
-// while the Auto Scaling API is down and nothing else runs). nil stops it; the gauges then keep
-// whatever was last set.
+// DrainStatsFunc reports the drains in progress, now.
+type DrainStatsFunc func() DrainStats
+
+// SetDrainStatsSource makes the drain and heartbeat gauges computed by f whenever they are
+// collected, so they stay true between the controller's own updates (an age keeps growing while
+// the Auto Scaling API is down and nothing else runs). nil stops it; the gauges then keep whatever
+// was last set.
 func (m *Metrics) SetDrainStatsSource(f DrainStatsFunc) {
 	if f == nil {
 		m.drainStats.Store(nil)
@@ -102,9 +117,11 @@ func (m *Metrics) refreshDrainStats() {
 	if f == nil {
 		return
 	}
-	n, oldest := (*f)()
-	m.DrainsInProgress.Set(float64(n))
-	m.OldestDrainAgeSeconds.Set(oldest.Seconds())
+	s := (*f)()
+	m.DrainsInProgress.Set(float64(s.InProgress))
+	m.OldestDrainAgeSeconds.Set(s.OldestAge.Seconds())
+	m.HeartbeatsDuePerSecond.Set(s.HeartbeatsPerSecond)
+	m.HeartbeatsAtRisk.Set(float64(s.HeartbeatsAtRisk))
 }
 
 // scrapeGauge is a gauge that is brought up to date just before it is collected.
@@ -173,13 +190,21 @@ func New(reg prometheus.Registerer, version, revision string) *Metrics {
 			Namespace: namespace, Name: "instances_watched",
 			Help: "Instances of managed groups in Terminating:Wait that the controller acts for.",
 		}),
+		HeartbeatsLate: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "heartbeats_late_total",
+			Help: "Lifecycle heartbeats sent with less than a quarter of the heartbeat timeout left: the request budget or the API is not keeping up.",
+		}),
+		AWSRequestRateLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "aws_request_rate_limit",
+			Help: "The client-side request rate limit per AWS service (--aws-qps), requests per second; 0 when unlimited.",
+		}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "build_info",
 			Help: "Always 1; the labels say which build is running.",
 		}, []string{"version", "revision", "goversion"}),
 		workqueue: newWorkqueueMetrics(),
 	}
-	// Both gauges are computed at scrape time once a source is set (SetDrainStatsSource).
+	// These gauges are computed at scrape time once a source is set (SetDrainStatsSource).
 	m.DrainsInProgress = scrapeGauge{refresh: m.refreshDrainStats, Gauge: prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "drains_in_progress",
 		Help: "Instances held in Terminating:Wait that the controller acts for and whose lifecycle action is not yet completed, whether or not DRAINING could be set yet.",
@@ -188,7 +213,16 @@ func New(reg prometheus.Registerer, version, revision string) *Metrics {
 		Namespace: namespace, Name: "oldest_drain_age_seconds",
 		Help: "Age of the oldest drain in progress (from its start, or from when the instance was first seen waiting if earlier), 0 when none.",
 	})}
+	m.HeartbeatsDuePerSecond = scrapeGauge{refresh: m.refreshDrainStats, Gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "heartbeats_due_per_second",
+		Help: "Lifecycle heartbeats per second that keep every lifecycle action in hand alive (one per half heartbeat timeout each); compare with aws_request_rate_limit.",
+	})}
+	m.HeartbeatsAtRisk = scrapeGauge{refresh: m.refreshDrainStats, Gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "heartbeats_at_risk",
+		Help: "Lifecycle actions in hand with less than a quarter of their heartbeat timeout left before they would expire.",
+	})}
 	reg.MustRegister(
+		m.HeartbeatsDuePerSecond, m.HeartbeatsAtRisk, m.HeartbeatsLate, m.AWSRequestRateLimit,
 		m.DrainsInProgress, m.OldestDrainAgeSeconds, m.DrainDurationSeconds, m.DrainsEnded,
 		m.LifecycleActionsCompleted, m.DrainTimeouts, m.Heartbeats, m.TasksStopped, m.ReconcileTotal,
 		m.ReconcileDurationSeconds, m.AWSRequests, m.LastResyncSuccess, m.ManagedASGs,

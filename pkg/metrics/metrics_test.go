@@ -85,7 +85,7 @@ func TestDrainStatsAtScrape(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg, "v1", "r1")
 	age := 10 * time.Second
-	m.SetDrainStatsSource(func() (int, time.Duration) { return 2, age })
+	m.SetDrainStatsSource(func() DrainStats { return DrainStats{InProgress: 2, OldestAge: age} })
 	for range 2 {
 		if got := testutil.ToFloat64(m.DrainsInProgress); got != 2 {
 			t.Errorf("drains_in_progress = %v, want 2", got)

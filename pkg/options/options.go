@@ -148,7 +148,7 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.BoolVar(&o.ManageHooks, "manage-hooks", false, "create the terminating hook (--hook-name) on managed groups that lack it")
 	fs.DurationVar(&o.HookHeartbeatTimeout, "hook-heartbeat-timeout", 300*time.Second, "heartbeat timeout of hooks created by --manage-hooks (30s to 2h)")
 	fs.StringSliceVar(&o.Clusters, "clusters", nil, "comma-separated ECS `clusters` to look up container instances in (default: all). An instance registered in no listed cluster is treated as not registered: its hook is completed at once, tasks and all")
-	fs.DurationVar(&o.ResyncPeriod, "resync-period", 60*time.Second, "how often the fleet is listed (--simulate: 5s)")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", 15*time.Second, "how often the fleet is listed (--simulate: 5s); at most 15s sees every instance in time for any hook")
 	fs.DurationVar(&o.PollInterval, "poll-interval", 15*time.Second, "how often a drain in progress is looked at again (--simulate: 2s)")
 	fs.StringVar(&o.StandaloneTaskPolicy, "standalone-task-policy", PolicyStop, "tasks not started by a service: stop (after --standalone-task-grace) or wait")
 	fs.DurationVar(&o.StandaloneTaskGrace, "standalone-task-grace", 5*time.Minute, "how long standalone tasks may keep running on a draining instance before they are stopped (--simulate: 45s)")
@@ -219,6 +219,10 @@ func (o *Options) Validate() error {
 		bad("asg-tag", "is empty and --asg-names (ASG_NAMES) names no group: nothing would be managed; set either")
 	case o.ASGTag != "" && key == "":
 		bad("asg-tag", "is %q: the tag key before '=' is empty; write key=value or key", o.ASGTag)
+	case hasValue && value == "":
+		// Read as "any value" this would widen the selection to groups tagged key=false; read as
+		// "the empty value" it would surprise as much. Neither is guessed.
+		bad("asg-tag", "is %q: the value after '=' is empty; write key=value (for example %s=true), or key alone to select every value of the key", o.ASGTag, key)
 	case len(key) > maxTagKeyLen:
 		bad("asg-tag", "has a key of %d characters: AWS tag keys are at most %d", len(key), maxTagKeyLen)
 	case hasValue && len(value) > maxTagValueLen:
@@ -336,6 +340,7 @@ func (o *Options) ReconcilerConfig() reconciler.Config {
 		DrainTimeout:         o.DrainTimeout,
 		DrainTimeoutAction:   o.DrainTimeoutAction,
 		Workers:              o.Workers,
+		AWSQPS:               o.AWSQPS,
 		DryRun:               o.DryRun,
 	}
 }

@@ -28,13 +28,14 @@ func TestParseDefaults(t *testing.T) {
 		ASGTagKey:            "ecs-drainer/enabled",
 		ASGTagValue:          "true",
 		HookHeartbeatTimeout: 300 * time.Second,
-		ResyncPeriod:         60 * time.Second,
+		ResyncPeriod:         15 * time.Second,
 		PollInterval:         15 * time.Second,
 		StandaloneTaskPolicy: "stop",
 		StandaloneTaskGrace:  5 * time.Minute,
 		DrainTimeout:         time.Hour,
 		DrainTimeoutAction:   "stop-tasks",
 		Workers:              4,
+		AWSQPS:               10,
 	}
 	if diff := cmp.Diff(want, o.ReconcilerConfig(), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("ReconcilerConfig() mismatch (-want +got):\n%s", diff)
@@ -190,6 +191,12 @@ func TestParseProblems(t *testing.T) {
 			want: []string{`the tag key before '=' is empty`},
 		},
 		{
+			// Never read as "any value": that would select groups tagged ecs-drainer/enabled=false.
+			name: "tag with an empty value",
+			args: []string{"--asg-tag=ecs-drainer/enabled="},
+			want: []string{`--asg-tag (ASG_TAG) is "ecs-drainer/enabled=": the value after '=' is empty; write key=value (for example ecs-drainer/enabled=true), or key alone`},
+		},
+		{
 			name: "hooks",
 			args: []string{"--manage-hooks", "--hook-heartbeat-timeout=10s", "--asg-names=a,,b"},
 			want: []string{
@@ -289,7 +296,7 @@ func TestPrintUsageListsEveryFlagWithEnv(t *testing.T) {
 			t.Errorf("usage lacks $%s", envflag.EnvName("", f.Name))
 		}
 	})
-	for _, w := range []string{"(default ecs-drainer/enabled=true)", "(default 1m0s)", "$DRY_RUN"} {
+	for _, w := range []string{"(default ecs-drainer/enabled=true)", "(default 1h0m0s)", "$DRY_RUN"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("usage lacks %q:\n%s", w, out)
 		}

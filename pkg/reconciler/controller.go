@@ -109,6 +109,10 @@ type Config struct {
 	DrainTimeoutAction string
 	// Workers is how many queue items are reconciled at once.
 	Workers int
+	// AWSQPS is the client-side Auto Scaling request rate (requests per second; 0: unlimited). It
+	// sizes the heartbeat workers (heartbeatWorkersFor) and is what heartbeats due are weighed
+	// against before they fall behind.
+	AWSQPS float64
 	// DryRun logs every write it would make and makes none.
 	DryRun bool
 }
@@ -154,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 {
 		errs = append(errs, fmt.Errorf("workers %d must be at least 1", c.Workers))
+	}
+	if c.AWSQPS < 0 {
+		errs = append(errs, fmt.Errorf("AWS request rate %v must not be negative", c.AWSQPS))
 	}
 	return errors.Join(errs...)
 }
@@ -258,6 +265,8 @@ type Controller struct {
 	clusterHints map[string]map[string]bool
 	// daemonServices caches whether a service (cluster + "/" + name) uses the DAEMON strategy.
 	daemonServices map[string]daemonEntry
+	// selected maps each managed group to what selected it, as last listed (nil before the first).
+	selected map[string]string
 	// warned holds the keys of conditions already warned about, so each is logged once until it
 	// clears.
 	warned map[string]bool
@@ -341,7 +350,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		})
 	}
-	for range heartbeatWorkers {
+	for range heartbeatWorkersFor(c.cfg.AWSQPS) {
 		wg.Go(func() {
 			for c.processHeartbeat(ctx) {
 			}

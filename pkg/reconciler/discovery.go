@@ -20,15 +20,38 @@ import (
 
 // listedGroup is one managed group as the listing showed it.
 type listedGroup struct {
-	name    string
+	name string
+	// why says what selected it: the tag, or its name in --asg-names.
+	why     string
 	waiting []string // instances in Terminating:Wait
 }
 
-// resync lists the managed groups with their instances, makes sure the hooks are known (and, with
-// --manage-hooks, exist), starts watching instances that entered Terminating:Wait, enqueues every
-// watched instance, and requeues itself after the resync period. With nothing terminating it costs
-// one DescribeAutoScalingGroups call per 100 tagged groups (plus one per 50 named groups) and no
-// ECS call.
+const (
+	// probeHooksAbove is the resync period above which discovery describes the hooks of every
+	// managed group, waiting instances or not: half the shortest heartbeat timeout AWS allows. Up to
+	// it, every hook's instances are seen in time whatever their hook, and an idle fleet costs no
+	// DescribeLifecycleHooks at all. Above it, until every group's hooks are known, discovery
+	// resyncs every probeHooksAbove, as if each unknown group had the shortest hook possible.
+	probeHooksAbove = awsapi.MinHookHeartbeatTimeoutSeconds * time.Second / 2
+	// hookProbesPerResync bounds the descriptions of idle groups' hooks per resync, so a controller
+	// starting on a fleet of hundreds of groups spreads them over a few resyncs (which stay at
+	// probeHooksAbove meanwhile) rather than holding one resync for all of them.
+	hookProbesPerResync = 50
+	// hookDescribers is how many groups' hooks a resync describes at a time.
+	hookDescribers = 10
+	// busyHookTTL is how long the hooks of a group with instances in hand are trusted before a
+	// resync reads them again, so a timeout lowered mid-drain (by a CloudFormation update) is
+	// heeded within it. An instance seen for the first time always has its hooks read afresh.
+	busyHookTTL = time.Minute
+)
+
+// resync lists the managed groups with their instances, confirms the hooks of every group with an
+// instance waiting, starts watching instances that entered Terminating:Wait, enqueues every
+// watched instance, describes the hooks of idle groups not yet known (or known too long ago), and
+// requeues itself after the resync period, or sooner while a short hook could be waiting unseen
+// (resyncAfter). With nothing terminating and every hook known it costs one
+// DescribeAutoScalingGroups call per 100 tagged groups (plus one per 50 named groups) and no ECS
+// call; idle groups' hooks are described again every hookCacheTTL.
 func (c *Controller) resync(ctx context.Context) (result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	start := c.clock.Now()
@@ -36,111 +59,31 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	if err != nil {
 		// Retried with backoff, but no later than a normal resync would have come.
 		c.mu.Lock()
-		next := c.resyncAfter()
+		next := c.resyncAfter(nil)
 		c.mu.Unlock()
 		return result{requeueAfter: next}, err
 	}
+	c.noteSelection(log, listed)
 
-	// Hooks: described lazily for groups with instances waiting (cached), and for every new group
-	// when the controller manages hooks. Up to hookDescribers groups at a time: after a large
-	// scale-in every group has instances waiting, and describing them one after another would hold
-	// back every instance's DRAINING by as many round trips as there are groups. The client-side
-	// rate limit still bounds the rate.
-	type groupHookResult struct {
-		hook hookInfo
-		ok   bool
-		err  error
-	}
-	names := slices.Sorted(maps.Keys(listed))
-	results := make([]groupHookResult, len(names))
-	var describers errgroup.Group
-	describers.SetLimit(hookDescribers)
-	probes := 0
-	for i, name := range names {
-		probe := c.cfg.ResyncPeriod > probeHooksAbove && probes < hookProbesPerResync && !c.hooksDescribed(name)
-		if probe {
-			probes++
-		}
-		hasWaiting := len(listed[name].waiting) > 0
-		describers.Go(func() error {
-			h, ok, err := c.groupHook(ctx, name, hasWaiting, probe, start)
-			results[i] = groupHookResult{hook: h, ok: ok, err: err}
-			return nil // each group's error is its own, kept in results
-		})
-	}
-	_ = describers.Wait()
-	var hookErrs []error
-	usable := map[string]hookInfo{}
-	unknown := map[string]bool{} // groups whose hook state could not be read this time
-	for i, name := range names {
-		switch r := results[i]; {
-		case r.err != nil:
-			hookErrs = append(hookErrs, r.err)
-			unknown[name] = true
-		case r.ok:
-			usable[name] = r.hook
-		}
-	}
-
-	// Watch what waits on a usable hook; mark gone what waits no more.
-	c.mu.Lock()
-	for name := range c.groups {
-		if _, ok := listed[name]; !ok {
-			delete(c.groups, name) // no longer managed: forget its hooks and clusters too
-			delete(c.clusterHints, name)
-		}
-	}
-	maps.DeleteFunc(c.daemonServices, func(_ string, d daemonEntry) bool { return start.Sub(d.at) >= daemonCacheTTL })
-	waiting := map[string]bool{}
-	var added int
-	for name, g := range listed {
-		gs := c.groups[name]
-		if h, ok := usable[name]; ok {
-			for _, id := range g.waiting {
-				waiting[id] = true
-				inst := c.instances[id]
-				if inst == nil {
-					// The previous listing showed the group without this instance waiting, so the
-					// lifecycle action started after that listing began.
-					after := gs.listedAt
-					if gs.prevWaiting[id] {
-						after = time.Time{}
-					}
-					inst = &instance{id: id, firstSeen: start, enteredAfter: after}
-					c.instances[id] = inst
-					added++
-				}
-				inst.asg, inst.hook, inst.gone = name, h, false
-			}
-		}
-		gs.listedAt = start
-		gs.prevWaiting = make(map[string]bool, len(g.waiting))
-		for _, id := range g.waiting {
-			gs.prevWaiting[id] = true
-		}
-	}
-	for id, inst := range c.instances {
-		if !waiting[id] && !unknown[inst.asg] {
-			inst.gone = true
-		}
-	}
-	ids := slices.Sorted(maps.Keys(c.instances))
-	var todo []string
-	for _, id := range ids {
-		if inst := c.instances[id]; inst.gone || !inst.prog.completed {
-			todo = append(todo, id)
-		}
-	}
-	watched := len(waiting)
-	next := c.resyncAfter()
-	c.mu.Unlock()
-
+	// The hook an instance waits on, and its timeouts, are read afresh when the instance is first
+	// seen, before it is acted on, and again while it waits: a cached description can lie after a
+	// CloudFormation update changed the timeout or replaced the hook under a new name.
+	hookErrs := c.describeGroups(ctx, c.groupsToConfirm(listed, start), start)
+	todo, watched, added := c.watch(listed, start)
 	// Every watched instance is enqueued: reconciles are level-triggered and cheap when nothing is
 	// due, and this recovers any instance whose last reconcile gave up.
 	for _, id := range todo {
 		c.enqueueInstance(id)
 		c.enqueueHeartbeat(id)
 	}
+	// Idle groups last, once every waiting instance is in hand.
+	hookErrs = append(hookErrs, c.describeGroups(ctx, c.groupsToProbe(listed, start), start)...)
+
+	c.mu.Lock()
+	maps.DeleteFunc(c.daemonServices, func(_ string, d daemonEntry) bool { return start.Sub(d.at) >= daemonCacheTTL })
+	next := c.resyncAfter(listed)
+	c.mu.Unlock()
+	c.warnHeartbeatBudget(log)
 	c.m.ManagedASGs.Set(float64(len(listed)))
 	c.m.InstancesWatched.Set(float64(watched))
 	if added > 0 {
@@ -156,43 +99,310 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	return result{requeueAfter: next}, nil
 }
 
+// groupsToConfirm are the listed groups whose hooks must be read now: those with an instance
+// waiting that is not watched yet (first sight: the hook it waits on and its timeouts are
+// confirmed before it is acted on), and those with instances in hand whose description is older
+// than busyHookTTL or could not be read.
+func (c *Controller) groupsToConfirm(listed map[string]*listedGroup, now time.Time) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	for name, g := range listed {
+		gs := c.groups[name]
+		fresh := gs != nil && gs.known() && now.Sub(gs.hooksAt) < busyHookTTL
+		for _, id := range g.waiting {
+			inst := c.instances[id]
+			if inst == nil || (!fresh && !inst.prog.completed) {
+				names = append(names, name)
+				break
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// groupsToProbe are the idle groups whose hooks should be described now: never described, not
+// described successfully, or described more than hookCacheTTL ago (with --manage-hooks, also a
+// group whose hook was not made right), unknown ones first, at most hookProbesPerResync. With a
+// resync period short enough for any hook (probeHooksAbove) only --manage-hooks needs them.
+func (c *Controller) groupsToProbe(listed map[string]*listedGroup, now time.Time) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var unknown, stale []string
+	for name := range listed {
+		gs := c.groups[name]
+		switch {
+		case gs == nil || !gs.known():
+			unknown = append(unknown, name)
+		case now.Sub(gs.hooksAt) >= hookCacheTTL:
+			stale = append(stale, name)
+		}
+	}
+	if c.cfg.ResyncPeriod <= probeHooksAbove && !c.cfg.ManageHooks {
+		return nil
+	}
+	slices.Sort(unknown)
+	slices.Sort(stale)
+	return slices.Concat(unknown, stale)[:min(len(unknown)+len(stale), hookProbesPerResync)]
+}
+
+// describeGroups describes the hooks of the named groups, hookDescribers at a time (after a large
+// scale-in every group has instances waiting; one after another would hold back every instance by
+// as many round trips as there are groups), and records what it found. The client-side rate limit
+// still bounds the rate. It returns the errors, one per group that could not be described.
+func (c *Controller) describeGroups(ctx context.Context, names []string, now time.Time) []error {
+	errs := make([]error, len(names))
+	var describers errgroup.Group
+	describers.SetLimit(hookDescribers)
+	for i, name := range names {
+		describers.Go(func() error {
+			errs[i] = c.describeGroup(ctx, name, now)
+			return nil // each group's error is its own
+		})
+	}
+	_ = describers.Wait()
+	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
+}
+
+// describeGroup describes a group's lifecycle hooks, chooses the one acted for (creating it with
+// --manage-hooks), and records the choice. A group that cannot be described is marked unknown, so
+// discovery resyncs as if it had the shortest hook possible until it can.
+func (c *Controller) describeGroup(ctx context.Context, name string, now time.Time) error {
+	log := logr.FromContextOrDiscard(ctx).WithValues("asg", name)
+	sel, err := c.readHookSelection(ctx, name)
+	c.mu.Lock()
+	gs := c.groups[name]
+	if gs == nil {
+		gs = &groupState{}
+		c.groups[name] = gs
+	}
+	if err != nil {
+		gs.describeFailed = true
+		c.mu.Unlock()
+		return err
+	}
+	gs.hooksAt, gs.selection, gs.describeFailed = now, sel, false
+	c.mu.Unlock()
+	c.warnHookSelection(log, name, sel)
+	return nil
+}
+
+// readHookSelection describes a group's hooks and chooses the one acted for; with --manage-hooks
+// it creates the hook on a group that lacks it.
+func (c *Controller) readHookSelection(ctx context.Context, name string) (hookSelection, error) {
+	hooks, err := c.describeHooks(ctx, name)
+	if err != nil {
+		return hookSelection{}, err
+	}
+	sel := selectHook(hooks, c.cfg.HookName)
+	if c.cfg.ManageHooks && sel.problem.missing() && !sel.ecsManaged {
+		return c.createHook(ctx, name)
+	}
+	return sel, nil
+}
+
+// warnHookSelection says once what is wrong with a group's hooks, or what deserves attention in
+// the hook chosen, until it changes.
+func (c *Controller) warnHookSelection(log logr.Logger, name string, sel hookSelection) {
+	ecsKey := "ecs-managed-hook/" + name
+	if sel.ecsManaged && sel.problem == hookOK {
+		c.warnOnce(log, ecsKey, "ECS managed draining hook is on this group too; ECS also drains its instances, and its hook is left to ECS",
+			"ecsHook", ECSManagedHookName, "hook", sel.hook.name)
+	} else {
+		c.clearWarning(ecsKey)
+	}
+	skipKey := "hook-problem/" + name
+	if sel.problem != hookOK {
+		c.warnOnce(log, skipKey, "Skipping Auto Scaling group: no lifecycle hook to act for",
+			"problem", sel.problem.String(), "hookName", c.cfg.HookName, "candidates", sel.candidates, "ecsManagedHook", sel.ecsManaged)
+		return
+	}
+	c.clearWarning(skipKey)
+	// Discovery resyncs at least every half heartbeat timeout once it knows the hook (resyncAfter);
+	// an instance that waited before the hook was known may have been seen late. Say so once.
+	if hb := sel.hook.heartbeatTimeout; hb > 0 && c.cfg.ResyncPeriod > hb/2 {
+		c.warnOnce(log, "resync-vs-heartbeat/"+name+"/"+sel.hook.name, "Resync period is longer than half the lifecycle hook's heartbeat timeout; resyncing more often",
+			"hook", sel.hook.name, "heartbeatTimeout", hb, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", max(hb/2, time.Second))
+	}
+	// A drain timeout longer than the hook allows is cut, so the configured outcome still applies.
+	if timeout, reduced := c.drainTimeoutFor(sel.hook); reduced {
+		c.warnOnce(log, "drain-timeout/"+name+"/"+sel.hook.name, "Drain timeout exceeds what the lifecycle hook's global timeout allows; using the smaller",
+			"hook", sel.hook.name, "drainTimeout", c.cfg.DrainTimeout, "globalTimeout", sel.hook.globalTimeout, "effectiveDrainTimeout", timeout)
+	}
+}
+
+// watch starts watching the instances that entered Terminating:Wait on a group with a usable hook,
+// follows the hook of those already watched, and marks gone those that wait no more. It returns the
+// instances to enqueue, how many wait, and how many are new.
+func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (todo []string, watched, added int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range c.groups {
+		if _, ok := listed[name]; !ok {
+			delete(c.groups, name) // no longer managed: forget its hooks and clusters too
+			delete(c.clusterHints, name)
+		}
+	}
+	waiting := map[string]bool{}
+	for name, g := range listed {
+		gs := c.groups[name]
+		if gs == nil {
+			gs = &groupState{} // its hooks could not be described yet
+			c.groups[name] = gs
+		}
+		for _, id := range g.waiting {
+			if c.watchInstance(gs, name, id, start) {
+				waiting[id] = true
+				added += boolInt(c.instances[id].firstSeen.Equal(start))
+			}
+		}
+		gs.listedAt = start
+		gs.prevWaiting = make(map[string]bool, len(g.waiting))
+		for _, id := range g.waiting {
+			gs.prevWaiting[id] = true
+		}
+	}
+	for id, inst := range c.instances {
+		if !waiting[id] {
+			inst.gone = true
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.instances)) {
+		if inst := c.instances[id]; inst.gone || !inst.prog.completed {
+			todo = append(todo, id)
+		}
+	}
+	return todo, len(waiting), added
+}
+
+// watchInstance watches one instance waiting on a group and reports whether it is watched. A new
+// instance needs the group's hook to be usable; one already watched keeps its hook even while the
+// group's hooks are ambiguous (a rename in progress) or cannot be read, and follows a new usable
+// hook. Called with c.mu held.
+func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Time) bool {
+	sel := gs.selection
+	usable := !gs.hooksAt.IsZero() && sel.problem == hookOK
+	inst := c.instances[id]
+	if inst == nil {
+		if !usable {
+			return false
+		}
+		// The previous listing showed the group without this instance waiting, so the lifecycle
+		// action started after that listing began.
+		after := gs.listedAt
+		if gs.prevWaiting[id] {
+			after = time.Time{}
+		}
+		c.instances[id] = &instance{id: id, asg: asg, hook: sel.hook, firstSeen: start, enteredAfter: after}
+		return true
+	}
+	inst.gone = false
+	if usable {
+		inst.followHook(sel.hook)
+	}
+	return true
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // resyncAfter is when discovery runs again: the resync period, or half the shortest heartbeat
-// timeout among the hooks acted for, if that is shorter. An instance is first seen up to a resync
-// after its lifecycle action started and gets its first heartbeat then (or half a heartbeat
-// timeout after the previous listing), so a resync longer than that would let short hooks expire
-// before the controller sees their instances. With a resync period longer than probeHooksAbove,
-// every group's hooks are described once (hookProbesPerResync at a time) so this is known before
-// the first instance waits. Called with c.mu held.
-func (c *Controller) resyncAfter() time.Duration {
+// timeout among the hooks acted for if that is shorter, or probeHooksAbove while a listed group's
+// hooks are not known. An instance is first seen up to a resync after its lifecycle action started
+// and gets its first heartbeat then (or half a heartbeat timeout after the previous listing), so a
+// resync longer than that would let short hooks expire before the controller sees their instances.
+// listed may be nil (a failed listing: the groups known before count). Called with c.mu held.
+func (c *Controller) resyncAfter(listed map[string]*listedGroup) time.Duration {
 	next := c.cfg.ResyncPeriod
-	for _, gs := range c.groups {
+	for name, gs := range c.groups {
+		if listed != nil && listed[name] == nil {
+			continue
+		}
+		if !gs.known() {
+			next = min(next, probeHooksAbove)
+			continue
+		}
 		if h := gs.selection.hook; gs.selection.problem == hookOK && h.heartbeatTimeout > 0 {
 			next = min(next, max(h.heartbeatTimeout/2, time.Second))
+		}
+	}
+	for name := range listed {
+		if c.groups[name] == nil {
+			next = min(next, probeHooksAbove)
 		}
 	}
 	return next
 }
 
-const (
-	// probeHooksAbove is the resync period above which discovery describes the hooks of groups
-	// with nothing waiting too, once each: half the shortest heartbeat timeout AWS allows. Up to
-	// it, every hook's instances are seen in time anyway, and an idle fleet costs no
-	// DescribeLifecycleHooks at all.
-	probeHooksAbove = awsapi.MinHookHeartbeatTimeoutSeconds * time.Second / 2
-	// hookProbesPerResync bounds those descriptions per resync, so a controller starting on a large
-	// fleet does not spend its request budget on groups that are idle.
-	hookProbesPerResync = 20
-	// hookDescribers is how many groups' hooks a resync describes at a time.
-	hookDescribers = 10
-)
+// noteSelection logs the groups selected and why: all of them at the first listing, then the
+// groups that came and went.
+func (c *Controller) noteSelection(log logr.Logger, listed map[string]*listedGroup) {
+	c.mu.Lock()
+	prev := c.selected
+	c.selected = make(map[string]string, len(listed))
+	for name, g := range listed {
+		c.selected[name] = g.why
+	}
+	c.mu.Unlock()
+	describe := func(names []string, whys map[string]string) []string {
+		out := make([]string, 0, len(names))
+		for _, n := range names {
+			out = append(out, n+" ("+whys[n]+")")
+		}
+		return out
+	}
+	if prev == nil {
+		log.Info("Managing Auto Scaling groups", "count", len(listed), "groups", describe(slices.Sorted(maps.Keys(c.selected)), c.selected))
+		return
+	}
+	var added, removed []string
+	for name := range c.selected {
+		if _, ok := prev[name]; !ok {
+			added = append(added, name)
+		}
+	}
+	for name := range prev {
+		if _, ok := c.selected[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
+	if len(added) > 0 {
+		slices.Sort(added)
+		log.Info("Started managing Auto Scaling groups", "groups", describe(added, c.selected))
+	}
+	if len(removed) > 0 {
+		slices.Sort(removed)
+		log.Info("Stopped managing Auto Scaling groups", "groups", removed)
+	}
+}
 
-// listGroups lists the managed groups: those carrying the tag (100 per call) and those named.
+// listGroups lists the managed groups: those carrying the tag (100 per call) and those named. A
+// group the tag filter returns is kept only if it really carries the tag with the wanted value:
+// selection never widens, whatever an endpoint answers.
 func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, error) {
 	groups := map[string]*listedGroup{}
-	add := func(page *autoscaling.DescribeAutoScalingGroupsOutput) {
+	tagWhy := "tag " + c.cfg.ASGTagKey
+	if c.cfg.ASGTagValue != "" {
+		tagWhy += "=" + c.cfg.ASGTagValue
+	}
+	add := func(page *autoscaling.DescribeAutoScalingGroupsOutput, byTag bool) {
 		for _, g := range page.AutoScalingGroups {
 			name := aws.ToString(g.AutoScalingGroupName)
-			lg := &listedGroup{name: name}
+			why := "named"
+			if byTag {
+				if !c.tagSelects(g.Tags) {
+					continue
+				}
+				why = tagWhy
+			} else if prev, ok := groups[name]; ok {
+				why = prev.why + ", named"
+			}
+			lg := &listedGroup{name: name, why: why}
 			for _, in := range g.Instances {
 				if in.LifecycleState == astypes.LifecycleStateTerminatingWait {
 					lg.waiting = append(lg.waiting, aws.ToString(in.InstanceId))
@@ -215,7 +425,7 @@ func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, e
 			if err != nil {
 				return nil, fmt.Errorf("listing Auto Scaling groups tagged %s: %w", c.cfg.ASGTagKey, err)
 			}
-			add(page)
+			add(page, true)
 		}
 	}
 	for chunk := range slices.Chunk(c.cfg.ASGNames, awsapi.MaxAutoScalingGroupNames) {
@@ -228,97 +438,52 @@ func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, e
 			if err != nil {
 				return nil, fmt.Errorf("describing Auto Scaling groups %v: %w", chunk, err)
 			}
-			add(page)
+			add(page, false)
 		}
 	}
 	return groups, nil
 }
 
-// hooksDescribed reports whether a group's hooks were ever described.
-func (c *Controller) hooksDescribed(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	gs := c.groups[name]
-	return gs != nil && !gs.hooksAt.IsZero()
+// tagSelects reports whether a group's tags carry the selecting tag: the key with the wanted value,
+// or with any value when none is wanted.
+func (c *Controller) tagSelects(tags []astypes.TagDescription) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == c.cfg.ASGTagKey {
+			return c.cfg.ASGTagValue == "" || aws.ToString(t.Value) == c.cfg.ASGTagValue
+		}
+	}
+	return false
 }
 
-// groupHook returns the hook the controller acts for on a group, describing the group's hooks when
-// needed (instances waiting and no fresh description, a probe, or a new group under
-// --manage-hooks) and creating the hook with --manage-hooks. ok is false when the group must be
-// skipped; the reason is warned about once.
-func (c *Controller) groupHook(ctx context.Context, name string, hasWaiting, probe bool, now time.Time) (hookInfo, bool, error) {
-	log := logr.FromContextOrDiscard(ctx).WithValues("asg", name)
-	c.mu.Lock()
-	gs := c.groups[name]
-	if gs == nil {
-		gs = &groupState{}
-		c.groups[name] = gs
+// describeGroupNow describes a group's hooks at once, outside a resync, because an answer
+// contradicted what was known of them, and returns the hook now acted for.
+func (c *Controller) describeGroupNow(ctx context.Context, asg string) (hookSelection, error) {
+	if err := c.describeGroup(ctx, asg, c.clock.Now()); err != nil {
+		return hookSelection{}, err
 	}
-	stale := gs.hooksAt.IsZero() || now.Sub(gs.hooksAt) >= hookCacheTTL
-	// With --manage-hooks every new group is described once, and one whose hook could not be
-	// made right (a problem creating it cannot fix) again only when the description is stale, like
-	// any other: describing it every resync would not fix it either.
-	needEnsure := c.cfg.ManageHooks && !gs.hookEnsured && stale
-	sel, described := gs.selection, !gs.hooksAt.IsZero()
-	c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gs := c.groups[asg]; gs != nil {
+		return gs.selection, nil
+	}
+	return hookSelection{}, nil
+}
 
-	if (hasWaiting && stale) || (probe && !described) || needEnsure {
-		hooks, err := c.describeHooks(ctx, name)
-		if err != nil {
-			return hookInfo{}, false, err
-		}
-		sel = selectHook(hooks, c.cfg.HookName)
-		ensured := false
-		if c.cfg.ManageHooks {
-			switch {
-			case sel.problem == hookOK:
-				ensured = true
-			case sel.problem.missing() && !sel.ecsManaged:
-				if sel, err = c.createHook(ctx, name); err != nil {
-					return hookInfo{}, false, err
-				}
-				ensured = true
+// instanceWaiting reports whether an instance is still in Terminating:Wait on its group, read
+// from Auto Scaling now.
+func (c *Controller) instanceWaiting(ctx context.Context, asg, id string) (bool, error) {
+	out, err := c.as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{asg}})
+	if err != nil {
+		return false, fmt.Errorf("describing Auto Scaling group %s: %w", asg, err)
+	}
+	for _, g := range out.AutoScalingGroups {
+		for _, in := range g.Instances {
+			if aws.ToString(in.InstanceId) == id {
+				return in.LifecycleState == astypes.LifecycleStateTerminatingWait, nil
 			}
 		}
-		c.mu.Lock()
-		gs.hooksAt, gs.selection, gs.hookEnsured = now, sel, ensured
-		c.mu.Unlock()
-		described = true
 	}
-	if !described {
-		// Never described: nothing waits on the group, so nothing needs its hook yet.
-		return hookInfo{}, false, nil
-	}
-
-	ecsKey := "ecs-managed-hook/" + name
-	if sel.ecsManaged && sel.problem == hookOK {
-		c.warnOnce(log, ecsKey, "ECS managed draining hook is on this group too; ECS also drains its instances, and its hook is left to ECS",
-			"ecsHook", ECSManagedHookName, "hook", sel.hook.name)
-	} else {
-		c.clearWarning(ecsKey)
-	}
-	skipKey := "hook-problem/" + name
-	if sel.problem != hookOK {
-		c.warnOnce(log, skipKey, "Skipping Auto Scaling group: no lifecycle hook to act for",
-			"problem", sel.problem.String(), "hookName", c.cfg.HookName, "candidates", sel.candidates, "ecsManagedHook", sel.ecsManaged)
-		return hookInfo{}, false, nil
-	}
-	c.clearWarning(skipKey)
-
-	// Discovery resyncs at least every half heartbeat timeout once it knows the hook (resyncAfter);
-	// the instance that revealed the hook may have been seen too late already. Say so once.
-	if hb := sel.hook.heartbeatTimeout; hb > 0 && c.cfg.ResyncPeriod > hb/2 {
-		c.warnOnce(log, "resync-vs-heartbeat/"+name+"/"+sel.hook.name, "Resync period is longer than half the lifecycle hook's heartbeat timeout; resyncing more often, but an instance may wait up to a resync before its first heartbeat: lower --resync-period",
-			"hook", sel.hook.name, "heartbeatTimeout", hb, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", max(hb/2, time.Second))
-	}
-
-	// A drain timeout longer than the hook allows is cut, so the configured outcome still applies.
-	if _, reduced := c.drainTimeoutFor(sel.hook); reduced {
-		timeout, _ := c.drainTimeoutFor(sel.hook)
-		c.warnOnce(log, "drain-timeout/"+name+"/"+sel.hook.name, "Drain timeout exceeds what the lifecycle hook's global timeout allows; using the smaller",
-			"hook", sel.hook.name, "drainTimeout", c.cfg.DrainTimeout, "globalTimeout", sel.hook.globalTimeout, "effectiveDrainTimeout", timeout)
-	}
-	return sel.hook, true, nil
+	return false, nil
 }
 
 func (c *Controller) describeHooks(ctx context.Context, asg string) ([]astypes.LifecycleHook, error) {
@@ -376,18 +541,18 @@ func (c *Controller) drainTimeoutFor(h hookInfo) (time.Duration, bool) {
 // instance still waiting on the hook and not found unregistered, whether DRAINING could be set yet
 // or not (an instance ECS refuses to drain is the one most in need of attention). The metrics
 // call it at scrape time.
-func (c *Controller) drainStats() (int, time.Duration) {
+func (c *Controller) drainStats() metrics.DrainStats {
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var n int
-	var oldest time.Duration
+	var s metrics.DrainStats
 	for _, inst := range c.instances {
 		if inst.gone || inst.prog.completed || inst.mapping.state == mapNotFound {
 			continue
 		}
-		n++
-		oldest = max(oldest, now.Sub(drainRef(inst)))
+		s.InProgress++
+		s.OldestAge = max(s.OldestAge, now.Sub(drainRef(inst)))
 	}
-	return n, oldest
+	s.HeartbeatsPerSecond, s.HeartbeatsAtRisk = c.heartbeatLoad(now)
+	return s
 }

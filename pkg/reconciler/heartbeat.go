@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,10 +18,16 @@ const (
 	// heartbeatQueueName labels the heartbeat queue's workqueue metrics.
 	heartbeatQueueName = "heartbeat"
 
-	// heartbeatWorkers record heartbeats. A heartbeat is one small Auto Scaling call, so two keep
-	// up with thousands of waiting instances; two rather than one so a single slow call does not
-	// delay every other instance's heartbeat.
-	heartbeatWorkers = 2
+	// heartbeatCallsPerQPS sizes the heartbeat workers: each holds one call at a time, so
+	// throughput is workers / round-trip time, and 2 x --aws-qps workers keep up with the whole
+	// Auto Scaling budget for calls of up to 2 s. Throughput then follows what is due, bounded by
+	// the budget, not by a fixed count times the latency. Idle workers cost nothing.
+	heartbeatCallsPerQPS = 2
+	// heartbeatWorkersMin and heartbeatWorkersMax bound the workers for tiny and huge budgets;
+	// heartbeatWorkersUnlimited serves an unlimited budget (--aws-qps 0 in tests).
+	heartbeatWorkersMin       = 4
+	heartbeatWorkersMax       = 512
+	heartbeatWorkersUnlimited = 64
 
 	// heartbeatCallMin and heartbeatCallMax bound the time one RecordLifecycleActionHeartbeat call
 	// (SDK retries included) may take: a sixth of the heartbeat timeout within these limits. A
@@ -32,16 +39,27 @@ const (
 )
 
 // heartbeatState is what the heartbeat worker knows of one instance's lifecycle action. It is
-// written only by the heartbeat worker, apart from the instance's progress, so the two paths never
-// overwrite each other's fields.
+// written by the heartbeat worker, and reset when the instance follows a new hook.
 type heartbeatState struct {
 	// last is when this process last recorded a heartbeat; dryRun when dry run last said it would
 	// (kept apart so dry run does not believe the hook was extended).
 	last   time.Time
 	dryRun time.Time
-	// endedAt is when a heartbeat got "No active Lifecycle Action": the action is over, which the
-	// instance's reconcile takes up.
-	endedAt time.Time
+	// rejectedAt is when Auto Scaling refused a heartbeat for the hook: "No active Lifecycle
+	// Action" (noActive), or a ValidationError. The instance's reconcile reads the hooks and the
+	// instance again to tell an ended action from a hook that changed; no heartbeat is sent until
+	// it has.
+	rejectedAt time.Time
+	noActive   bool
+}
+
+// heartbeatWorkersFor is how many heartbeats may be in flight at once under a client-side Auto
+// Scaling rate of qps (0: unlimited).
+func heartbeatWorkersFor(qps float64) int {
+	if qps <= 0 {
+		return heartbeatWorkersUnlimited
+	}
+	return min(max(int(math.Ceil(heartbeatCallsPerQPS*qps)), heartbeatWorkersMin), heartbeatWorkersMax)
 }
 
 // newHeartbeatQueue builds the heartbeat queue: a delaying queue keyed by EC2 instance ID on the
@@ -88,7 +106,7 @@ func (c *Controller) processHeartbeat(ctx context.Context) bool {
 func (c *Controller) heartbeatStep(ctx context.Context, id string) time.Duration {
 	c.mu.Lock()
 	inst := c.instances[id]
-	if inst == nil || inst.gone || inst.prog.completed || !inst.hb.endedAt.IsZero() {
+	if inst == nil || inst.gone || inst.prog.completed || !inst.hb.rejectedAt.IsZero() {
 		c.mu.Unlock()
 		return 0
 	}
@@ -97,12 +115,25 @@ func (c *Controller) heartbeatStep(ctx context.Context, id string) time.Duration
 
 	now := c.clock.Now()
 	hb, end := v.hook.heartbeatTimeout, c.globalEnd(&v)
-	if !heartbeatDue(now, c.heartbeatBase(&v), end, hb) {
+	base := c.heartbeatBase(&v)
+	if !heartbeatDue(now, base, end, hb) {
 		return c.heartbeatWait(&v, now)
 	}
 
 	log := logr.FromContextOrDiscard(ctx).WithValues("instanceID", id, "asg", v.asg, "hook", v.hook.name)
 	ctx = logr.NewContext(ctx, log)
+	// The action expires at its heartbeat deadline (or the global timeout): the client-side rate
+	// limit serves heartbeats before every other call, the nearest expiry first. An unknown last
+	// heartbeat (first sight after a restart) is as urgent as can be.
+	expiry := now
+	if !base.IsZero() {
+		expiry = base.Add(hb)
+		c.noteLateHeartbeat(log, now, expiry, hb)
+	}
+	if end.Before(expiry) {
+		expiry = end
+	}
+	ctx = awsapi.WithUrgency(ctx, expiry)
 	// The call in hand is finished at shutdown, within its own bound.
 	cctx, cancel := boundContext(context.WithoutCancel(ctx), c.clock, min(max(hb/6, heartbeatCallMin), heartbeatCallMax))
 	defer cancel()
@@ -115,21 +146,17 @@ func (c *Controller) heartbeatStep(ctx context.Context, id string) time.Duration
 		return err
 	})
 	switch {
-	case awsapi.IsNoActiveLifecycleAction(err):
-		// Over: completed by someone (us included, racing this call) or expired. The instance's
-		// reconcile decides which and records it.
+	case awsapi.IsNoActiveLifecycleAction(err), awsapi.IsInvalidRequest(err):
+		// Over (completed by someone, us included racing this call, or expired), or the hook is not
+		// the one the instance waits on (deleted, renamed). The instance's reconcile reads the hooks
+		// and the instance afresh to tell which, and restarts the heartbeats if the hook changed.
 		c.mu.Lock()
-		if cur := c.instances[id]; cur != nil {
-			cur.hb.endedAt = now
+		if cur := c.instances[id]; cur != nil && cur.hook.name == v.hook.name {
+			cur.hb.rejectedAt, cur.hb.noActive = now, awsapi.IsNoActiveLifecycleAction(err)
 		}
 		c.mu.Unlock()
+		log.V(1).Info("Heartbeat refused; checking the hook and the instance", "error", err.Error())
 		c.enqueueInstance(id)
-		return 0
-	case awsapi.IsInvalidRequest(err):
-		// The hook was probably deleted or renamed: describe the group's hooks afresh; the next
-		// resync enqueues the instance here again.
-		c.invalidateHooks(v.asg)
-		log.Error(fmt.Errorf("recording lifecycle action heartbeat for %s: %w", id, err), "Giving up on heartbeats until the hook is described again")
 		return 0
 	case err != nil:
 		retry := heartbeatRetry(hb)
@@ -138,7 +165,8 @@ func (c *Controller) heartbeatStep(ctx context.Context, id string) time.Duration
 	}
 
 	c.mu.Lock()
-	if cur := c.instances[id]; cur != nil {
+	// A heartbeat for a hook the instance no longer follows extended nothing it waits on.
+	if cur := c.instances[id]; cur != nil && cur.hook.name == v.hook.name {
 		if c.cfg.DryRun {
 			cur.hb.dryRun = now
 		} else {
@@ -172,4 +200,61 @@ func (c *Controller) heartbeatWait(v *instance, now time.Time) time.Duration {
 // timeout, so several tries fit in the half timeout left before the action would expire.
 func heartbeatRetry(heartbeatTimeout time.Duration) time.Duration {
 	return max(heartbeatTimeout/10, errorBackoffBase)
+}
+
+const (
+	// heartbeatLateShare: a heartbeat is late once less than this share of the heartbeat timeout is
+	// left before the action would expire. Heartbeats are due with half left, so being late means
+	// half the slack is gone: the budget or the API cannot keep up.
+	heartbeatLateShare = 4 // a quarter
+	// heartbeatBudgetShare: heartbeats due may use this share of the Auto Scaling request budget
+	// before the controller warns; the rest is for completions, describes and retries.
+	heartbeatBudgetShare = 0.5
+)
+
+// noteLateHeartbeat counts and logs (once, until heartbeats are on time again) a heartbeat sent
+// with less than a quarter of the heartbeat timeout left before the action would expire.
+func (c *Controller) noteLateHeartbeat(log logr.Logger, now, expiry time.Time, hb time.Duration) {
+	if left := expiry.Sub(now); left < hb/heartbeatLateShare {
+		c.m.HeartbeatsLate.Inc()
+		c.warnOnce(log, "heartbeats-late", "Heartbeats are late: lifecycle actions are close to expiring; raise --aws-qps or look for throttling",
+			"left", left, "heartbeatTimeout", hb, "awsQPS", c.cfg.AWSQPS)
+		return
+	}
+	c.clearWarning("heartbeats-late")
+}
+
+// heartbeatLoad is what the watched actions need of heartbeats now: how many per second keep them
+// all alive (one per half heartbeat timeout each), and how many are at risk (less than a quarter
+// of their heartbeat timeout left). Called with c.mu held.
+func (c *Controller) heartbeatLoad(now time.Time) (perSecond float64, atRisk int) {
+	for _, inst := range c.instances {
+		hb := inst.hook.heartbeatTimeout
+		if inst.gone || inst.prog.completed || hb <= 0 || !now.Before(c.globalEnd(inst)) {
+			continue
+		}
+		perSecond += 2 / hb.Seconds()
+		base := c.heartbeatBase(inst)
+		if base.IsZero() {
+			base = inst.firstSeen
+		}
+		if base.Add(hb).Sub(now) < hb/heartbeatLateShare {
+			atRisk++
+		}
+	}
+	return perSecond, atRisk
+}
+
+// warnHeartbeatBudget says once, before anything is late, when the heartbeats due use more than
+// heartbeatBudgetShare of the Auto Scaling request budget.
+func (c *Controller) warnHeartbeatBudget(log logr.Logger) {
+	c.mu.Lock()
+	perSecond, _ := c.heartbeatLoad(c.clock.Now())
+	c.mu.Unlock()
+	if c.cfg.AWSQPS > 0 && perSecond > heartbeatBudgetShare*c.cfg.AWSQPS {
+		c.warnOnce(log, "heartbeat-budget", "Heartbeats due use more than half the AWS request budget; raise --aws-qps before they fall behind",
+			"heartbeatsPerSecond", perSecond, "awsQPS", c.cfg.AWSQPS)
+		return
+	}
+	c.clearWarning("heartbeat-budget")
 }

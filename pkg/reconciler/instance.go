@@ -61,9 +61,8 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 
 	var res result
 	var err error
-	if ended := v.hb.endedAt; !ended.IsZero() {
-		// A heartbeat got "No active Lifecycle Action".
-		c.actionEnded(ctx, &v, ended, "heartbeat")
+	if !v.hb.rejectedAt.IsZero() {
+		res, err = c.afterRefusedHeartbeat(ctx, &v)
 	} else {
 		res, err = c.step(ctx, &v)
 	}
@@ -602,23 +601,26 @@ func (c *Controller) complete(ctx context.Context, v *instance, res, reason, out
 	})
 	p.completeUncertain = p.completeUncertain || attempts.Uncertain()
 	now := c.clock.Now()
-	if awsapi.IsNoActiveLifecycleAction(err) {
-		if !p.completeUncertain {
-			c.actionEnded(ctx, v, now, "completion")
-			return result{}, nil
-		}
+	if awsapi.IsNoActiveLifecycleAction(err) && p.completeUncertain {
 		log.Info("Lifecycle action already ended after a completion attempt whose answer was lost; counting it as completed")
 		err = nil
 	}
-	if err != nil {
-		err = fmt.Errorf("completing lifecycle action of %s with %s: %w", v.id, res, err)
-		if awsapi.IsInvalidRequest(err) {
-			// Typically the hook was deleted or renamed: describe the group's hooks afresh at the
-			// next resync, which enqueues the instance again.
-			c.invalidateHooks(v.asg)
-			return result{}, terminal(err)
+	if awsapi.IsNoActiveLifecycleAction(err) || awsapi.IsInvalidRequest(err) {
+		// Over, or the hook named is not the one the instance waits on (deleted, or replaced under
+		// a new name): read both afresh before believing either.
+		waiting, follows, rerr := c.recheckAction(ctx, v)
+		switch {
+		case rerr != nil:
+			return result{}, rerr
+		case follows:
+			return c.complete(ctx, v, res, reason, outcome)
+		case !waiting || awsapi.IsNoActiveLifecycleAction(err):
+			c.actionEnded(ctx, v, now, "completion")
+			return result{}, nil
 		}
-		return result{}, err
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("completing lifecycle action of %s with %s: %w", v.id, res, err)
 	}
 	p.completed = true
 	c.release(v)
@@ -705,11 +707,54 @@ func (c *Controller) finish(ctx context.Context, v *instance) {
 	c.mu.Unlock()
 }
 
-// invalidateHooks makes the next resync describe a group's hooks again.
-func (c *Controller) invalidateHooks(asg string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gs := c.groups[asg]; gs != nil {
-		gs.hooksAt = time.Time{}
+// recheckAction reads afresh, after Auto Scaling refused a heartbeat or a completion for the
+// instance's hook, whether the instance still waits in Terminating:Wait and which hook of its
+// group the controller acts for. A usable hook of another name is the one it waits on now (the
+// hook was replaced under a new name): the instance follows it (v too), its heartbeats start again,
+// and follows is true.
+func (c *Controller) recheckAction(ctx context.Context, v *instance) (waiting, follows bool, err error) {
+	sel, err := c.describeGroupNow(ctx, v.asg)
+	if err != nil {
+		return false, false, err
 	}
+	if waiting, err = c.instanceWaiting(ctx, v.asg, v.id); err != nil || !waiting {
+		return waiting, false, err
+	}
+	if sel.problem != hookOK || sel.hook.name == v.hook.name {
+		return true, false, nil
+	}
+	c.mu.Lock()
+	if cur := c.instances[v.id]; cur != nil {
+		cur.followHook(sel.hook)
+	}
+	c.mu.Unlock()
+	logr.FromContextOrDiscard(ctx).Info("Following the group's lifecycle hook: the one acted for was refused", "oldHook", v.hook.name, "newHook", sel.hook.name)
+	v.hook, v.hb = sel.hook, heartbeatState{}
+	c.enqueueHeartbeat(v.id)
+	return true, true, nil
+}
+
+// afterRefusedHeartbeat handles a heartbeat Auto Scaling refused: the instance follows its group's
+// new hook and the drain carries on; or the action is over ("No active Lifecycle Action", or the
+// instance no longer waits); or, for another refusal with the hook unchanged, heartbeats are tried
+// again after heartbeatRetry and the refusal is reported as an error.
+func (c *Controller) afterRefusedHeartbeat(ctx context.Context, v *instance) (result, error) {
+	waiting, follows, err := c.recheckAction(ctx, v)
+	switch {
+	case err != nil:
+		return result{}, err
+	case follows:
+		return c.step(ctx, v)
+	case !waiting || v.hb.noActive:
+		c.actionEnded(ctx, v, v.hb.rejectedAt, "heartbeat")
+		return result{}, nil
+	}
+	c.mu.Lock()
+	if cur := c.instances[v.id]; cur != nil {
+		cur.hb.rejectedAt = time.Time{}
+	}
+	c.mu.Unlock()
+	retry := heartbeatRetry(v.hook.heartbeatTimeout)
+	c.hbQueue.AddAfter(v.id, retry)
+	return result{requeueAfter: retry}, fmt.Errorf("heartbeat for lifecycle hook %s refused although the instance still waits on it; retrying in %s", v.hook.name, retry)
 }

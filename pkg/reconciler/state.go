@@ -109,10 +109,31 @@ type groupState struct {
 	// hooks was described at hooksAt; selection is the hook chosen from them.
 	hooksAt   time.Time
 	selection hookSelection
-	// hookEnsured: with --manage-hooks, the hook was found or created.
-	hookEnsured bool
+	// describeFailed: the last description failed, so the hooks may have changed unseen.
+	describeFailed bool
 	// listedAt is the start of the last listing that included the group, and prevWaiting the
 	// instances that listing showed in Terminating:Wait.
 	listedAt    time.Time
 	prevWaiting map[string]bool
+}
+
+// known reports whether the group's hooks are known: described, and the last description did not
+// fail.
+func (gs *groupState) known() bool { return !gs.hooksAt.IsZero() && !gs.describeFailed }
+
+// followHook takes up the group's hook as now described for a watched instance. The same hook
+// keeps the shortest timeouts seen: an action may keep the timeouts it started with, or take up
+// the hook's new ones at its next heartbeat, so the shorter is the one that is safe to heed. A hook
+// of another name (a hook replaced under a new name, as a CloudFormation rename does) is the one
+// the instance waits on now: heartbeats start again from what is known of the action's start.
+// Called with Controller.mu held.
+func (inst *instance) followHook(h hookInfo) bool {
+	if h.name != inst.hook.name {
+		inst.hook = h
+		inst.hb = heartbeatState{}
+		return true
+	}
+	inst.hook.heartbeatTimeout = min(inst.hook.heartbeatTimeout, h.heartbeatTimeout)
+	inst.hook.globalTimeout = min(inst.hook.globalTimeout, h.globalTimeout)
+	return false
 }
