@@ -69,7 +69,7 @@ const (
 // that EcsDrainerDrainStuck goes pending, then firing (and reaches Alertmanager), and clears once
 // the drain is unstuck and completes, while EcsDrainerDown and every other alert stay quiet.
 func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
-	promBin := promTool(t, "prometheus")
+	promBin := requireTool(t, "prometheus", "prometheus")
 	sim, ctl := promStartStack(t)
 	am := promNewAlertmanager(t)
 	prom := promStart(t, promBin, ctl.Addr, am.addr)
@@ -226,20 +226,10 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 // TestPromtoolCheckMetricsOnRealScrape lints what the running controller and simulator actually
 // serve, after a drain so that the drain histograms and outcome counters carry data.
 func TestPromtoolCheckMetricsOnRealScrape(t *testing.T) {
-	promtool := promTool(t, "promtool")
+	promtool := requireTool(t, "promtool", "prometheus")
 	sim, ctl := promStartStack(t)
 
-	// Two instances, one task with room to move: whichever instance Auto Scaling picks, its
-	// drain finishes.
-	fleet := promFleet("prom-lint", 2, demo.Service{Name: "web", DesiredCount: 1, MinimumHealthyPercent: 50, MaximumPercent: 200})
-	asg := fleet.Clusters[0].ASGs[0].Name
-	as, ec := harness.Clients("http://" + sim.Addr)
-	promBuildFleet(t, sim, as, ec, fleet, 1)
-	if _, err := as.SetDesiredCapacity(t.Context(), &autoscaling.SetDesiredCapacityInput{
-		AutoScalingGroupName: aws.String(asg), DesiredCapacity: aws.Int32(1),
-	}); err != nil {
-		t.Fatalf("scaling in %s: %v", asg, err)
-	}
+	promScaleInOneOfTwo(t, sim, "prom-lint")
 	promWait(t, "one drain completes and its instance terminates", func() (bool, string) {
 		mfs, err := harness.Metrics(ctl.Addr)
 		if err != nil {
@@ -268,29 +258,22 @@ func TestPromtoolCheckMetricsOnRealScrape(t *testing.T) {
 	}
 }
 
-// promTool finds a Prometheus binary (on PATH, else where Debian's package puts it) or skips.
-func promTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join("/usr/bin", name); promIsExecutable(p) {
-		return p
-	}
-	t.Skipf("%s is not installed: apt-get install prometheus (CI installs it; .ci/run)", name)
-	return ""
-}
-
-func promIsExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
 // promStartStack runs awssim and ecs-drainer with one-second loops, stops both when the test
 // ends, and prints their output if it failed.
 func promStartStack(t *testing.T) (sim, ctl *harness.Process) {
 	t.Helper()
-	simBin, ctlBin, err := harness.Binaries()
+	_, ctlBin, err := harness.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startStack(t, ctlBin)
+}
+
+// startStack is promStartStack with the controller started by ctlBin: the binary, or a script that
+// runs it in a container (test/image/run.sh). It returns once the controller is ready.
+func startStack(t *testing.T, ctlBin string) (sim, ctl *harness.Process) {
+	t.Helper()
+	simBin, _, err := harness.Binaries()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +325,22 @@ func promFleet(cluster string, instances int, svc demo.Service) demo.Fleet {
 			}},
 			Services: []demo.Service{svc},
 		}},
+	}
+}
+
+// promScaleInOneOfTwo builds a managed group of two instances in cluster with one service task
+// that has room to move, so that whichever instance Auto Scaling picks, its drain finishes, and
+// scales the group in by one.
+func promScaleInOneOfTwo(t *testing.T, sim *harness.Process, cluster string) {
+	t.Helper()
+	fleet := promFleet(cluster, 2, demo.Service{Name: "web", DesiredCount: 1, MinimumHealthyPercent: 50, MaximumPercent: 200})
+	asg := fleet.Clusters[0].ASGs[0].Name
+	as, ec := harness.Clients("http://" + sim.Addr)
+	promBuildFleet(t, sim, as, ec, fleet, 1)
+	if _, err := as.SetDesiredCapacity(t.Context(), &autoscaling.SetDesiredCapacityInput{
+		AutoScalingGroupName: aws.String(asg), DesiredCapacity: aws.Int32(1),
+	}); err != nil {
+		t.Fatalf("scaling in %s: %v", asg, err)
 	}
 }
 
