@@ -19,6 +19,10 @@ IMAGE         ?= ecs-drainer:$(VERSION)
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT         := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
+# End-to-end tests with targets of their own, run verbosely so that CI's log shows what they prove.
+IMAGE_TESTS := ^TestImage$$
+ALERT_TESTS := ^TestStuckDrainAlertOnRealPrometheus$$
+
 # Fuzz targets run by `make fuzz`, as package:FuzzName.
 FUZZ_TARGETS := ./pkg/awssim:FuzzQueryRequest ./pkg/awssim:FuzzJSONRequest ./pkg/awssim:FuzzParseCQL ./pkg/options:FuzzParse
 FUZZTIME     ?= 30s
@@ -37,7 +41,7 @@ run: build ## Run ecs-drainer against the embedded simulator with a live demo fl
 	$(BIN)/ecs-drainer --simulate --http-addr 127.0.0.1:8080
 
 .PHONY: test
-test: lint test-unit test-e2e test-image ## Everything CI runs: lint, unit, e2e and image tests, config checks.
+test: lint test-unit test-e2e test-alerts test-image ## Everything CI runs: lint, unit, e2e, alert and image tests, config checks.
 
 .PHONY: test-unit
 test-unit: ## Unit and package tests with the race detector (includes config/ checks and fuzz seed corpora).
@@ -46,13 +50,17 @@ test-unit: ## Unit and package tests with the race detector (includes config/ ch
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, Alertmanager, AWS CLI, moto).
 	@# The tests build bin/awssim and bin/ecs-drainer themselves (test/e2e/harness), once per run.
-	@# The image tests have their own target, test-image.
-	$(GO) test -count=1 -timeout 15m -skip '^TestImage' ./test/e2e/...
+	@# The image and alert delivery tests have their own targets, whose logs show them.
+	$(GO) test -count=1 -timeout 15m -skip '$(IMAGE_TESTS)|$(ALERT_TESTS)' ./test/e2e/...
+
+.PHONY: test-alerts
+test-alerts: ## The stuck-drain alert end to end: Prometheus with alerts.yml, Alertmanager with config/alertmanager, a webhook.
+	$(GO) test -v -count=1 -timeout 5m -run '$(ALERT_TESTS)' ./test/e2e/
 
 .PHONY: test-image
 test-image: ## Build the image with buildah and check it under podman: version, CA bundle, non-root, read-only, a drain.
 	@# -v: the log shows the build and the drain as they happen.
-	$(GO) test -v -count=1 -timeout 15m -run '^TestImage' ./test/e2e/
+	$(GO) test -v -count=1 -timeout 15m -run '$(IMAGE_TESTS)' ./test/e2e/
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint, go mod tidy check.

@@ -8,14 +8,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,13 +64,16 @@ const (
 // TestStuckDrainAlertOnRealPrometheus makes a drain stall on the simulator (a service whose
 // deployment configuration lets no task move: minimumHealthyPercent=100, maximumPercent=100, on
 // the only instance of its cluster), and checks on a real Prometheus running the project's rules
-// that EcsDrainerDrainStuck goes pending, then firing (and reaches Alertmanager), and clears once
-// the drain is unstuck and completes, while EcsDrainerDown and every other alert stay quiet.
+// that EcsDrainerDrainStuck goes pending, then firing, and clears once the drain is unstuck and
+// completes, while EcsDrainerDown and every other alert stay quiet. Prometheus sends its alerts to
+// a real Alertmanager running config/alertmanager/alertmanager.yml, which must deliver the alert,
+// firing then resolved, with its labels and runbook link, to the webhook receiver the test runs.
 func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 	promBin := requireTool(t, "prometheus", "prometheus")
+	amBin := requireTool(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	sim, ctl := promStartStack(t)
-	am := promNewAlertmanager(t)
-	prom := promStart(t, promBin, ctl.Addr, am.addr)
+	rcv := amNewReceiver(t)
+	prom := promStart(t, promBin, ctl.Addr, amStart(t, amBin, rcv))
 
 	const cluster, service = "prom-stuck", "api"
 	fleet := promFleet(cluster, 1, demo.Service{Name: service, DesiredCount: 1, MinimumHealthyPercent: 100, MaximumPercent: 100})
@@ -138,13 +139,18 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if alerts := rules[promStuckRule].Alerts; len(alerts) != 1 {
-		t.Errorf("%s has %d alerts, want 1 (one job): %+v", promStuckRule, len(alerts), alerts)
-	} else if got := alerts[0].Labels; got["severity"] != "warning" || got["job"] != "ecs-drainer" || got["alertname"] != promStuckRule {
-		t.Errorf("%s alert labels %v, want alertname=%s job=ecs-drainer severity=warning", promStuckRule, got, promStuckRule)
+	alerts := rules[promStuckRule].Alerts
+	if len(alerts) != 1 {
+		t.Fatalf("%s has %d alerts, want 1 (one job): %+v", promStuckRule, len(alerts), alerts)
 	}
-	promWait(t, "Alertmanager receives the firing "+promStuckRule, func() (bool, string) {
-		return am.received(promStuckRule, false), fmt.Sprintf("received %d notifications", am.count())
+	labels, runbook := alerts[0].Labels, rules[promStuckRule].Annotations["runbook_url"]
+	if labels["severity"] != "warning" || labels["job"] != "ecs-drainer" || labels["alertname"] != promStuckRule {
+		t.Errorf("%s alert labels %v, want alertname=%s job=ecs-drainer severity=warning", promStuckRule, labels, promStuckRule)
+	}
+	amWaitDelivered(t, rcv, promStuckRule, labels, runbook, "firing")
+	// The warning also goes to Slack, whose message template must carry the runbook link.
+	promWait(t, "the Slack receiver gets the firing "+promStuckRule+" with its runbook link", func() (bool, string) {
+		return rcv.slackMentions("FIRING", promStuckRule, runbook), rcv.String()
 	})
 
 	// The drain really is stuck, not slow: DRAINING, not completed, the controller sees it.
@@ -172,9 +178,7 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 		r := rules[promStuckRule]
 		return r.State == "inactive" && len(r.Alerts) == 0, fmt.Sprintf("state %q, alerts %+v", r.State, r.Alerts)
 	})
-	promWait(t, "Alertmanager receives the resolved "+promStuckRule, func() (bool, string) {
-		return am.received(promStuckRule, true), fmt.Sprintf("received %d notifications", am.count())
-	})
+	amWaitDelivered(t, rcv, promStuckRule, labels, runbook, "resolved")
 	// The controller counts a drain as ended when it sees the instance leave Terminating:Wait,
 	// on its next look after the completion.
 	promWait(t, "the instance terminates and the controller sees the drain end", func() (bool, string) {
@@ -220,6 +224,9 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 		if name != promStuckRule && (seen["pending"] || seen["firing"]) {
 			t.Errorf("alert %s went %v during the test; only %s should have", name, states.seen(name), promStuckRule)
 		}
+	}
+	if got := rcv.alertNames(); !slices.Equal(got, []string{promStuckRule}) {
+		t.Errorf("the webhook receiver got notifications of %v, want %s only", got, promStuckRule)
 	}
 }
 
@@ -444,7 +451,7 @@ type promServer struct {
 
 // promStart writes the templated configuration and rules into a temporary directory, runs
 // Prometheus on a free loopback port with its TSDB there, waits until it is ready, and stops it
-// (its whole process group) when the test ends.
+// when the test ends.
 func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServer {
 	t.Helper()
 	root, err := harness.RepoRoot()
@@ -459,25 +466,40 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	cfg = promSubstituteOnce(t, "prometheus.yml", cfg, promAlertmanagerProd, fmt.Sprintf("targets: [%q]", alertmanagerAddr))
 	rules := promTemplateAlerts(t, promReadFile(t, filepath.Join(root, "config", "prometheus", "alerts.yml")))
 	// rule_files in prometheus.yml names "alerts.yml", relative to the configuration file.
-	for name, content := range map[string]string{"prometheus.yml": cfg, "alerts.yml": rules} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatalf("writing %s: %v", name, err)
-		}
-	}
+	promWriteFiles(t, dir, map[string]string{"prometheus.yml": cfg, "alerts.yml": rules})
 
 	addr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatalf("creating Prometheus' log file: %v", err)
-	}
-	cmd := exec.Command(bin,
+	startServer(t, "Prometheus", dir, bin, addr,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 	)
+	return &promServer{addr: addr}
+}
+
+func promWriteFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatalf("writing %s: %v", name, err)
+		}
+	}
+}
+
+// startServer runs a third-party server (Prometheus, Alertmanager) that serves on addr, with its log
+// in dir, and waits until it answers 200 on http://addr/-/ready, the readiness endpoint both have.
+// The server runs in its own process group and is stopped when the test ends, its log printed if
+// the test failed.
+func startServer(t *testing.T, name, dir, bin, addr string, args ...string) {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatalf("creating %s's log file: %v", name, err)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so that stopping it reaches nothing else.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -488,7 +510,7 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	done := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(done) }()
-	// Registered after t.TempDir, so it runs before the directory is removed.
+	// Registered after the caller's t.TempDir, so it runs before the directory is removed.
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
@@ -499,7 +521,7 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 		}
 		_ = logFile.Close()
 		if t.Failed() {
-			t.Logf("Prometheus log:\n%s", promReadFile(t, logFile.Name()))
+			t.Logf("%s log:\n%s", name, promReadFile(t, logFile.Name()))
 		}
 	})
 
@@ -518,13 +540,12 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	})
 	select {
 	case <-done:
-		t.Fatalf("Prometheus exited before it was ready: %v\n%s", waitErr, promReadFile(t, logFile.Name()))
+		t.Fatalf("%s exited before it was ready: %v\n%s", name, waitErr, promReadFile(t, logFile.Name()))
 	default:
 	}
 	if err != nil {
-		t.Fatalf("waiting for Prometheus to be ready: %v", err)
+		t.Fatalf("waiting for %s to be ready: %v", name, err)
 	}
-	return &promServer{addr: addr}
 }
 
 func promReadFile(t *testing.T, path string) string {
@@ -567,14 +588,15 @@ func promTemplateAlerts(t *testing.T, src string) string {
 
 // promRule is one rule of Prometheus' /api/v1/rules.
 type promRule struct {
-	Name      string      `json:"name"`
-	Type      string      `json:"type"`
-	Query     string      `json:"query"`
-	Duration  float64     `json:"duration"` // the rule's "for", in seconds
-	State     string      `json:"state"`    // inactive, pending or firing
-	Health    string      `json:"health"`
-	LastError string      `json:"lastError"`
-	Alerts    []promAlert `json:"alerts"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type"`
+	Query       string            `json:"query"`
+	Duration    float64           `json:"duration"` // the rule's "for", in seconds
+	Annotations map[string]string `json:"annotations"`
+	State       string            `json:"state"` // inactive, pending or firing
+	Health      string            `json:"health"`
+	LastError   string            `json:"lastError"`
+	Alerts      []promAlert       `json:"alerts"`
 }
 
 type promAlert struct {
@@ -652,60 +674,4 @@ func (l promStateLog) record(rules map[string]promRule) {
 
 func (l promStateLog) seen(name string) []string {
 	return slices.Sorted(maps.Keys(l[name]))
-}
-
-// promAlertmanager stands in for Alertmanager: it records what Prometheus posts to /api/v2/alerts.
-type promAlertmanager struct {
-	addr   string
-	mu     sync.Mutex
-	alerts []promNotification
-}
-
-type promNotification struct {
-	Labels   map[string]string `json:"labels"`
-	StartsAt time.Time         `json:"startsAt"`
-	EndsAt   time.Time         `json:"endsAt"`
-	received time.Time
-}
-
-func promNewAlertmanager(t *testing.T) *promAlertmanager {
-	t.Helper()
-	am := &promAlertmanager{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/api/v2/alerts" {
-			http.NotFound(w, r)
-			return
-		}
-		var batch []promNotification
-		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		now := time.Now()
-		am.mu.Lock()
-		for _, a := range batch {
-			a.received = now
-			am.alerts = append(am.alerts, a)
-		}
-		am.mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
-	am.addr = srv.Listener.Addr().String()
-	return am
-}
-
-// received reports whether an alert named name was posted firing (ending in the future) or, with
-// resolved, resolved (ending by the time it was posted).
-func (am *promAlertmanager) received(name string, resolved bool) bool {
-	am.mu.Lock()
-	defer am.mu.Unlock()
-	return slices.ContainsFunc(am.alerts, func(a promNotification) bool {
-		return a.Labels["alertname"] == name && !a.EndsAt.After(a.received) == resolved
-	})
-}
-
-func (am *promAlertmanager) count() int {
-	am.mu.Lock()
-	defer am.mu.Unlock()
-	return len(am.alerts)
 }
