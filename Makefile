@@ -10,8 +10,10 @@ SHELL := /bin/bash
 GO            ?= go
 BIN           := $(CURDIR)/bin
 TOOLS         := $(BIN)/tools
-# Release tags are vMAJOR.MINOR.PATCH (README, "Releases"); other tags never name a build.
-VERSION       ?= $(shell git describe --tags --match 'v[0-9]*' --always --dirty 2>/dev/null || echo dev)
+# The version every build is stamped with (README, "Releases"): the latest release tag
+# vMAJOR.MINOR.PATCH, plus -N-gHASH past it and -dirty for uncommitted changes; the commit hash
+# before the first release. Tags of any other shape never name a build.
+VERSION       ?= $(shell git describe --tags --match 'v[0-9]*.[0-9]*.[0-9]*' --always --dirty 2>/dev/null || echo dev)
 REVISION      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS       := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 IMAGE         ?= ecs-drainer:$(VERSION)
