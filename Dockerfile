@@ -2,6 +2,7 @@
 #
 #   docker build --build-arg VERSION=v0.1.0 --build-arg REVISION=$(git rev-parse HEAD) -t ecs-drainer .
 #   docker buildx build --platform linux/amd64,linux/arm64 ... (cross-compiles, no emulation)
+#   make image   (buildah, with local stand-ins for the base images: docs/image.md)
 #
 # No HEALTHCHECK: the runtime image has no shell or curl to run one, and ECS ignores a Docker
 # HEALTHCHECK anyway (only the task definition's healthCheck counts). Liveness comes from the
@@ -10,8 +11,13 @@
 # /healthz and /readyz on :8080 are there for a load balancer or a sidecar that wants them.
 
 ARG GO_VERSION=1.26
+# The base images are build arguments so that a machine that cannot pull them can build on local
+# stand-ins (test/image/standins.sh makes them from Debian's packages and the host's Go toolchain;
+# docs/image.md). The defaults are the public images, which every other build uses.
+ARG BUILDER_IMAGE=golang:${GO_VERSION}
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+FROM --platform=$BUILDPLATFORM ${BUILDER_IMAGE} AS build
 WORKDIR /src
 # Dependencies first, in their own layer: it is rebuilt only when go.mod or go.sum change.
 COPY go.mod go.sum ./
@@ -21,14 +27,16 @@ ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
 ARG REVISION=unknown
-RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+# The Go build cache survives between builds on one machine (BuildKit and buildah both keep it).
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath \
     -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
     -o /ecs-drainer ./cmd/controller
 
 # distroless/static: CA certificates and tzdata, no shell, no package manager; the nonroot
 # tag runs as uid 65532.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ecs-drainer" \

@@ -1,7 +1,8 @@
 # ecs-drainer: every target a developer or CI needs. `make help` lists them.
 #
 # Tools are pinned here and installed into bin/tools by the Makefile itself, so a fresh clone needs
-# only Go (and, for the checks that use them, Debian's prometheus and awscli packages: see .ci/run).
+# only Go (and, for the checks that use them, Debian's packages that .ci/run installs: prometheus,
+# prometheus-alertmanager, awscli, and buildah, podman and runc for the image).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -9,13 +10,20 @@ SHELL := /bin/bash
 GO            ?= go
 BIN           := $(CURDIR)/bin
 TOOLS         := $(BIN)/tools
-VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version every build is stamped with (README, "Releases"): the latest release tag
+# vMAJOR.MINOR.PATCH, plus -N-gHASH past it and -dirty for uncommitted changes; the commit hash
+# before the first release. Tags of any other shape never name a build.
+VERSION       ?= $(shell git describe --tags --match 'v[0-9]*.[0-9]*.[0-9]*' --always --dirty 2>/dev/null || echo dev)
 REVISION      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS       := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 IMAGE         ?= ecs-drainer:$(VERSION)
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT         := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# End-to-end tests with targets of their own, run verbosely so that CI's log shows what they prove.
+IMAGE_TESTS := ^TestImage$$
+ALERT_TESTS := ^TestStuckDrainAlertOnRealPrometheus$$
 
 # Fuzz targets run by `make fuzz`, as package:FuzzName.
 FUZZ_TARGETS := ./pkg/awssim:FuzzQueryRequest ./pkg/awssim:FuzzJSONRequest ./pkg/awssim:FuzzParseCQL ./pkg/options:FuzzParse
@@ -35,16 +43,26 @@ run: build ## Run ecs-drainer against the embedded simulator with a live demo fl
 	$(BIN)/ecs-drainer --simulate --http-addr 127.0.0.1:8080
 
 .PHONY: test
-test: lint test-unit test-e2e ## Everything CI runs: lint, unit and e2e tests, config checks.
+test: lint test-unit test-e2e test-alerts test-image ## Everything CI runs: lint, unit, e2e, alert and image tests, config checks.
 
 .PHONY: test-unit
 test-unit: ## Unit and package tests with the race detector (includes config/ checks and fuzz seed corpora).
 	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./test/config/... ./test/bench/...
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, AWS CLI, moto).
+test-e2e: ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Prometheus, Alertmanager, AWS CLI, moto).
 	@# The tests build bin/awssim and bin/ecs-drainer themselves (test/e2e/harness), once per run.
-	$(GO) test -count=1 -timeout 15m ./test/e2e/...
+	@# The image and alert delivery tests have their own targets, whose logs show them.
+	$(GO) test -count=1 -timeout 15m -skip '$(IMAGE_TESTS)|$(ALERT_TESTS)' ./test/e2e/...
+
+.PHONY: test-alerts
+test-alerts: ## The stuck-drain alert end to end: Prometheus with alerts.yml, Alertmanager with config/alertmanager, a webhook.
+	$(GO) test -v -count=1 -timeout 5m -run '$(ALERT_TESTS)' ./test/e2e/
+
+.PHONY: test-image
+test-image: ## Build the image with buildah and check it under podman: version, CA bundle, non-root, read-only, a drain.
+	@# -v: the log shows the build and the drain as they happen.
+	$(GO) test -v -count=1 -timeout 15m -run '$(IMAGE_TESTS)' ./test/e2e/
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint, go mod tidy check.
@@ -71,6 +89,14 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+
+.PHONY: image
+image: ## Build the container image with buildah on local stand-in base images; no registry needed (docs/image.md).
+	test/image/build.sh $(IMAGE) $(VERSION) $(REVISION)
+
+.PHONY: version
+version: ## Print the version and revision that builds are stamped with.
+	@echo $(VERSION) $(REVISION)
 
 .PHONY: tools
 tools: $(GOLANGCI_LINT) ## Install the pinned tools into bin/tools.

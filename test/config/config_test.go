@@ -538,14 +538,28 @@ func TestService(t *testing.T) {
 	}
 }
 
-// runTool runs an external checker from dir, or skips the test when it is not installed, so
-// that `go test ./...` works on a bare machine; CI installs the tools.
-func runTool(t *testing.T, dir, tool string, args ...string) {
+// ciTools are the checkers .ci/run installs or requires: in CI (CI=true) a missing one fails the
+// test instead of skipping it, so that a check cannot quietly stop running.
+var ciTools = []string{"promtool", "amtool", "cfn-lint"}
+
+// lookTool finds an external checker, or skips the test when it is not installed, so that `go
+// test ./...` works on a bare machine; CI installs the tools.
+func lookTool(t *testing.T, tool string) string {
 	t.Helper()
 	path, err := exec.LookPath(tool)
 	if err != nil {
+		if os.Getenv("CI") == "true" && slices.Contains(ciTools, tool) {
+			t.Fatalf("%s is not on PATH, and CI must run this check: see .ci/run", tool)
+		}
 		t.Skipf("%s is not on PATH: skipping this check; install it to run it", tool)
 	}
+	return path
+}
+
+// runTool runs an external checker from dir (see lookTool when it is missing).
+func runTool(t *testing.T, dir, tool string, args ...string) {
+	t.Helper()
+	path := lookTool(t, tool)
 	cmd := exec.CommandContext(t.Context(), path, args...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {

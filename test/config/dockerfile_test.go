@@ -81,6 +81,30 @@ func index(ins []instruction, cmd string, parts ...string) int {
 	})
 }
 
+// globalArgs returns the defaults of the ARGs declared before the first FROM, each expanded with
+// the ones before it, as the builder does.
+func globalArgs(ins []instruction) map[string]string {
+	args := map[string]string{}
+	for _, in := range ins {
+		if in.cmd == "FROM" {
+			break
+		}
+		if in.cmd == "ARG" {
+			name, def, _ := strings.Cut(in.args, "=")
+			args[name] = expandArgs(def, args)
+		}
+	}
+	return args
+}
+
+// expandArgs replaces ${NAME} by the value of each known ARG; other references stay as they are.
+func expandArgs(s string, args map[string]string) string {
+	for name, v := range args {
+		s = strings.ReplaceAll(s, "${"+name+"}", v)
+	}
+	return s
+}
+
 func TestDockerfile(t *testing.T) {
 	ins := parseDockerfile(t, string(readFile(t, "Dockerfile")))
 	st := stages(ins)
@@ -89,22 +113,21 @@ func TestDockerfile(t *testing.T) {
 	}
 	build, final := st[0], st[len(st)-1]
 
-	// The Go version comes from a global ARG so that it can be bumped in one place.
-	goVersion := ""
-	for _, in := range ins {
-		if in.cmd == "FROM" {
-			break
-		}
-		if v, ok := strings.CutPrefix(in.args, "GO_VERSION="); in.cmd == "ARG" && ok {
-			goVersion = v
+	// The base images are global ARGs (the Go version among them, so that it is bumped in one
+	// place) whose defaults are the public images; test/image/build.sh overrides the two image
+	// arguments with local stand-ins.
+	args := globalArgs(ins)
+	for _, name := range []string{"GO_VERSION", "BUILDER_IMAGE", "RUNTIME_IMAGE"} {
+		if _, ok := args[name]; !ok {
+			t.Errorf("no global ARG %s before the first FROM", name)
 		}
 	}
-	from := strings.ReplaceAll(build[0].args, "${GO_VERSION}", goVersion)
+	from := expandArgs(build[0].args, args)
 	if !strings.Contains(from, "golang:1.26 ") || !strings.HasSuffix(from, " AS build") {
-		t.Errorf("builder stage FROM %q, want golang:1.26 ... AS build", from)
+		t.Errorf("builder stage FROM %q (%q by default), want golang:1.26 ... AS build", build[0].args, from)
 	}
-	if got := final[0].args; got != "gcr.io/distroless/static-debian12:nonroot" {
-		t.Errorf("runtime stage FROM %q, want gcr.io/distroless/static-debian12:nonroot", got)
+	if got := expandArgs(final[0].args, args); got != "gcr.io/distroless/static-debian12:nonroot" {
+		t.Errorf("runtime stage FROM %q (%q by default), want gcr.io/distroless/static-debian12:nonroot", final[0].args, got)
 	}
 
 	for _, in := range ins {

@@ -8,14 +8,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,13 +64,16 @@ const (
 // TestStuckDrainAlertOnRealPrometheus makes a drain stall on the simulator (a service whose
 // deployment configuration lets no task move: minimumHealthyPercent=100, maximumPercent=100, on
 // the only instance of its cluster), and checks on a real Prometheus running the project's rules
-// that EcsDrainerDrainStuck goes pending, then firing (and reaches Alertmanager), and clears once
-// the drain is unstuck and completes, while EcsDrainerDown and every other alert stay quiet.
+// that EcsDrainerDrainStuck goes pending, then firing, and clears once the drain is unstuck and
+// completes, while EcsDrainerDown and every other alert stay quiet. Prometheus sends its alerts to
+// a real Alertmanager running config/alertmanager/alertmanager.yml, which must deliver the alert,
+// firing then resolved, with its labels and runbook link, to the webhook receiver the test runs.
 func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
-	promBin := promTool(t, "prometheus")
+	promBin := requireTool(t, "prometheus", "prometheus")
+	amBin := requireTool(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	sim, ctl := promStartStack(t)
-	am := promNewAlertmanager(t)
-	prom := promStart(t, promBin, ctl.Addr, am.addr)
+	rcv := amNewReceiver(t)
+	prom := promStart(t, promBin, ctl.Addr, amStart(t, amBin, rcv))
 
 	const cluster, service = "prom-stuck", "api"
 	fleet := promFleet(cluster, 1, demo.Service{Name: service, DesiredCount: 1, MinimumHealthyPercent: 100, MaximumPercent: 100})
@@ -138,13 +139,18 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if alerts := rules[promStuckRule].Alerts; len(alerts) != 1 {
-		t.Errorf("%s has %d alerts, want 1 (one job): %+v", promStuckRule, len(alerts), alerts)
-	} else if got := alerts[0].Labels; got["severity"] != "warning" || got["job"] != "ecs-drainer" || got["alertname"] != promStuckRule {
-		t.Errorf("%s alert labels %v, want alertname=%s job=ecs-drainer severity=warning", promStuckRule, got, promStuckRule)
+	alerts := rules[promStuckRule].Alerts
+	if len(alerts) != 1 {
+		t.Fatalf("%s has %d alerts, want 1 (one job): %+v", promStuckRule, len(alerts), alerts)
 	}
-	promWait(t, "Alertmanager receives the firing "+promStuckRule, func() (bool, string) {
-		return am.received(promStuckRule, false), fmt.Sprintf("received %d notifications", am.count())
+	labels, runbook := alerts[0].Labels, rules[promStuckRule].Annotations["runbook_url"]
+	if labels["severity"] != "warning" || labels["job"] != "ecs-drainer" || labels["alertname"] != promStuckRule {
+		t.Errorf("%s alert labels %v, want alertname=%s job=ecs-drainer severity=warning", promStuckRule, labels, promStuckRule)
+	}
+	amWaitDelivered(t, rcv, promStuckRule, labels, runbook, "firing")
+	// The warning also goes to Slack, whose message template must carry the runbook link.
+	promWait(t, "the Slack receiver gets the firing "+promStuckRule+" with its runbook link", func() (bool, string) {
+		return rcv.slackMentions("FIRING", promStuckRule, runbook), rcv.String()
 	})
 
 	// The drain really is stuck, not slow: DRAINING, not completed, the controller sees it.
@@ -172,9 +178,7 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 		r := rules[promStuckRule]
 		return r.State == "inactive" && len(r.Alerts) == 0, fmt.Sprintf("state %q, alerts %+v", r.State, r.Alerts)
 	})
-	promWait(t, "Alertmanager receives the resolved "+promStuckRule, func() (bool, string) {
-		return am.received(promStuckRule, true), fmt.Sprintf("received %d notifications", am.count())
-	})
+	amWaitDelivered(t, rcv, promStuckRule, labels, runbook, "resolved")
 	// The controller counts a drain as ended when it sees the instance leave Terminating:Wait,
 	// on its next look after the completion.
 	promWait(t, "the instance terminates and the controller sees the drain end", func() (bool, string) {
@@ -221,25 +225,18 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 			t.Errorf("alert %s went %v during the test; only %s should have", name, states.seen(name), promStuckRule)
 		}
 	}
+	if got := rcv.alertNames(); !slices.Equal(got, []string{promStuckRule}) {
+		t.Errorf("the webhook receiver got notifications of %v, want %s only", got, promStuckRule)
+	}
 }
 
 // TestPromtoolCheckMetricsOnRealScrape lints what the running controller and simulator actually
 // serve, after a drain so that the drain histograms and outcome counters carry data.
 func TestPromtoolCheckMetricsOnRealScrape(t *testing.T) {
-	promtool := promTool(t, "promtool")
+	promtool := requireTool(t, "promtool", "prometheus")
 	sim, ctl := promStartStack(t)
 
-	// Two instances, one task with room to move: whichever instance Auto Scaling picks, its
-	// drain finishes.
-	fleet := promFleet("prom-lint", 2, demo.Service{Name: "web", DesiredCount: 1, MinimumHealthyPercent: 50, MaximumPercent: 200})
-	asg := fleet.Clusters[0].ASGs[0].Name
-	as, ec := harness.Clients("http://" + sim.Addr)
-	promBuildFleet(t, sim, as, ec, fleet, 1)
-	if _, err := as.SetDesiredCapacity(t.Context(), &autoscaling.SetDesiredCapacityInput{
-		AutoScalingGroupName: aws.String(asg), DesiredCapacity: aws.Int32(1),
-	}); err != nil {
-		t.Fatalf("scaling in %s: %v", asg, err)
-	}
+	promScaleInOneOfTwo(t, sim, "prom-lint")
 	promWait(t, "one drain completes and its instance terminates", func() (bool, string) {
 		mfs, err := harness.Metrics(ctl.Addr)
 		if err != nil {
@@ -268,29 +265,22 @@ func TestPromtoolCheckMetricsOnRealScrape(t *testing.T) {
 	}
 }
 
-// promTool finds a Prometheus binary (on PATH, else where Debian's package puts it) or skips.
-func promTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join("/usr/bin", name); promIsExecutable(p) {
-		return p
-	}
-	t.Skipf("%s is not installed: apt-get install prometheus (CI installs it; .ci/run)", name)
-	return ""
-}
-
-func promIsExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
 // promStartStack runs awssim and ecs-drainer with one-second loops, stops both when the test
 // ends, and prints their output if it failed.
 func promStartStack(t *testing.T) (sim, ctl *harness.Process) {
 	t.Helper()
-	simBin, ctlBin, err := harness.Binaries()
+	_, ctlBin, err := harness.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startStack(t, ctlBin)
+}
+
+// startStack is promStartStack with the controller started by ctlBin: the binary, or a script that
+// runs it in a container (test/image/run.sh). It returns once the controller is ready.
+func startStack(t *testing.T, ctlBin string) (sim, ctl *harness.Process) {
+	t.Helper()
+	simBin, _, err := harness.Binaries()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +332,22 @@ func promFleet(cluster string, instances int, svc demo.Service) demo.Fleet {
 			}},
 			Services: []demo.Service{svc},
 		}},
+	}
+}
+
+// promScaleInOneOfTwo builds a managed group of two instances in cluster with one service task
+// that has room to move, so that whichever instance Auto Scaling picks, its drain finishes, and
+// scales the group in by one.
+func promScaleInOneOfTwo(t *testing.T, sim *harness.Process, cluster string) {
+	t.Helper()
+	fleet := promFleet(cluster, 2, demo.Service{Name: "web", DesiredCount: 1, MinimumHealthyPercent: 50, MaximumPercent: 200})
+	asg := fleet.Clusters[0].ASGs[0].Name
+	as, ec := harness.Clients("http://" + sim.Addr)
+	promBuildFleet(t, sim, as, ec, fleet, 1)
+	if _, err := as.SetDesiredCapacity(t.Context(), &autoscaling.SetDesiredCapacityInput{
+		AutoScalingGroupName: aws.String(asg), DesiredCapacity: aws.Int32(1),
+	}); err != nil {
+		t.Fatalf("scaling in %s: %v", asg, err)
 	}
 }
 
@@ -445,7 +451,7 @@ type promServer struct {
 
 // promStart writes the templated configuration and rules into a temporary directory, runs
 // Prometheus on a free loopback port with its TSDB there, waits until it is ready, and stops it
-// (its whole process group) when the test ends.
+// when the test ends.
 func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServer {
 	t.Helper()
 	root, err := harness.RepoRoot()
@@ -460,25 +466,40 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	cfg = promSubstituteOnce(t, "prometheus.yml", cfg, promAlertmanagerProd, fmt.Sprintf("targets: [%q]", alertmanagerAddr))
 	rules := promTemplateAlerts(t, promReadFile(t, filepath.Join(root, "config", "prometheus", "alerts.yml")))
 	// rule_files in prometheus.yml names "alerts.yml", relative to the configuration file.
-	for name, content := range map[string]string{"prometheus.yml": cfg, "alerts.yml": rules} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatalf("writing %s: %v", name, err)
-		}
-	}
+	promWriteFiles(t, dir, map[string]string{"prometheus.yml": cfg, "alerts.yml": rules})
 
 	addr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatalf("creating Prometheus' log file: %v", err)
-	}
-	cmd := exec.Command(bin,
+	startServer(t, "Prometheus", dir, bin, addr,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 	)
+	return &promServer{addr: addr}
+}
+
+func promWriteFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatalf("writing %s: %v", name, err)
+		}
+	}
+}
+
+// startServer runs a third-party server (Prometheus, Alertmanager) that serves on addr, with its log
+// in dir, and waits until it answers 200 on http://addr/-/ready, the readiness endpoint both have.
+// The server runs in its own process group and is stopped when the test ends, its log printed if
+// the test failed.
+func startServer(t *testing.T, name, dir, bin, addr string, args ...string) {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatalf("creating %s's log file: %v", name, err)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so that stopping it reaches nothing else.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -489,7 +510,7 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	done := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(done) }()
-	// Registered after t.TempDir, so it runs before the directory is removed.
+	// Registered after the caller's t.TempDir, so it runs before the directory is removed.
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
@@ -500,7 +521,7 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 		}
 		_ = logFile.Close()
 		if t.Failed() {
-			t.Logf("Prometheus log:\n%s", promReadFile(t, logFile.Name()))
+			t.Logf("%s log:\n%s", name, promReadFile(t, logFile.Name()))
 		}
 	})
 
@@ -519,13 +540,12 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	})
 	select {
 	case <-done:
-		t.Fatalf("Prometheus exited before it was ready: %v\n%s", waitErr, promReadFile(t, logFile.Name()))
+		t.Fatalf("%s exited before it was ready: %v\n%s", name, waitErr, promReadFile(t, logFile.Name()))
 	default:
 	}
 	if err != nil {
-		t.Fatalf("waiting for Prometheus to be ready: %v", err)
+		t.Fatalf("waiting for %s to be ready: %v", name, err)
 	}
-	return &promServer{addr: addr}
 }
 
 func promReadFile(t *testing.T, path string) string {
@@ -568,14 +588,15 @@ func promTemplateAlerts(t *testing.T, src string) string {
 
 // promRule is one rule of Prometheus' /api/v1/rules.
 type promRule struct {
-	Name      string      `json:"name"`
-	Type      string      `json:"type"`
-	Query     string      `json:"query"`
-	Duration  float64     `json:"duration"` // the rule's "for", in seconds
-	State     string      `json:"state"`    // inactive, pending or firing
-	Health    string      `json:"health"`
-	LastError string      `json:"lastError"`
-	Alerts    []promAlert `json:"alerts"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type"`
+	Query       string            `json:"query"`
+	Duration    float64           `json:"duration"` // the rule's "for", in seconds
+	Annotations map[string]string `json:"annotations"`
+	State       string            `json:"state"` // inactive, pending or firing
+	Health      string            `json:"health"`
+	LastError   string            `json:"lastError"`
+	Alerts      []promAlert       `json:"alerts"`
 }
 
 type promAlert struct {
@@ -653,60 +674,4 @@ func (l promStateLog) record(rules map[string]promRule) {
 
 func (l promStateLog) seen(name string) []string {
 	return slices.Sorted(maps.Keys(l[name]))
-}
-
-// promAlertmanager stands in for Alertmanager: it records what Prometheus posts to /api/v2/alerts.
-type promAlertmanager struct {
-	addr   string
-	mu     sync.Mutex
-	alerts []promNotification
-}
-
-type promNotification struct {
-	Labels   map[string]string `json:"labels"`
-	StartsAt time.Time         `json:"startsAt"`
-	EndsAt   time.Time         `json:"endsAt"`
-	received time.Time
-}
-
-func promNewAlertmanager(t *testing.T) *promAlertmanager {
-	t.Helper()
-	am := &promAlertmanager{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/api/v2/alerts" {
-			http.NotFound(w, r)
-			return
-		}
-		var batch []promNotification
-		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		now := time.Now()
-		am.mu.Lock()
-		for _, a := range batch {
-			a.received = now
-			am.alerts = append(am.alerts, a)
-		}
-		am.mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
-	am.addr = srv.Listener.Addr().String()
-	return am
-}
-
-// received reports whether an alert named name was posted firing (ending in the future) or, with
-// resolved, resolved (ending by the time it was posted).
-func (am *promAlertmanager) received(name string, resolved bool) bool {
-	am.mu.Lock()
-	defer am.mu.Unlock()
-	return slices.ContainsFunc(am.alerts, func(a promNotification) bool {
-		return a.Labels["alertname"] == name && !a.EndsAt.After(a.received) == resolved
-	})
-}
-
-func (am *promAlertmanager) count() int {
-	am.mu.Lock()
-	defer am.mu.Unlock()
-	return len(am.alerts)
 }
