@@ -81,6 +81,10 @@ bench: build ## 10,000-instance benchmark: ecs-drainer vs awssim as separate pro
 soak: build ## Bounded chaos soak (a few minutes): faults, SIGKILL restarts, two replicas.
 	$(GO) test -v -count=1 -timeout 20m -run TestSoak ./test/e2e/ -args -soak.long
 
+.PHONY: heartbeat-capacity
+heartbeat-capacity: build ## Measure heartbeats per second sustained at several API latencies and --aws-qps (a few minutes).
+	$(GO) test -v -count=1 -timeout 30m -run TestHeartbeatCapacity ./test/e2e/ -args -capacity
+
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \

@@ -110,7 +110,7 @@ type Config struct {
 	// Workers is how many queue items are reconciled at once.
 	Workers int
 	// AWSQPS is the client-side Auto Scaling request rate (requests per second; 0: unlimited). It
-	// sizes the heartbeat workers (heartbeatWorkersFor) and is what heartbeats due are weighed
+	// sizes the heartbeat workers (HeartbeatWorkersFor) and is what heartbeats due are weighed
 	// against before they fall behind.
 	AWSQPS float64
 	// DryRun logs every write it would make and makes none.
@@ -350,7 +350,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		})
 	}
-	for range heartbeatWorkersFor(c.cfg.AWSQPS) {
+	for range HeartbeatWorkersFor(c.cfg.AWSQPS) {
 		wg.Go(func() {
 			for c.processHeartbeat(ctx) {
 			}

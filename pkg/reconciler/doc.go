@@ -10,11 +10,13 @@
 // (processNext). Queue items are:
 //
 //   - discovery: lists the managed groups (DescribeAutoScalingGroups with the tag filter, 100 per
-//     page, plus the named groups), describes hooks lazily (hookDescribers groups at a time, so a
-//     scale-in across many groups is not held back by a round trip per group), starts watching
-//     instances that entered Terminating:Wait, enqueues every watched instance and requeues itself
-//     after the resync period, or half the shortest heartbeat timeout of the hooks it knows if that
-//     is shorter (an instance is first seen up to a resync after its action started).
+//     page, plus the named groups; a group must carry the tag value), reads the hooks of groups
+//     with a new instance waiting (and every busyHookTTL while instances wait), hookDescribers
+//     groups at a time, starts watching instances that entered Terminating:Wait, enqueues every
+//     watched instance, describes idle groups' hooks not known (with a resync period over
+//     probeHooksAbove), and requeues itself after the resync period, or half the shortest
+//     heartbeat timeout of the hooks it knows, or probeHooksAbove while a group's hooks are
+//     unknown (an instance is first seen up to a resync after its action started).
 //   - instance/<id>: the per-instance reconcile (instance.go), level-triggered: every step re-reads
 //     state and is safe to repeat.
 //   - resolve, drain/<cluster>, tasks/<cluster>: shared batches (see below).
@@ -27,13 +29,14 @@
 // shutdownGrace (20 s) before their calls are cancelled.
 //
 // Heartbeats have a path of their own that never waits behind ECS work: a second client-go typed
-// delaying queue keyed by EC2 instance ID, on the same clock, served by heartbeatWorkers workers
-// that call only RecordLifecycleActionHeartbeat (heartbeat.go). Discovery enqueues every watched
+// delaying queue keyed by EC2 instance ID, on the same clock, served by HeartbeatWorkersFor(qps)
+// workers (2 x --aws-qps) that call only RecordLifecycleActionHeartbeat (heartbeat.go), each call
+// marked urgent with the action's expiry so the client-side rate limit serves it first. Discovery enqueues every watched
 // instance there at each resync; the worker records a heartbeat when one is due and schedules the
 // instance again for the next, from what the controller knows (the last heartbeat or the time the
 // action is known to have started after, the hook's heartbeat timeout, the global timeout). Auto
-// Scaling and ECS also have separate client-side rate limiters and retryers (pkg/awsapi), so ECS
-// throttling or retries never use up Auto Scaling's tokens.
+// Scaling and ECS also have separate client-side rate limiters, and every operation its own
+// retryer (pkg/awsapi), so throttling of one operation never slows or starves another.
 //
 // # API budget
 //
@@ -41,10 +44,9 @@
 // and batched across instances rather than made per instance:
 //
 //   - With nothing terminating a resync costs one DescribeAutoScalingGroups per 100 tagged groups
-//     and no ECS call: lifecycle hooks are described only for groups with instances waiting (and
-//     cached for hookCacheTTL whatever was found), or once per new group with --manage-hooks or
-//     with a resync period over 15 s (so a short heartbeat timeout is known before an instance
-//     waits; at most 20 groups a resync).
+//     and no ECS call. Hooks are read for groups with instances waiting; with a resync period over
+//     probeHooksAbove (or --manage-hooks) every group's hooks are described too, hookProbesPerResync
+//     a resync, and again every hookCacheTTL.
 //   - resolve: where newly seen instances are registered is found for all of them at once: per
 //     cluster, ListContainerInstances with "ec2InstanceId in [...]" (100 IDs a call), status
 //     omitted, then DescribeContainerInstances of what was found. Clusters where the group's
@@ -101,8 +103,9 @@
 // (min(48 h, 100 x heartbeat timeout) from first sight, or the drain start if earlier). A failed
 // heartbeat is retried every tenth of the heartbeat timeout, each call bounded to a sixth of it
 // (5 to 20 s); "No active Lifecycle Action" means the action is over, which the instance's
-// reconcile records; InvalidRequest (hook deleted or renamed) stops the instance's heartbeats until
-// the next resync has described the hook again. In dry run the worker logs the heartbeat it would
+// reconcile checks against Auto Scaling, like a ValidationError: it reads the group's hooks and the
+// instance's state, follows a hook replaced under a new name, and counts the action as ended only
+// if the instance waits on no hook of ours. The same check follows a refused completion. In dry run the worker logs the heartbeat it would
 // record and records none. A drain
 // that outlives the drain timeout, counted from the same time, ends the configured way whether or
 // not DRAINING could be set (stop the remaining tasks, daemon tasks last once no other task is

@@ -53,9 +53,9 @@ type heartbeatState struct {
 	noActive   bool
 }
 
-// heartbeatWorkersFor is how many heartbeats may be in flight at once under a client-side Auto
-// Scaling rate of qps (0: unlimited).
-func heartbeatWorkersFor(qps float64) int {
+// HeartbeatWorkersFor is how many heartbeats the controller keeps in flight at once under a
+// client-side Auto Scaling rate of qps (0: unlimited).
+func HeartbeatWorkersFor(qps float64) int {
 	if qps <= 0 {
 		return heartbeatWorkersUnlimited
 	}

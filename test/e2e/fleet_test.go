@@ -146,6 +146,13 @@ func (e *ctrlEnv) eventually(what string, cond func() (bool, string)) {
 // registered, every task the fleet describes RUNNING, none pending.
 func (e *ctrlEnv) build(f demo.Fleet) {
 	e.t.Helper()
+	e.buildWithRunning(f, ctrlFleetTasks(f))
+}
+
+// buildWithRunning is build for a fleet added to one already built: want is every task that
+// should then be RUNNING in the simulator, the earlier fleets' included.
+func (e *ctrlEnv) buildWithRunning(f demo.Fleet, want int) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.t.Context(), ctrlBuildLimit)
 	defer cancel()
 	if err := demo.Build(ctx, e.as, e.ec, f); err != nil {
@@ -154,7 +161,6 @@ func (e *ctrlEnv) build(f demo.Fleet) {
 	if err := demo.WaitRegistered(ctx, e.ec, f); err != nil {
 		e.t.Fatalf("waiting for the fleet to register: %v", err)
 	}
-	want := ctrlFleetTasks(f)
 	e.eventually(fmt.Sprintf("%d tasks RUNNING", want), func() (bool, string) {
 		mfs := e.simMetrics()
 		running := harness.Sum(mfs, "awssim_tasks", map[string]string{"last_status": "RUNNING"})

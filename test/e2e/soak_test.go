@@ -68,20 +68,33 @@ type soakPlan struct {
 	// throttled for a while.
 	neighbourFrom float64
 	storm         time.Duration
-	tail          time.Duration
+	// Another tool calls CompleteLifecycleAction fast enough to keep that one operation's bucket
+	// empty for completionStorm from completionFrom: the controller's completions are throttled while
+	// every other operation is not, and its heartbeats must not suffer for it.
+	completionFrom  float64
+	completionStorm time.Duration
+	// Every request takes slowLatency for slowFor from slowFrom: a slow but healthy API.
+	slowFrom float64
+	slowFor  time.Duration
+	tail     time.Duration
 }
+
+// soakSlowLatency is the slow API phase's latency per request, as measured on a sick account.
+const soakSlowLatency = 700 * time.Millisecond
 
 func soakPlanFor(long bool) soakPlan {
 	if long {
 		return soakPlan{
 			mode: "long", scaleFor: 3 * time.Minute, fastClusters: 4, minScaleIns: 200, restarts: 4,
 			restartFrom: 0.1, restartTo: 0.5, replicaFrom: 0.3, replicaTo: 0.65, neighbourFrom: 0.7, storm: 25 * time.Second,
+			completionFrom: 0.05, completionStorm: 40 * time.Second, slowFrom: 0.87, slowFor: 20 * time.Second,
 			tail: 2 * time.Minute,
 		}
 	}
 	return soakPlan{
 		mode: "short", scaleFor: 45 * time.Second, fastClusters: 4, minScaleIns: 25, restarts: 1,
 		restartFrom: 0.15, restartTo: 0.4, replicaFrom: 0.45, replicaTo: 0.7, neighbourFrom: 0.55, storm: 9 * time.Second,
+		completionFrom: 0.1, completionStorm: 10 * time.Second, slowFrom: 0.78, slowFor: 8 * time.Second,
 		tail: time.Minute,
 	}
 }
@@ -124,7 +137,7 @@ func TestSoak(t *testing.T) {
 func runSoak(t *testing.T, plan soakPlan) {
 	rng := rand.New(rand.NewPCG(*soakSeed, *soakSeed^0x50a4))
 	awssimBin, ctrlBin := chaosBinaries(t)
-	sim, err := harness.StartSim(awssimBin, "--throttle", "--error-rate", "0.05", "--seed", fmt.Sprint(*soakSeed), "--log-format", "json")
+	sim, err := harness.StartSim(awssimBin, "--throttle", "--error-rate", fmt.Sprint(soakErrorRate), "--seed", fmt.Sprint(*soakSeed), "--log-format", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +251,8 @@ func runSoak(t *testing.T, plan soakPlan) {
 		restartAt = append(restartAt, at(plan.restartFrom)+time.Duration(i)*slot+slot/4+time.Duration(rng.Int64N(int64(slot/2))))
 	}
 	replicaFrom, replicaTo := at(plan.replicaFrom), at(plan.replicaTo)
-	var neighbour *soakNeighbour
+	var neighbour, completer *soakNeighbour
+	slowStarted, slowEnded := false, false
 
 	var (
 		replicaRan         bool
@@ -287,7 +301,21 @@ func runSoak(t *testing.T, plan soakPlan) {
 			replica, replicaRan = startCtrl("the second replica"), true
 		}
 		if neighbour == nil && elapsed >= at(plan.neighbourFrom) {
-			neighbour = startSoakNeighbour(t, simURL, fast.Clusters[0].Name)
+			neighbour = startSoakNeighbour(t, soakReadOps(simURL, fast.Clusters[0].Name))
+		}
+		if completer == nil && elapsed >= at(plan.completionFrom) {
+			completer = startSoakNeighbour(t, soakCompletionOps(simURL, groups[0].name))
+		}
+		if completer != nil && elapsed >= at(plan.completionFrom)+plan.completionStorm {
+			completer.stop()
+		}
+		if !slowStarted && elapsed >= at(plan.slowFrom) {
+			slowStarted = true
+			soakFaults(t, simURL, soakSlowLatency)
+		}
+		if slowStarted && !slowEnded && elapsed >= at(plan.slowFrom)+plan.slowFor {
+			slowEnded = true
+			soakFaults(t, simURL, 0)
 		}
 		if neighbour != nil && elapsed >= at(plan.neighbourFrom)+plan.storm {
 			neighbour.stop()
@@ -309,10 +337,14 @@ func runSoak(t *testing.T, plan soakPlan) {
 		t.Errorf("the second replica did not stop cleanly on SIGTERM: %v\n%s", err, soakTail(replica.Output(), 4000))
 	}
 	outputs = append(outputs, replica.Output())
-	if neighbour == nil {
-		t.Fatal("the scale loop ended before the noisy neighbour's window")
+	if neighbour == nil || completer == nil || !slowStarted {
+		t.Fatal("the scale loop ended before the noisy neighbours' or the slow API's window")
 	}
 	neighbour.stop()
+	completer.stop()
+	if !slowEnded {
+		soakFaults(t, simURL, 0)
+	}
 
 	// Tail: every instance the loop scaled in must be completed and terminated.
 	err = harness.Eventually(plan.tail, time.Second, func() (bool, string) {
@@ -421,6 +453,9 @@ func runSoak(t *testing.T, plan soakPlan) {
 	row("second replica ran", "%s to %s", replicaFrom.Round(time.Second), replicaTo.Round(time.Second))
 	nCalls, nThrottled := neighbour.totals()
 	row("noisy neighbour ran", "%s for %s: %d calls, %d throttled", at(plan.neighbourFrom).Round(time.Second), neighbour.ran.Round(time.Second), nCalls, nThrottled)
+	cCalls, cThrottled := completer.totals()
+	row("completion neighbour ran", "%s for %s: %d CompleteLifecycleAction calls, %d throttled", at(plan.completionFrom).Round(time.Second), completer.ran.Round(time.Second), cCalls, cThrottled)
+	row("slow API", "%s per request for %s from %s", soakSlowLatency, plan.slowFor, at(plan.slowFrom).Round(time.Second))
 	row("drains longer than the heartbeat timeout ("+soakHeartbeatTimeout.String()+")", "%d (heartbeats on them: %d; longest drain %s)", drains.pastHeartbeat, drains.heartbeatsPast, drains.longest.Round(time.Second))
 	row("Terminating:Wait to DRAINING, p50 / p90 / max", "%s", soakPercentiles(drains.toDraining))
 	row("Terminating:Wait to completion, p50 / p90 / max", "%s", soakPercentiles(drains.toCompleted))
@@ -467,14 +502,19 @@ func soakAWSConfig(simURL string, r aws.Retryer) aws.Config {
 	}
 }
 
+// soakErrorRate is the share of requests awssim fails with a 5xx throughout the soak.
+const soakErrorRate = 0.05
+
 // soakNeighbourRate is the neighbour's calls per second to each operation: twice the 20/s refill of
-// awssim's read buckets, so they run dry after their burst and the controller shares the shortage.
+// awssim's read buckets and four times a write's 10/s, so they run dry after their burst and the
+// controller shares the shortage.
 const soakNeighbourRate = 40
 
-func startSoakNeighbour(t *testing.T, simURL, cluster string) *soakNeighbour {
+// soakReadOps are the read operations the controller uses most, on one cluster.
+func soakReadOps(simURL, cluster string) []func(context.Context) error {
 	cfg := soakAWSConfig(simURL, aws.NopRetryer{})
 	as, ec := autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
-	ops := []func(context.Context) error{
+	return []func(context.Context) error{
 		func(ctx context.Context) error {
 			_, err := as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
 			return err
@@ -488,6 +528,31 @@ func startSoakNeighbour(t *testing.T, simURL, cluster string) *soakNeighbour {
 			return err
 		},
 	}
+}
+
+// soakCompletionOps is another tool completing lifecycle actions in the account (of an instance
+// that is not waiting): it uses up CompleteLifecycleAction's bucket and nothing else.
+func soakCompletionOps(simURL, group string) []func(context.Context) error {
+	as := autoscaling.NewFromConfig(soakAWSConfig(simURL, aws.NopRetryer{}))
+	return []func(context.Context) error{func(ctx context.Context) error {
+		_, err := as.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
+			AutoScalingGroupName: aws.String(group), LifecycleHookName: aws.String(demo.DefaultHookName),
+			InstanceId: aws.String("i-0000000000000000f"), LifecycleActionResult: aws.String("CONTINUE"),
+		})
+		return err
+	}}
+}
+
+// soakFaults sets the soak's faults (AWS-like throttling, 5% errors) with a latency per request.
+func soakFaults(t *testing.T, simURL string, latency time.Duration) {
+	t.Helper()
+	if err := chaosSetFaults(simURL, awssim.Faults{Throttle: true, ErrorRate: soakErrorRate, LatencyMS: int(latency / time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startSoakNeighbour calls each of ops soakNeighbourRate times a second until stopped.
+func startSoakNeighbour(t *testing.T, ops []func(context.Context) error) *soakNeighbour {
 	ctx, cancel := context.WithCancel(t.Context())
 	n := &soakNeighbour{cancel: cancel, started: time.Now(), calls: make([]int, len(ops)), throttled: make([]int, len(ops))}
 	// One goroutine per operation, so a slow answer to one does not hold back the others.
