@@ -22,7 +22,17 @@ type simMetrics struct {
 	tasksStopped     *prometheus.CounterVec
 	actionsCompleted *prometheus.CounterVec
 	actionsTimedOut  prometheus.Counter
+	eventsEmitted    prometheus.Counter
+	deliveries       *prometheus.CounterVec
 }
+
+// Outcomes of a message on its way into a queue, the label values of awssim_event_deliveries_total.
+const (
+	deliveryDelivered     = "delivered"     // put on its queue
+	deliveryDuplicated    = "duplicated"    // an extra copy scheduled (EventDuplicate)
+	deliveryLost          = "lost"          // dropped on purpose (EventLoss)
+	deliveryUndeliverable = "undeliverable" // its queue does not exist
+)
 
 func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 	m := &simMetrics{
@@ -39,7 +49,16 @@ func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 			Name: "awssim_lifecycle_actions_timed_out_total", Help: "Lifecycle actions that reached their heartbeat or global timeout.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.tasksStopped, m.actionsCompleted, m.actionsTimedOut, newStateCollector(s))
+	m.eventsEmitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "awssim_events_emitted_total", Help: "Events the simulated services (and PutEvents) published to the default event bus.",
+	})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "awssim_event_deliveries_total", Help: "Event and lifecycle-notification deliveries into SQS queues, by outcome.",
+	}, []string{"result"})
+	for _, r := range []string{deliveryDelivered, deliveryDuplicated, deliveryLost, deliveryUndeliverable} {
+		m.deliveries.WithLabelValues(r)
+	}
+	reg.MustRegister(m.requests, m.tasksStopped, m.actionsCompleted, m.actionsTimedOut, m.eventsEmitted, m.deliveries, newStateCollector(s))
 	for _, r := range []string{StopReasonUser, StopReasonServiceScheduler, StopReasonDraining, StopReasonHostTerminated} {
 		m.tasksStopped.WithLabelValues(r)
 	}
@@ -124,6 +143,18 @@ type Stats struct {
 	TerminatedWithTasks int
 	// Terminated counts instances that reached Terminated.
 	Terminated int
+	// EventsEmitted counts events published to the default event bus, matched by a rule or not.
+	EventsEmitted int
+	// Deliveries counts messages on their way into SQS queues by outcome: delivered, duplicated,
+	// lost, undeliverable (see awssim_event_deliveries_total).
+	Deliveries map[string]int
+	// LifecycleNotifications counts lifecycle-hook messages Auto Scaling sent to a hook's
+	// NotificationTargetARN, test notifications included.
+	LifecycleNotifications int
+	// SQSMovedToDeadLetterQueue counts messages redriven to a dead-letter queue.
+	SQSMovedToDeadLetterQueue int
+	// SpotInterruptions counts instances reclaimed after a Spot interruption warning.
+	SpotInterruptions int
 }
 
 func newStats() Stats {
@@ -132,6 +163,7 @@ func newStats() Stats {
 		TasksStoppedByReason:      map[string]int{},
 		LifecycleActionsCompleted: map[string]int{},
 		CompletionsByInstance:     map[string]int{},
+		Deliveries:                map[string]int{},
 	}
 }
 
@@ -144,6 +176,7 @@ func (s *Sim) Stats() Stats {
 	c.TasksStoppedByReason = maps.Clone(s.stats.TasksStoppedByReason)
 	c.LifecycleActionsCompleted = maps.Clone(s.stats.LifecycleActionsCompleted)
 	c.CompletionsByInstance = maps.Clone(s.stats.CompletionsByInstance)
+	c.Deliveries = maps.Clone(s.stats.Deliveries)
 	return c
 }
 
@@ -169,4 +202,10 @@ func (s *Sim) record(service, op string, err *apiError, hostile hostileKind) {
 func (s *Sim) taskStopped(reason string) {
 	s.metrics.tasksStopped.WithLabelValues(reason).Inc()
 	s.stats.TasksStoppedByReason[reason]++
+}
+
+// countDelivery counts one delivery outcome. Called with s.mu held.
+func (s *Sim) countDelivery(result string) {
+	s.metrics.deliveries.WithLabelValues(result).Inc()
+	s.stats.Deliveries[result]++
 }
