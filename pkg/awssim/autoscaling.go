@@ -133,6 +133,11 @@ type asgInstance struct {
 	// abandoned records that a launching action ended with ABANDON: the instance is terminated
 	// instead of put in service.
 	abandoned bool
+	// termStart and termCause describe the termination activity, for its Terminate Successful event.
+	termStart time.Time
+	termCause string
+	// spot is the Spot interruption in progress, if any (spot.go).
+	spot *spotInterruption
 }
 
 // active reports whether the instance counts toward the group's desired capacity.
@@ -283,6 +288,10 @@ func (m *asgModel) nextDue() (dueEntry, bool) {
 func (m *asgModel) fire(e dueEntry) {
 	heap.Pop(&m.queue)
 	inst, at := e.inst, e.at
+	if st, ok := inst.spotDue(); ok && st.Equal(at) {
+		m.reclaimSpot(inst, at)
+		return
+	}
 	switch inst.state {
 	case statePending:
 		m.launched(inst, at)
@@ -331,8 +340,18 @@ func (m *asgModel) retime(inst *asgInstance) {
 	}
 }
 
-// nextDue is when the instance's next timed transition is due, if it has one.
+// nextDue is when the instance's next timed transition is due, if it has one: a Spot reclaim
+// (spot.go) or the end of its current state.
 func (i *asgInstance) nextDue() (time.Time, bool) {
+	t, ok := i.stateDue()
+	if st, spot := i.spotDue(); spot && (!ok || st.Before(t)) {
+		return st, true
+	}
+	return t, ok
+}
+
+// stateDue is when the instance's current state ends on a timer, if it does.
+func (i *asgInstance) stateDue() (time.Time, bool) {
 	switch i.state {
 	case statePending, stateTerminatingProceed:
 		return i.due, true
@@ -453,7 +472,7 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 	inst.actions = nil
 	for _, h := range hooks {
 		ht := time.Duration(h.heartbeatTimeout) * time.Second
-		inst.actions = append(inst.actions, &lifecycleAction{
+		a := &lifecycleAction{
 			token:            m.newUUID(),
 			hook:             h.name,
 			transition:       h.transition,
@@ -461,7 +480,9 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 			defaultResult:    h.defaultResult,
 			deadline:         at.Add(ht),
 			limit:            at.Add(time.Duration(h.globalTimeout()) * time.Second),
-		})
+		}
+		inst.actions = append(inst.actions, a)
+		m.announceAction(inst, h, a, at)
 	}
 	m.setState(inst, state)
 }
@@ -470,6 +491,11 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 // hold it in Terminating:Wait; force-deleting a group and abandoned launches skip them, as on AWS.
 func (m *asgModel) beginTermination(inst *asgInstance, at time.Time, withHooks bool) {
 	inst.registerAt = time.Time{}
+	inst.termStart = at
+	if inst.termCause == "" {
+		inst.termCause = fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.",
+			at.UTC().Format(time.RFC3339), inst.group.desired+1, inst.group.desired)
+	}
 	// The timeline starts here, hook or not, so that the stops of its tasks from now on are noted.
 	m.s.note(inst.id, func(t *Timeline) { t.Group = inst.group.name })
 	if withHooks {
@@ -523,7 +549,11 @@ func (m *asgModel) terminated(inst *asgInstance, at time.Time) {
 	// Noted first, so that the timeline exists when the killed tasks' stops are noted.
 	m.s.note(inst.id, func(t *Timeline) { t.Group = inst.group.name })
 	n := m.s.ecs.hostTerminated(inst.id, at)
+	if inst.spot != nil {
+		n += inst.spot.killed // the tasks died when EC2 reclaimed the instance
+	}
 	m.s.note(inst.id, func(t *Timeline) { t.TerminatedAt, t.TasksKilled = at, n })
+	m.announceTerminated(inst, at)
 	m.s.stats.Terminated++
 	if n > 0 {
 		m.s.stats.TerminatedWithTasks++

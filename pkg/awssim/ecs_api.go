@@ -941,7 +941,7 @@ func (m *ecsModel) updateContainerInstancesState(in *updateContainerInstancesSta
 		}
 		if ci.status != in.Status {
 			ci.status = in.Status
-			ci.touch()
+			m.instanceChanged(ci, now)
 			if in.Status == ciDraining {
 				m.s.note(ci.ec2InstanceID, func(tl *Timeline) {
 					if tl.DrainingAt.IsZero() {
@@ -1006,12 +1006,13 @@ func (m *ecsModel) deregisterContainerInstance(in *deregisterContainerInstanceIn
 		t.stoppedAt = now
 		t.stoppedReason = "Container instance deregistered; task orphaned."
 		t.version++
+		m.announceTask(t, now)
 		ci.orphans++
 	}
 	ci.status = ciInactive
 	ci.agentConnected = false
 	ci.inactiveAt = now
-	ci.touch()
+	m.instanceChanged(ci, now)
 	return map[string]any{"containerInstance": m.renderInstance(ci, false)}, nil
 }
 

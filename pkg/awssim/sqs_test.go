@@ -3,50 +3,38 @@ package awssim_test
 import (
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 )
 
-// sqsEnv is a simulator on a fake clock with an SQS client (JSON 1.0, as aws-sdk-go-v2 speaks).
+// sqsEnv is an asgEnv (a simulator on a fake clock behind a real server) with SQS and
+// EventBridge clients: JSON 1.0 and JSON 1.1, as aws-sdk-go-v2 speaks them.
 type sqsEnv struct {
-	t     testing.TB
-	clock *clocktesting.FakeClock
-	sim   *awssim.Sim
-	url   string
-	sqs   *sqs.Client
+	*asgEnv
+	sqs *sqs.Client
+	eb  *eventbridge.Client
 }
 
 func newSQSEnv(t testing.TB, opts awssim.Options) *sqsEnv {
 	t.Helper()
-	clk := clocktesting.NewFakeClock(asgEpoch)
-	opts.Clock = clk
-	sim := awssim.New(opts)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	e := &sqsEnv{t: t, clock: clk, sim: sim, url: srv.URL}
-	e.sqs = sqs.NewFromConfig(aws.Config{
+	e := newASGEnv(t, opts)
+	cfg := aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint:     aws.String(srv.URL),
+		BaseEndpoint:     aws.String(e.url),
 		RetryMaxAttempts: 1,
-	})
-	return e
-}
-
-func (e *sqsEnv) advance(d time.Duration) {
-	e.clock.Step(d)
-	e.sim.Step()
+	}
+	return &sqsEnv{asgEnv: e, sqs: sqs.NewFromConfig(cfg), eb: eventbridge.NewFromConfig(cfg)}
 }
 
 func (e *sqsEnv) createQueue(name string, attrs map[string]string) string {
