@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/http"
 	"net/url"
@@ -138,6 +139,9 @@ type asgInstance struct {
 	termCause string
 	// spot is the Spot interruption in progress, if any (spot.go).
 	spot *spotInterruption
+	// launchTemplate is the template the instance was launched from, as AWS shows it on an
+	// instance: with its ID and the concrete version $Latest or $Default stood for.
+	launchTemplate *xmlLaunchTemplate
 }
 
 // active reports whether the instance counts toward the group's desired capacity.
@@ -413,15 +417,35 @@ func (m *asgModel) reconcile(g *asgGroup, at time.Time) {
 	}
 }
 
+// launchedFrom is the launch template an instance launched from group template lt reports. awssim
+// has no EC2 launch templates: a template named without an ID gets a stable ID derived from its
+// name, and $Latest and $Default (or no version) resolve to version 1, the only one there is.
+func launchedFrom(lt *xmlLaunchTemplate) *xmlLaunchTemplate {
+	if lt == nil {
+		return nil
+	}
+	out := *lt
+	if out.LaunchTemplateID == "" {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(out.LaunchTemplateName))
+		out.LaunchTemplateID = fmt.Sprintf("lt-0%016x", h.Sum64())
+	}
+	if out.Version == "" || out.Version == "$Latest" || out.Version == "$Default" {
+		out.Version = "1"
+	}
+	return &out
+}
+
 func (m *asgModel) launch(g *asgGroup, at time.Time) {
 	id := m.newInstanceID()
 	inst := &asgInstance{
-		id:        id,
-		group:     g,
-		az:        g.azs[g.nextAZ%len(g.azs)],
-		seq:       m.launches,
-		protected: g.newInstancesProtected,
-		due:       at.Add(m.s.opts.LaunchDelay),
+		id:             id,
+		group:          g,
+		az:             g.azs[g.nextAZ%len(g.azs)],
+		seq:            m.launches,
+		protected:      g.newInstancesProtected,
+		due:            at.Add(m.s.opts.LaunchDelay),
+		launchTemplate: launchedFrom(g.launchTemplate),
 	}
 	g.nextAZ++
 	m.launches++

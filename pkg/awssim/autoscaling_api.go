@@ -493,7 +493,7 @@ func (m *asgModel) groupView(g *asgGroup, includeInstances bool) xmlGroup {
 			LifecycleState:          inst.state,
 			HealthStatus:            "Healthy", // this casing here, "HEALTHY" in DescribeAutoScalingInstances
 			LaunchConfigurationName: g.launchConfigName,
-			LaunchTemplate:          g.launchTemplate,
+			LaunchTemplate:          inst.launchTemplate,
 			ProtectedFromScaleIn:    inst.protected,
 		})
 	}
@@ -532,7 +532,7 @@ func (m *asgModel) describeInstances(q queryParams) (any, *apiError) {
 			LifecycleState:          inst.state,
 			HealthStatus:            "HEALTHY",
 			LaunchConfigurationName: inst.group.launchConfigName,
-			LaunchTemplate:          inst.group.launchTemplate,
+			LaunchTemplate:          inst.launchTemplate,
 			ProtectedFromScaleIn:    inst.protected,
 		})
 	}

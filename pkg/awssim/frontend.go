@@ -79,6 +79,12 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.serveAutoScaling(w, body, reqID)
 }
 
+// noOutputShape are the Auto Scaling operations the API model gives no output shape.
+var noOutputShape = map[string]bool{
+	"CreateAutoScalingGroup": true, "UpdateAutoScalingGroup": true, "SetDesiredCapacity": true,
+	"DeleteAutoScalingGroup": true, "CreateOrUpdateTags": true,
+}
+
 func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -111,14 +117,17 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 		return
 	}
 	var inner []byte
-	if result != nil {
+	switch {
+	case noOutputShape[op]:
+		// The model gives these operations no output, so AWS's answer carries no Result element.
+	case result != nil:
 		inner, err = xml.Marshal(result)
 		if err != nil {
 			// Cannot happen with the model's result types; counted as OK, since the request was applied.
 			writeQueryError(w, reqID, internalFailure(fmt.Sprintf("encoding %s result: %v", op, err)))
 			return
 		}
-	} else {
+	default:
 		inner = []byte("<" + op + "Result/>")
 	}
 	var b bytes.Buffer
