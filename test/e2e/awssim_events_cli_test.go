@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -17,13 +15,7 @@ import (
 // one, a hook notifying another straight from Auto Scaling, message handling, and the error
 // envelopes of both protocols.
 func TestAWSCLIEventsConformance(t *testing.T) {
-	if _, err := os.Stat(cliPath); err != nil {
-		t.Skipf("the AWS CLI v2 is not at %s (Debian: apt-get install awscli; CI installs it): %v", cliPath, err)
-	}
-	out, err := exec.CommandContext(t.Context(), cliPath, "--version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "aws-cli/2.") {
-		t.Skipf("%s is not the AWS CLI v2 (%q, %v)", cliPath, out, err)
-	}
+	requireCLI(t)
 	simBin, _, err := harness.Binaries()
 	if err != nil {
 		t.Fatal(err)
