@@ -264,7 +264,12 @@ func serve(ctx context.Context, c *config, log logr.Logger, listening func(strin
 		return fmt.Errorf("listening on --listen %s: %w", c.listen, err)
 	}
 	endpoint := "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// Requests live in ctx, so a shutdown ends SQS long polls (up to 20 s) at once, with an
+		// empty answer, instead of waiting them out past shutdownTimeout.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
 	simCtx, stopSim := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	srvErr := make(chan error, 1)

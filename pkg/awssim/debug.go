@@ -144,7 +144,7 @@ func validateFaults(f Faults) error {
 	}{{"failNext", f.FailNext}, {"spoilNext", f.SpoilNext}} {
 		for _, op := range slices.Sorted(maps.Keys(c.counts)) {
 			if !known[op] {
-				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling or ECS operation such as CompleteLifecycleAction or ListTasks", c.name, op)
+				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling, ECS, SQS or EventBridge operation such as CompleteLifecycleAction, ListTasks or ReceiveMessage", c.name, op)
 			}
 			if c.counts[op] < 0 {
 				return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", c.name, op, c.counts[op])

@@ -129,7 +129,7 @@ type Stats struct {
 	// response carried (a response Hostile rewrote into an error counts under that error's code);
 	// operation is "unknown" for operations the simulator lacks and requests naming none.
 	Requests map[string]int
-	// WriteCalls counts admitted requests to operations that are not Describe* or List*.
+	// WriteCalls counts admitted requests to operations that are not Describe*, List* or Get*.
 	WriteCalls int
 	// TasksStoppedByReason counts tasks that reached STOPPED, by StopReason*.
 	TasksStoppedByReason map[string]int

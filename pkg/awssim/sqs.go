@@ -266,12 +266,14 @@ func (m *sqsModel) receive(q *sqsQueue, maxN, vis int, now time.Time) []*sqsMess
 }
 
 // redrive moves msg from q to q's dead-letter queue. The message keeps its ID, body, attributes
-// and original enqueue time (retention counts from it); its receive count restarts at zero.
+// and original enqueue time: "the expiration of a message is always based on its original enqueue
+// timestamp" (SQS developer guide, dead-letter queue retention). It also keeps its receive count,
+// as moto does; AWS documents neither way.
 func (m *sqsModel) redrive(q *sqsQueue, msg *sqsMessage, now time.Time) {
 	dlq := m.byARN(q.redrive.DeadLetterTargetArn)
 	q.msgs = slices.DeleteFunc(q.msgs, func(x *sqsMessage) bool { return x == msg })
 	m.forget(msg)
-	msg.handle, msg.receives, msg.firstReceive = "", 0, time.Time{}
+	msg.handle = ""
 	msg.visibleAt, msg.queue, msg.deadLetterFrom = now, dlq, q.arn
 	m.seq++
 	msg.seq = m.seq

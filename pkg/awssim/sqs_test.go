@@ -162,6 +162,10 @@ func TestSQSRedrive(t *testing.T) {
 	if len(got) != 1 || *got[0].MessageId != id || *got[0].Body != "poison" || got[0].Attributes["DeadLetterQueueSourceArn"] != "arn:aws:sqs:us-east-1:123456789012:work" {
 		t.Fatalf("DLQ receive = %+v, want message %s from work", got, id)
 	}
+	// The receive count goes on from the source queue's two; the enqueue time is the original.
+	if receiveCount(got[0]) != 3 || got[0].Attributes["SentTimestamp"] != strconv.FormatInt(asgEpoch.UnixMilli(), 10) {
+		t.Errorf("DLQ message attributes = %v, want receive count 3 and the original SentTimestamp", got[0].Attributes)
+	}
 	if n := e.sim.Stats().SQSMovedToDeadLetterQueue; n != 1 {
 		t.Errorf("SQSMovedToDeadLetterQueue = %d, want 1", n)
 	}
