@@ -1,4 +1,4 @@
-// Command awssim serves the ECS and EC2 Auto Scaling simulator (pkg/awssim) over HTTP, speaking the
+// Command awssim serves the ECS, EC2 Auto Scaling, SQS and EventBridge simulator (pkg/awssim) over HTTP, speaking the
 // real wire protocols, so the controller, the AWS CLI and the SDKs can be pointed at it with
 // --endpoint-url / AWS_ENDPOINT_URL. Every flag is also read from an environment variable: the flag
 // in SCREAMING_SNAKE case with the prefix AWSSIM_ (--launch-delay <- AWSSIM_LAUNCH_DELAY); the
@@ -238,7 +238,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch {
 	case c.help:
-		_, _ = fmt.Fprint(stdout, "Usage: awssim [flags]\n\nServes a simulated Amazon ECS and EC2 Auto Scaling on one endpoint. Each flag can also be\nset by the environment variable shown; a flag on the command line wins.\n\nFlags:\n")
+		_, _ = fmt.Fprint(stdout, "Usage: awssim [flags]\n\nServes a simulated Amazon ECS, EC2 Auto Scaling, SQS and EventBridge on one endpoint. Each\nflag can also be set by the environment variable shown; a flag on the command line wins.\n\nFlags:\n")
 		if err := envflag.PrintUsage(stdout, fs, envPrefix, "version", "help"); err != nil {
 			return exitFailed
 		}

@@ -1,11 +1,14 @@
 // Package awssim is a stateful simulator of the slice of Amazon ECS and EC2 Auto Scaling that
-// ecs-drainer uses. It speaks the real wire protocols (Auto Scaling: AWS Query with XML responses;
-// ECS: JSON 1.1) on one HTTP endpoint, so the real aws-sdk-go-v2 clients, the AWS CLI and boto3 can
-// drive it, and it behaves over time as AWS documents: instances launch and register, services place
-// tasks, DRAINING moves tasks away, lifecycle hooks time out.
+// ecs-drainer uses, and of the event plumbing around them: SQS queues and EventBridge rules. It
+// speaks the real wire protocols (Auto Scaling: AWS Query with XML responses; ECS and EventBridge:
+// JSON 1.1; SQS: JSON 1.0 and its older Query protocol) on one HTTP endpoint, so the real
+// aws-sdk-go-v2 clients, the AWS CLI and boto3 can drive it, and it behaves over time as AWS
+// documents: instances launch and register, services place tasks, DRAINING moves tasks away,
+// lifecycle hooks time out, the services publish their events, and rules deliver them to queues.
 //
 // The whole model sits behind one mutex. Every request and every Step takes it, so the model code in
-// autoscaling.go and ecs.go never locks on its own and may call across services freely.
+// autoscaling.go, ecs.go, sqs.go and events.go never locks on its own and may call across services
+// freely. Only an SQS long poll waits, and it waits outside the lock (sqs_msg.go).
 package awssim
 
 import (
