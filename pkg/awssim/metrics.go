@@ -69,14 +69,15 @@ func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 }
 
 // stateCollector emits the state gauges (awssim_instances, awssim_container_instances,
-// awssim_tasks) when they are collected, counting the model under s.mu: a scrape sees one
+// awssim_tasks, awssim_sqs_messages) when they are collected, counting the model under s.mu: a scrape sees one
 // consistent state, never a gauge half rebuilt, and a state that empties reads 0 instead of
 // vanishing. Every state the model uses is always present.
 type stateCollector struct {
 	s                            *Sim
 	instances, containers, tasks *prometheus.Desc
+	messages                     *prometheus.Desc
 	instanceStates, ciStatuses   []string
-	taskStatuses                 []string
+	taskStatuses, messageStates  []string
 }
 
 func newStateCollector(s *Sim) *stateCollector {
@@ -88,6 +89,9 @@ func newStateCollector(s *Sim) *stateCollector {
 		instanceStates: []string{statePending, statePendingWait, stateInService, stateTerminatingWait, stateTerminatingProceed},
 		ciStatuses:     []string{ciActive, ciDraining, ciInactive},
 		taskStatuses:   []string{taskPending, taskRunning, taskStopping, taskStopped},
+		// Summed over queues: queue names are client input and must not become labels.
+		messages:      prometheus.NewDesc("awssim_sqs_messages", "SQS messages in all queues by state: visible, in flight (received, not yet visible again), delayed.", []string{"state"}, nil),
+		messageStates: []string{messageVisible, messageInFlight, messageDelayed},
 	}
 }
 
@@ -96,6 +100,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.instances
 	ch <- c.containers
 	ch <- c.tasks
+	ch <- c.messages
 }
 
 // Collect implements prometheus.Collector.
@@ -104,6 +109,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	instances := c.s.asg.countByLifecycleState()
 	containers := c.s.ecs.countContainerInstancesByStatus()
 	tasks := c.s.ecs.countTasksByLastStatus()
+	messages := c.s.sqs.countMessages()
 	c.s.mu.Unlock()
 	emit := func(desc *prometheus.Desc, known []string, counts map[string]int) {
 		for _, k := range known {
@@ -117,6 +123,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(c.instances, c.instanceStates, instances)
 	emit(c.containers, c.ciStatuses, containers)
 	emit(c.tasks, c.taskStatuses, tasks)
+	emit(c.messages, c.messageStates, messages)
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {

@@ -324,6 +324,26 @@ func (q *sqsQueue) counts(now time.Time) (visible, inFlight, delayed int) {
 	return visible, inFlight, delayed
 }
 
+// Message states, the label values of awssim_sqs_messages.
+const (
+	messageVisible  = "visible"
+	messageInFlight = "in_flight"
+	messageDelayed  = "delayed"
+)
+
+// countMessages feeds the awssim_sqs_messages gauge: every queue's messages by state, now.
+func (m *sqsModel) countMessages() map[string]int {
+	out := map[string]int{}
+	now := m.s.now()
+	for _, q := range m.queues {
+		v, f, d := q.counts(now)
+		out[messageVisible] += v
+		out[messageInFlight] += f
+		out[messageDelayed] += d
+	}
+	return out
+}
+
 // md5Hex is the lower-case hex MD5 SQS returns as MD5OfBody / MD5OfMessageBody.
 func md5Hex(b []byte) string {
 	sum := md5.Sum(b)

@@ -3,6 +3,7 @@ package awssim_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -77,6 +78,24 @@ func (e *sqsEnv) attr(q string, name types.QueueAttributeName) string {
 	return out.Attributes[string(name)]
 }
 
+// sqsGauge reads awssim_sqs_messages by state.
+func sqsGauge(t *testing.T, sim *awssim.Sim) map[string]float64 {
+	t.Helper()
+	families, err := sim.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() == "awssim_sqs_messages" {
+			for _, m := range f.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return got
+}
+
 func receiveCount(m types.Message) int {
 	n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	return n
@@ -102,6 +121,9 @@ func TestSQSVisibilityTimeout(t *testing.T) {
 	}
 	if got := e.attr(q, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible); got != "1" {
 		t.Errorf("ApproximateNumberOfMessagesNotVisible = %s, want 1", got)
+	}
+	if got := sqsGauge(t, e.sim); !maps.Equal(got, map[string]float64{"visible": 0, "in_flight": 1, "delayed": 0}) {
+		t.Errorf("awssim_sqs_messages = %v, want the message in flight", got)
 	}
 	e.advance(9 * time.Second)
 	if got := e.receive(q, 10); len(got) != 0 {
