@@ -154,10 +154,16 @@ func (m *asgModel) createGroup(q queryParams) (any, *apiError) {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkHookTarget(h); err != nil {
+			return nil, err
+		}
 		g.hooks[h.name] = h
 	}
 	if len(g.hooks) > maxHooksPerGroup {
 		return nil, limitExceeded(fmt.Sprintf("Maximum number of lifecycle hooks (%d) reached for the Auto Scaling group.", maxHooksPerGroup))
+	}
+	for _, h := range g.hooksWithTargets() {
+		m.sendTestNotification(g, h, now)
 	}
 	m.groups[name] = g
 	m.reconcile(g, now)
@@ -656,7 +662,7 @@ func (m *asgModel) putLifecycleHook(q queryParams) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkHookTarget(g, h); err != nil {
+	if err := m.checkHookTarget(h); err != nil {
 		return nil, err
 	}
 	// Actions already outstanding keep the settings they started with.
@@ -670,7 +676,7 @@ func (m *asgModel) putLifecycleHook(q queryParams) (any, *apiError) {
 // checkHookTarget refuses a notification target Auto Scaling could not publish its test message
 // to, as AWS does when the hook is put: a target needs a role, and an SQS target must exist.
 // Topics (SNS) are accepted but not simulated. The messages are unverified.
-func (m *asgModel) checkHookTarget(g *asgGroup, h *lifecycleHook) *apiError {
+func (m *asgModel) checkHookTarget(h *lifecycleHook) *apiError {
 	if h.notificationTargetARN == "" {
 		return nil
 	}

@@ -3,7 +3,9 @@ package awssim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -102,6 +104,17 @@ func (m *asgModel) sendTestNotification(g *asgGroup, h *lifecycleHook, at time.T
 		AutoScalingGroupName: g.name, Service: autoScalingServiceName, Event: testNotificationEvent, Time: isoTime(at),
 	})
 	m.notifyHookTarget(h, string(body), at)
+}
+
+// hooksWithTargets are the group's hooks with a notification target, in name order.
+func (g *asgGroup) hooksWithTargets() []*lifecycleHook {
+	var out []*lifecycleHook
+	for _, name := range slices.Sorted(maps.Keys(g.hooks)) {
+		if h := g.hooks[name]; h.notificationTargetARN != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // terminateSuccessfulDetail is the detail of "EC2 Instance Terminate Successful".

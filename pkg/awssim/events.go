@@ -19,20 +19,19 @@ import (
 // notifications to SQS travel the same delivery queue, without those faults.
 
 const (
-	eventsTargetPrefix   = "AWSEvents."
-	defaultEventBus      = "default"
-	maxTargetsPerRule    = 5
-	maxRulesPerBus       = 300
-	maxPutTargets        = 10
-	maxPutEvents         = 10
-	maxRulesPage         = 100
-	ruleStateEnabled     = "ENABLED"
-	ruleStateDisabled    = "DISABLED"
-	defaultEventDelay    = 100 * time.Millisecond
-	defaultSpotNotice    = 2 * time.Minute
-	pageKindRules        = "rules"
-	pageKindTargets      = "targets"
-	eventsSenderFaultful = true
+	eventsTargetPrefix = "AWSEvents."
+	defaultEventBus    = "default"
+	maxTargetsPerRule  = 5
+	maxRulesPerBus     = 300
+	maxPutTargets      = 10
+	maxPutEvents       = 10
+	maxRulesPage       = 100
+	ruleStateEnabled   = "ENABLED"
+	ruleStateDisabled  = "DISABLED"
+	defaultEventDelay  = 100 * time.Millisecond
+	defaultSpotNotice  = 2 * time.Minute
+	pageKindRules      = "rules"
+	pageKindTargets    = "targets"
 )
 
 var eventNamePattern = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
@@ -174,13 +173,13 @@ func (m *eventsModel) describeRule(in *ruleNameIn) (any, *apiError) {
 	return out, nil
 }
 
-type listIn2 struct {
+type eventsListIn struct {
 	NamePrefix, EventBusName, NextToken, Rule string
 	Limit                                     *int
 }
 
 // pageOf returns the page of sorted keys after NextToken, and the token of the next page.
-func pageOf(kind string, keys []string, in *listIn2) ([]string, string, *apiError) {
+func pageOf(kind string, keys []string, in *eventsListIn) ([]string, string, *apiError) {
 	size := maxRulesPage
 	if in.Limit != nil {
 		if *in.Limit < 1 || *in.Limit > maxRulesPage {
@@ -205,7 +204,7 @@ func pageOf(kind string, keys []string, in *listIn2) ([]string, string, *apiErro
 	return keys, "", nil
 }
 
-func (m *eventsModel) listRules(in *listIn2) (any, *apiError) {
+func (m *eventsModel) listRules(in *eventsListIn) (any, *apiError) {
 	if err := bus(in.EventBusName); err != nil {
 		return nil, err
 	}
@@ -314,7 +313,7 @@ func (m *eventsModel) removeTargets(in *removeTargetsIn) (any, *apiError) {
 	return out, nil
 }
 
-func (m *eventsModel) listTargetsByRule(in *listIn2) (any, *apiError) {
+func (m *eventsModel) listTargetsByRule(in *eventsListIn) (any, *apiError) {
 	r, err := m.rule(in.Rule, in.EventBusName)
 	if err != nil {
 		return nil, err
@@ -441,7 +440,7 @@ func (m *eventsModel) route(b []byte, at time.Time) {
 			if t.Input != "" {
 				body = t.Input
 			}
-			m.schedule(t.Arn, body, sqsEventsSenderID, at, eventsSenderFaultful)
+			m.schedule(t.Arn, body, sqsEventsSenderID, at, true) // EventBridge's faults apply
 		}
 	}
 }

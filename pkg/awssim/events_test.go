@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -202,6 +203,21 @@ func TestLifecycleHookNotifiesSQS(t *testing.T) {
 	}
 	if n := e.sim.Stats().LifecycleNotifications; n != 2 {
 		t.Errorf("LifecycleNotifications = %d, want 2", n)
+	}
+
+	// A hook given at group creation gets its test notification too.
+	_, err := e.client.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("api"), MinSize: aws.Int32(0), MaxSize: aws.Int32(1),
+		LaunchTemplate: &asgtypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("lt")},
+		LifecycleHookSpecificationList: []asgtypes.LifecycleHookSpecification{{
+			LifecycleHookName: aws.String("drain"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_TERMINATING"),
+			NotificationTargetARN: aws.String(arn), RoleARN: aws.String("arn:aws:iam::123456789012:role/hooks"),
+		}},
+	})
+	must(t, err)
+	e.advance(eventDelay)
+	if msgs := e.drain(q); len(msgs) != 1 || msgs[0]["AutoScalingGroupName"] != "api" || msgs[0]["Event"] != "autoscaling:TEST_NOTIFICATION" {
+		t.Errorf("messages after CreateAutoScalingGroup = %v, want its hook's test notification", msgs)
 	}
 }
 

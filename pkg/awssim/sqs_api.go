@@ -71,9 +71,9 @@ func (m *sqsModel) createQueue(in *createQueueIn) (any, *apiError) {
 		return nil, err
 	}
 	if old := m.queues[in.QueueName]; old != nil {
-		if !sameAttributes(old, q) {
+		if differ := differentAttributes(m.attributes(old, now), m.attributes(q, now), in.Attributes); len(differ) > 0 {
 			return nil, sqsErr("QueueNameExists", "QueueAlreadyExists", http.StatusBadRequest,
-				"A queue already exists with the same name and a different value for attribute(s) "+strings.Join(slices.Sorted(maps.Keys(in.Attributes)), ", "))
+				"A queue already exists with the same name and a different value for attribute(s) "+strings.Join(differ, ", "))
 		}
 		return &queueURLOut{QueueURL: m.queueURL(old)}, nil
 	}
@@ -84,11 +84,17 @@ func (m *sqsModel) createQueue(in *createQueueIn) (any, *apiError) {
 	return &queueURLOut{QueueURL: m.queueURL(q)}, nil
 }
 
-// sameAttributes reports whether a CreateQueue for an existing name asked for what it has.
-func sameAttributes(a, b *sqsQueue) bool {
-	return a.visibility == b.visibility && a.delay == b.delay && a.retention == b.retention &&
-		a.maxSize == b.maxSize && a.receiveWait == b.receiveWait && maps.Equal(a.extra, b.extra) &&
-		(a.redrive == nil) == (b.redrive == nil) && (a.redrive == nil || *a.redrive == *b.redrive)
+// differentAttributes names the attributes a CreateQueue for an existing queue asked for that the
+// queue does not have (have: the queue's, want: a queue built from the request). Attributes the
+// request leaves out are not compared, so a repeated CreateQueue of a name returns its URL.
+func differentAttributes(have, want sqsMap, asked map[string]string) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(asked)) {
+		if have[name] != want[name] {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // settable are the standard-queue attributes CreateQueue and SetQueueAttributes accept; the

@@ -313,6 +313,9 @@ func TestSQSErrors(t *testing.T) {
 	if !errors.As(err, &qne) {
 		t.Errorf("CreateQueue with other attributes: %v, want QueueNameExists", err)
 	}
+	if again := e.createQueue("work", nil); again != q {
+		t.Errorf("CreateQueue of an existing name without attributes = %s, want its URL %s", again, q)
+	}
 	_, err = e.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q), AttributeNames: []types.QueueAttributeName{"Bogus"}})
 	var ian *types.InvalidAttributeName
 	if !errors.As(err, &ian) {
