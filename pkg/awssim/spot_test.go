@@ -1,6 +1,9 @@
 package awssim_test
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +114,38 @@ func TestSpotInterruptionWithRebalancing(t *testing.T) {
 	}
 	if err := e.sim.InterruptSpot(id, "explode"); err == nil {
 		t.Error("InterruptSpot with action explode succeeded")
+	}
+}
+
+// TestSpotDebugEndpoints starts an interruption over HTTP and refuses bad requests with a message
+// that says what is wrong.
+func TestSpotDebugEndpoints(t *testing.T) {
+	e, q, id := spotFleet(t, false)
+	for _, c := range []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/debug/spot/interrupt", `{"instanceId":`, http.StatusBadRequest, `send JSON like {"instanceId"`},
+		{"/debug/spot/interrupt", `{"instanceId":"i-1","color":"red"}`, http.StatusBadRequest, `unknown field "color"`},
+		{"/debug/spot/interrupt", `{"instanceId":"i-nope"}`, http.StatusBadRequest, "no such Auto Scaling instance"},
+		{"/debug/spot/interrupt", `{"instanceId":"` + id + `","action":"melt"}`, http.StatusBadRequest, "must be terminate, stop or hibernate"},
+		{"/debug/spot/rebalance", `{"instanceId":"` + id + `"}`, http.StatusNoContent, ""},
+		{"/debug/spot/interrupt", `{"instanceId":"` + id + `","action":"stop"}`, http.StatusNoContent, ""},
+		{"/debug/spot/interrupt", `{"instanceId":"` + id + `"}`, http.StatusBadRequest, "already interrupted"},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+c.path, strings.NewReader(c.body))
+		must(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+			t.Errorf("POST %s %s = %d %q, want %d %q", c.path, c.body, resp.StatusCode, b, c.status, c.want)
+		}
+	}
+	e.advance(eventDelay)
+	if got := detailTypes(e.drain(q)); len(got) != 2 || got[0] != "EC2 Instance Rebalance Recommendation" || got[1] != "EC2 Spot Instance Interruption Warning" {
+		t.Errorf("events = %v, want the recommendation and the warning", got)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -375,5 +377,39 @@ func TestSQSBatchesAndListing(t *testing.T) {
 	u, err := e.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("other")})
 	if err != nil || *u.QueueUrl != e.url+"/123456789012/other" {
 		t.Errorf("GetQueueUrl = %+v, %v", u, err)
+	}
+}
+
+// TestSQSQueryProtocol posts Query-protocol forms to a queue URL, as older SDKs and CLIs do, and
+// checks the XML they get back: the envelope, flattened attributes, and the error envelope with
+// the Query error code.
+func TestSQSQueryProtocol(t *testing.T) {
+	e := newSQSEnv(t, awssim.Options{})
+	q := e.createQueue("work", nil)
+	form := func(v url.Values) string { return v.Encode() }
+	const mime = "application/x-www-form-urlencoded; charset=utf-8"
+	body := post(t, q, mime, "", form(url.Values{"Action": {"SendMessage"}, "Version": {"2012-11-05"}, "MessageBody": {"hi"},
+		"MessageAttribute.1.Name": {"k"}, "MessageAttribute.1.Value.DataType": {"String"}, "MessageAttribute.1.Value.StringValue": {"v"}}))
+	for _, want := range []string{`<SendMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><SendMessageResult>`,
+		`<MD5OfMessageBody>49f68a5c8493ec2c0bf489821c21fc3b</MD5OfMessageBody>`, `<ResponseMetadata><RequestId>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("SendMessage answered %s, want %s", body, want)
+		}
+	}
+	body = post(t, q, mime, "", form(url.Values{"Action": {"ReceiveMessage"}, "AttributeName.1": {"ApproximateReceiveCount"}, "MessageAttributeName.1": {"All"}}))
+	for _, want := range []string{`<ReceiveMessageResult><Message><MessageId>`, `<Body>hi</Body>`,
+		`<Attribute><Name>ApproximateReceiveCount</Name><Value>1</Value></Attribute>`,
+		`<MessageAttribute><Name>k</Name><Value><StringValue>v</StringValue><DataType>String</DataType></Value></MessageAttribute>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("ReceiveMessage answered %s, want %s", body, want)
+		}
+	}
+	body = post(t, q, mime, "", form(url.Values{"Action": {"DeleteQueue"}}))
+	if strings.Contains(body, "DeleteQueueResult") {
+		t.Errorf("DeleteQueue answered %s, want no Result element (the operation has no output)", body)
+	}
+	body = post(t, q, mime, "", form(url.Values{"Action": {"GetQueueAttributes"}, "AttributeName.1": {"All"}}))
+	if !strings.Contains(body, `<ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code>`) {
+		t.Errorf("GetQueueAttributes of a deleted queue answered %s", body)
 	}
 }
