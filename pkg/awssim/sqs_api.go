@@ -21,6 +21,8 @@ var (
 	batchIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 )
 
+// ops maps each SQS operation to its implementation, which takes the JSON 1.0 request body. The
+// front end consults it first, so unknown names never reach metrics labels or throttle buckets.
 func (m *sqsModel) ops() map[string]func([]byte) (any, *apiError) {
 	return map[string]func([]byte) (any, *apiError){
 		"CreateQueue":             jsonOp(m.createQueue),

@@ -177,7 +177,7 @@ type receiveMessageOut struct {
 }
 
 // sqsPoll is a ReceiveMessage that found nothing and may wait until deadline: the front end
-// calls wait, outside the lock.
+// calls waitPoll, outside the lock.
 type sqsPoll struct {
 	in       *receiveMessageIn
 	queue    *sqsQueue
@@ -227,7 +227,7 @@ func (m *sqsModel) poll(p *sqsPoll, now time.Time) []*sqsMessage {
 	return m.receive(p.queue, p.maxN, p.vis, now)
 }
 
-// wait runs a long poll: it looks again whenever the model changes or the clock steps, until a
+// waitPoll runs a long poll: it looks again whenever the model changes or the clock steps, until a
 // message arrives, the deadline passes on the simulator's clock, or the client goes away.
 func (s *Sim) waitPoll(ctx context.Context, p *sqsPoll) any {
 	for {
