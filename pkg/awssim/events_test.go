@@ -415,3 +415,22 @@ func TestEventBridgeAPI(t *testing.T) {
 		t.Errorf("PutEvents = %+v, %v", out, err)
 	}
 }
+
+// TestLaunchLifecycleEvent reads the launch variant: an instance held in Pending:Wait by a
+// launching hook, with Origin EC2 and Destination AutoScalingGroup.
+func TestLaunchLifecycleEvent(t *testing.T) {
+	e := newSQSEnv(t, awssim.Options{})
+	q := e.rule("launch", `{"source":["aws.autoscaling"],"detail-type":["EC2 Instance-launch Lifecycle Action"]}`, "launch-q")
+	e.createGroup("web", 0, nil)
+	e.putHook("web", "warm-up", "autoscaling:EC2_INSTANCE_LAUNCHING", 60, "ABANDON")
+	e.setDesired("web", 1)
+	e.advance(launchDelay + eventDelay)
+	evs := e.drain(q)
+	if len(evs) != 1 {
+		t.Fatalf("events = %v, want one launch action", evs)
+	}
+	d := checkEnvelope(t, evs[0], "aws.autoscaling", "EC2 Instance-launch Lifecycle Action")
+	if d["LifecycleTransition"] != "autoscaling:EC2_INSTANCE_LAUNCHING" || d["Origin"] != "EC2" || d["Destination"] != "AutoScalingGroup" || d["EC2InstanceId"] != e.onlyInstance("web") {
+		t.Errorf("detail = %v", d)
+	}
+}
