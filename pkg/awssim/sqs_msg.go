@@ -140,6 +140,18 @@ func (m *sqsModel) sendMessageBatch(in *sendBatchIn) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	total := 0
+	for _, e := range in.Entries {
+		if e.MessageBody != nil {
+			total += len(*e.MessageBody)
+		}
+	}
+	if total > sqsDefaultMaxSize {
+		// "the maximum total payload size (the sum of the individual lengths of all of the batched
+		// messages) [is] 1 MiB" (SendMessageBatch, API reference).
+		return nil, sqsErr("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", http.StatusBadRequest,
+			fmt.Sprintf("Batch requests cannot be longer than %d bytes. You have sent %d bytes.", sqsDefaultMaxSize, total))
+	}
 	out := &sendBatchOut{Successful: []sendBatchEntryOut{}, Failed: []batchError{}}
 	for _, e := range in.Entries {
 		msg, err := m.send(q, e.MessageBody, e.DelaySeconds, e.MessageAttributes)

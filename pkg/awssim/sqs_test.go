@@ -293,6 +293,14 @@ func TestSQSErrors(t *testing.T) {
 		t.Errorf("ChangeMessageVisibility on a visible message: %v, want MessageNotInflight", err)
 	}
 
+	big := strings.Repeat("x", 600<<10)
+	_, err = e.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: []types.SendMessageBatchRequestEntry{
+		{Id: aws.String("a"), MessageBody: aws.String(big)}, {Id: aws.String("b"), MessageBody: aws.String(big)},
+	}})
+	var tooLong *types.BatchRequestTooLong
+	if !errors.As(err, &tooLong) {
+		t.Errorf("SendMessageBatch of 1.2 MiB: %v, want BatchRequestTooLong", err)
+	}
 	_, err = e.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: []types.SendMessageBatchRequestEntry{
 		{Id: aws.String("a"), MessageBody: aws.String("1")}, {Id: aws.String("a"), MessageBody: aws.String("2")},
 	}})
