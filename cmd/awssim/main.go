@@ -1,4 +1,4 @@
-// Command awssim serves the ECS and EC2 Auto Scaling simulator (pkg/awssim) over HTTP, speaking the
+// Command awssim serves the ECS, EC2 Auto Scaling, SQS and EventBridge simulator (pkg/awssim) over HTTP, speaking the
 // real wire protocols, so the controller, the AWS CLI and the SDKs can be pointed at it with
 // --endpoint-url / AWS_ENDPOINT_URL. Every flag is also read from an environment variable: the flag
 // in SCREAMING_SNAKE case with the prefix AWSSIM_ (--launch-delay <- AWSSIM_LAUNCH_DELAY); the
@@ -105,6 +105,11 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Float64Var(&o.ErrorRate, "error-rate", 0, "share (0..1) of requests answered with an injected 5xx")
 	fs.DurationVar(&o.Latency, "latency", 0, "added to every request")
 	fs.Float64Var(&o.Hostile, "hostile", 0, "share (0..1) of responses made malformed")
+	fs.DurationVar(&o.EventDelay, "event-delay", 100*time.Millisecond, "how long an event or lifecycle notification takes to reach its SQS queue")
+	fs.Float64Var(&o.EventDuplicate, "event-duplicate", 0, "share (0..1) of EventBridge deliveries made twice")
+	fs.Float64Var(&o.EventLoss, "event-loss", 0, "share (0..1) of EventBridge deliveries lost")
+	fs.DurationVar(&o.EventReorder, "event-reorder", 0, "random extra delay of up to this long per EventBridge delivery, which reorders events")
+	fs.DurationVar(&o.SpotNotice, "spot-notice", 2*time.Minute, "Spot interruption warning -> the instance is reclaimed")
 	fs.StringVar(&c.logFormat, "log-format", "console", "console or json")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&c.help, "help", "h", false, "print this help and exit")
@@ -151,6 +156,7 @@ func (c *config) validate() error {
 	}{
 		{"launch-delay", o.LaunchDelay}, {"register-delay", o.RegisterDelay}, {"task-start-delay", o.TaskStartDelay},
 		{"terminate-delay", o.TerminateDelay}, {"stopped-task-retention", o.StoppedTaskRetention}, {"latency", o.Latency},
+		{"event-reorder", o.EventReorder},
 	} {
 		if d.v < 0 {
 			bad(d.flag, "is %s: must not be negative", d.v)
@@ -159,8 +165,13 @@ func (c *config) validate() error {
 	if o.Latency > awssim.MaxLatency {
 		bad("latency", "is %s: must be at most %s", o.Latency, awssim.MaxLatency)
 	}
-	if o.TickInterval <= 0 {
-		bad("tick-interval", "is %s: must be positive", o.TickInterval)
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"tick-interval", o.TickInterval}, {"event-delay", o.EventDelay}, {"spot-notice", o.SpotNotice}} {
+		if d.v <= 0 {
+			bad(d.flag, "is %s: must be positive", d.v)
+		}
 	}
 	if !(o.StopTimeoutScale > 0) || math.IsInf(o.StopTimeoutScale, 0) {
 		bad("stop-timeout-scale", "is %v: must be a positive number", o.StopTimeoutScale)
@@ -168,7 +179,7 @@ func (c *config) validate() error {
 	for _, r := range []struct {
 		flag string
 		v    float64
-	}{{"error-rate", o.ErrorRate}, {"hostile", o.Hostile}} {
+	}{{"error-rate", o.ErrorRate}, {"hostile", o.Hostile}, {"event-duplicate", o.EventDuplicate}, {"event-loss", o.EventLoss}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			bad(r.flag, "is %v: must be a share from 0 to 1", r.v)
 		}
@@ -227,7 +238,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch {
 	case c.help:
-		_, _ = fmt.Fprint(stdout, "Usage: awssim [flags]\n\nServes a simulated Amazon ECS and EC2 Auto Scaling on one endpoint. Each flag can also be\nset by the environment variable shown; a flag on the command line wins.\n\nFlags:\n")
+		_, _ = fmt.Fprint(stdout, "Usage: awssim [flags]\n\nServes a simulated Amazon ECS, EC2 Auto Scaling, SQS and EventBridge on one endpoint. Each\nflag can also be set by the environment variable shown; a flag on the command line wins.\n\nFlags:\n")
 		if err := envflag.PrintUsage(stdout, fs, envPrefix, "version", "help"); err != nil {
 			return exitFailed
 		}
@@ -253,7 +264,12 @@ func serve(ctx context.Context, c *config, log logr.Logger, listening func(strin
 		return fmt.Errorf("listening on --listen %s: %w", c.listen, err)
 	}
 	endpoint := "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// Requests live in ctx, so a shutdown ends SQS long polls (up to 20 s) at once, with an
+		// empty answer, instead of waiting them out past shutdownTimeout.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
 	simCtx, stopSim := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	srvErr := make(chan error, 1)

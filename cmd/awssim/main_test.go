@@ -56,6 +56,17 @@ func TestRunConfigErrors(t *testing.T) {
 			want: []string{`--latency (AWSSIM_LATENCY) is 2m0s: must be at most 1m0s`},
 		},
 		{
+			name: "event delivery",
+			args: []string{"--event-delay=0s", "--event-loss=1.5", "--event-duplicate=-1", "--event-reorder=-1s", "--spot-notice=-2m", "extra"},
+			want: []string{
+				`--event-delay (AWSSIM_EVENT_DELAY) is 0s: must be positive`,
+				`--event-loss (AWSSIM_EVENT_LOSS) is 1.5: must be a share from 0 to 1`,
+				`--event-duplicate (AWSSIM_EVENT_DUPLICATE) is -1: must be a share from 0 to 1`,
+				`--event-reorder (AWSSIM_EVENT_REORDER) is -1s: must not be negative`,
+				`--spot-notice (AWSSIM_SPOT_NOTICE) is -2m0s: must be positive`,
+			},
+		},
+		{
 			name: "unknown flag",
 			args: []string{"--nope"},
 			want: []string{"unknown flag: --nope"},

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/http"
 	"net/url"
@@ -133,6 +134,14 @@ type asgInstance struct {
 	// abandoned records that a launching action ended with ABANDON: the instance is terminated
 	// instead of put in service.
 	abandoned bool
+	// termStart and termCause describe the termination activity, for its Terminate Successful event.
+	termStart time.Time
+	termCause string
+	// spot is the Spot interruption in progress, if any (spot.go).
+	spot *spotInterruption
+	// launchTemplate is the template the instance was launched from, as AWS shows it on an
+	// instance: with its ID and the concrete version $Latest or $Default stood for.
+	launchTemplate *xmlLaunchTemplate
 }
 
 // active reports whether the instance counts toward the group's desired capacity.
@@ -283,6 +292,10 @@ func (m *asgModel) nextDue() (dueEntry, bool) {
 func (m *asgModel) fire(e dueEntry) {
 	heap.Pop(&m.queue)
 	inst, at := e.inst, e.at
+	if st, ok := inst.spotDue(); ok && st.Equal(at) {
+		m.reclaimSpot(inst, at)
+		return
+	}
 	switch inst.state {
 	case statePending:
 		m.launched(inst, at)
@@ -331,8 +344,18 @@ func (m *asgModel) retime(inst *asgInstance) {
 	}
 }
 
-// nextDue is when the instance's next timed transition is due, if it has one.
+// nextDue is when the instance's next timed transition is due, if it has one: a Spot reclaim
+// (spot.go) or the end of its current state.
 func (i *asgInstance) nextDue() (time.Time, bool) {
+	t, ok := i.stateDue()
+	if st, spot := i.spotDue(); spot && (!ok || st.Before(t)) {
+		return st, true
+	}
+	return t, ok
+}
+
+// stateDue is when the instance's current state ends on a timer, if it does.
+func (i *asgInstance) stateDue() (time.Time, bool) {
 	switch i.state {
 	case statePending, stateTerminatingProceed:
 		return i.due, true
@@ -394,15 +417,35 @@ func (m *asgModel) reconcile(g *asgGroup, at time.Time) {
 	}
 }
 
+// launchedFrom is the launch template an instance launched from group template lt reports. awssim
+// has no EC2 launch templates: a template named without an ID gets a stable ID derived from its
+// name, and $Latest and $Default (or no version) resolve to version 1, the only one there is.
+func launchedFrom(lt *xmlLaunchTemplate) *xmlLaunchTemplate {
+	if lt == nil {
+		return nil
+	}
+	out := *lt
+	if out.LaunchTemplateID == "" {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(out.LaunchTemplateName))
+		out.LaunchTemplateID = fmt.Sprintf("lt-0%016x", h.Sum64())
+	}
+	if out.Version == "" || out.Version == "$Latest" || out.Version == "$Default" {
+		out.Version = "1"
+	}
+	return &out
+}
+
 func (m *asgModel) launch(g *asgGroup, at time.Time) {
 	id := m.newInstanceID()
 	inst := &asgInstance{
-		id:        id,
-		group:     g,
-		az:        g.azs[g.nextAZ%len(g.azs)],
-		seq:       m.launches,
-		protected: g.newInstancesProtected,
-		due:       at.Add(m.s.opts.LaunchDelay),
+		id:             id,
+		group:          g,
+		az:             g.azs[g.nextAZ%len(g.azs)],
+		seq:            m.launches,
+		protected:      g.newInstancesProtected,
+		due:            at.Add(m.s.opts.LaunchDelay),
+		launchTemplate: launchedFrom(g.launchTemplate),
 	}
 	g.nextAZ++
 	m.launches++
@@ -453,7 +496,7 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 	inst.actions = nil
 	for _, h := range hooks {
 		ht := time.Duration(h.heartbeatTimeout) * time.Second
-		inst.actions = append(inst.actions, &lifecycleAction{
+		a := &lifecycleAction{
 			token:            m.newUUID(),
 			hook:             h.name,
 			transition:       h.transition,
@@ -461,7 +504,9 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 			defaultResult:    h.defaultResult,
 			deadline:         at.Add(ht),
 			limit:            at.Add(time.Duration(h.globalTimeout()) * time.Second),
-		})
+		}
+		inst.actions = append(inst.actions, a)
+		m.announceAction(inst, h, a, at)
 	}
 	m.setState(inst, state)
 }
@@ -470,6 +515,11 @@ func (m *asgModel) beginWait(inst *asgInstance, state string, hooks []*lifecycle
 // hold it in Terminating:Wait; force-deleting a group and abandoned launches skip them, as on AWS.
 func (m *asgModel) beginTermination(inst *asgInstance, at time.Time, withHooks bool) {
 	inst.registerAt = time.Time{}
+	inst.termStart = at
+	if inst.termCause == "" {
+		inst.termCause = fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.",
+			at.UTC().Format(time.RFC3339), inst.group.desired+1, inst.group.desired)
+	}
 	// The timeline starts here, hook or not, so that the stops of its tasks from now on are noted.
 	m.s.note(inst.id, func(t *Timeline) { t.Group = inst.group.name })
 	if withHooks {
@@ -523,7 +573,11 @@ func (m *asgModel) terminated(inst *asgInstance, at time.Time) {
 	// Noted first, so that the timeline exists when the killed tasks' stops are noted.
 	m.s.note(inst.id, func(t *Timeline) { t.Group = inst.group.name })
 	n := m.s.ecs.hostTerminated(inst.id, at)
+	if inst.spot != nil {
+		n += inst.spot.killed // the tasks died when EC2 reclaimed the instance
+	}
 	m.s.note(inst.id, func(t *Timeline) { t.TerminatedAt, t.TasksKilled = at, n })
+	m.announceTerminated(inst, at)
 	m.s.stats.Terminated++
 	if n > 0 {
 		m.s.stats.TerminatedWithTasks++

@@ -154,10 +154,16 @@ func (m *asgModel) createGroup(q queryParams) (any, *apiError) {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkHookTarget(h); err != nil {
+			return nil, err
+		}
 		g.hooks[h.name] = h
 	}
 	if len(g.hooks) > maxHooksPerGroup {
 		return nil, limitExceeded(fmt.Sprintf("Maximum number of lifecycle hooks (%d) reached for the Auto Scaling group.", maxHooksPerGroup))
+	}
+	for _, h := range g.hooksWithTargets() {
+		m.sendTestNotification(g, h, now)
 	}
 	m.groups[name] = g
 	m.reconcile(g, now)
@@ -493,7 +499,7 @@ func (m *asgModel) groupView(g *asgGroup, includeInstances bool) xmlGroup {
 			LifecycleState:          inst.state,
 			HealthStatus:            "Healthy", // this casing here, "HEALTHY" in DescribeAutoScalingInstances
 			LaunchConfigurationName: g.launchConfigName,
-			LaunchTemplate:          g.launchTemplate,
+			LaunchTemplate:          inst.launchTemplate,
 			ProtectedFromScaleIn:    inst.protected,
 		})
 	}
@@ -532,7 +538,7 @@ func (m *asgModel) describeInstances(q queryParams) (any, *apiError) {
 			LifecycleState:          inst.state,
 			HealthStatus:            "HEALTHY",
 			LaunchConfigurationName: inst.group.launchConfigName,
-			LaunchTemplate:          inst.group.launchTemplate,
+			LaunchTemplate:          inst.launchTemplate,
 			ProtectedFromScaleIn:    inst.protected,
 		})
 	}
@@ -567,6 +573,7 @@ func (m *asgModel) terminateInstance(q queryParams) (any, *apiError) {
 			cause = fmt.Sprintf("At %s instance %s was taken out of service in response to a user request, shrinking the capacity from %d to %d.", now.UTC().Format(time.RFC3339), id, g.desired, g.desired-1)
 			g.desired--
 		}
+		inst.termCause = cause
 		m.beginTermination(inst, now, true)
 		m.reconcile(g, now)
 	}
@@ -655,9 +662,31 @@ func (m *asgModel) putLifecycleHook(q queryParams) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkHookTarget(h); err != nil {
+		return nil, err
+	}
 	// Actions already outstanding keep the settings they started with.
 	g.hooks[h.name] = h
+	if h.notificationTargetARN != "" && (base == nil || base.notificationTargetARN != h.notificationTargetARN) {
+		m.sendTestNotification(g, h, m.s.now())
+	}
 	return nil, nil
+}
+
+// checkHookTarget refuses a notification target Auto Scaling could not publish its test message
+// to, as AWS does when the hook is put: a target needs a role, and an SQS target must exist.
+// Topics (SNS) are accepted but not simulated. The messages are unverified.
+func (m *asgModel) checkHookTarget(h *lifecycleHook) *apiError {
+	if h.notificationTargetARN == "" {
+		return nil
+	}
+	if h.roleARN == "" {
+		return validationError("RoleARN is required when NotificationTargetARN is specified.")
+	}
+	if isSQSARN(h.notificationTargetARN) && m.s.sqs.byARN(h.notificationTargetARN) == nil {
+		return validationError(fmt.Sprintf("Unable to publish test message to notification target %s using IAM role %s. Please check your target and role configuration and try to put lifecycle hook again.", h.notificationTargetARN, h.roleARN))
+	}
+	return nil
 }
 
 func (m *asgModel) describeLifecycleHooks(q queryParams) (any, *apiError) {

@@ -91,6 +91,12 @@ type Faults struct {
 	// A client that does not read the body of an empty result (aws-sdk-go-v2 for
 	// CompleteLifecycleAction or SetDesiredCapacity) cannot tell; pick an operation with a result.
 	SpoilNext map[string]int `json:"spoilNext"`
+	// Event delivery knobs (Options.EventDelay, EventDuplicate, EventLoss, EventReorder);
+	// eventDelayMs 0 means the default.
+	EventDelayMS   int     `json:"eventDelayMs"`
+	EventDuplicate float64 `json:"eventDuplicate"`
+	EventLoss      float64 `json:"eventLoss"`
+	EventReorderMS int     `json:"eventReorderMs"`
 }
 
 // Faults returns the current fault settings.
@@ -101,7 +107,9 @@ func (s *Sim) Faults() Faults {
 }
 
 func (s *Sim) faultsLocked() Faults {
-	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond)}
+	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond),
+		EventDelayMS: int(s.opts.EventDelay / time.Millisecond), EventDuplicate: s.opts.EventDuplicate, EventLoss: s.opts.EventLoss,
+		EventReorderMS: int(s.opts.EventReorder / time.Millisecond)}
 	if len(s.failNext) > 0 {
 		f.FailNext = maps.Clone(s.failNext)
 	}
@@ -126,6 +134,9 @@ func validateFaults(f Faults) error {
 	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
 		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
 	}
+	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 {
+		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
+	}
 	known := knownOperations()
 	for _, c := range []struct {
 		name   string
@@ -133,7 +144,7 @@ func validateFaults(f Faults) error {
 	}{{"failNext", f.FailNext}, {"spoilNext", f.SpoilNext}} {
 		for _, op := range slices.Sorted(maps.Keys(c.counts)) {
 			if !known[op] {
-				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling or ECS operation such as CompleteLifecycleAction or ListTasks", c.name, op)
+				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling, ECS, SQS or EventBridge operation such as CompleteLifecycleAction, ListTasks or ReceiveMessage", c.name, op)
 			}
 			if c.counts[op] < 0 {
 				return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", c.name, op, c.counts[op])
@@ -146,6 +157,12 @@ func validateFaults(f Faults) error {
 func (s *Sim) setFaultsLocked(f Faults) {
 	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
 	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
+	s.opts.EventDelay = time.Duration(f.EventDelayMS) * time.Millisecond
+	if s.opts.EventDelay == 0 {
+		s.opts.EventDelay = defaultEventDelay
+	}
+	s.opts.EventDuplicate, s.opts.EventLoss = f.EventDuplicate, f.EventLoss
+	s.opts.EventReorder = time.Duration(f.EventReorderMS) * time.Millisecond
 	zero := func(_ string, n int) bool { return n == 0 }
 	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
 	maps.DeleteFunc(s.failNext, zero)
@@ -161,6 +178,35 @@ type faultsPatch struct {
 	LatencyMS *int            `json:"latencyMs"`
 	FailNext  json.RawMessage `json:"failNext"`
 	SpoilNext json.RawMessage `json:"spoilNext"`
+
+	EventDelayMS   *int     `json:"eventDelayMs"`
+	EventDuplicate *float64 `json:"eventDuplicate"`
+	EventLoss      *float64 `json:"eventLoss"`
+	EventReorderMS *int     `json:"eventReorderMs"`
+}
+
+// apply sets the scalar fields p gives on f.
+func (p faultsPatch) apply(f *Faults) {
+	set := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setF := func(dst *float64, src *float64) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if p.Throttle != nil {
+		f.Throttle = *p.Throttle
+	}
+	setF(&f.ErrorRate, p.ErrorRate)
+	setF(&f.Hostile, p.Hostile)
+	set(&f.LatencyMS, p.LatencyMS)
+	set(&f.EventDelayMS, p.EventDelayMS)
+	setF(&f.EventDuplicate, p.EventDuplicate)
+	setF(&f.EventLoss, p.EventLoss)
+	set(&f.EventReorderMS, p.EventReorderMS)
 }
 
 // patchFaults applies p to the current faults in one step, so failures counted down meanwhile are
@@ -181,18 +227,7 @@ func (s *Sim) patchFaults(p faultsPatch) (Faults, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.faultsLocked()
-	if p.Throttle != nil {
-		f.Throttle = *p.Throttle
-	}
-	if p.ErrorRate != nil {
-		f.ErrorRate = *p.ErrorRate
-	}
-	if p.Hostile != nil {
-		f.Hostile = *p.Hostile
-	}
-	if p.LatencyMS != nil {
-		f.LatencyMS = *p.LatencyMS
-	}
+	p.apply(&f)
 	if p.FailNext != nil {
 		f.FailNext = failNext
 	}
@@ -215,7 +250,7 @@ func (s *Sim) debugHandler() http.Handler {
 	mux.HandleFunc("GET /debug/timeline", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Timelines()) })
 	mux.HandleFunc("GET /debug/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Faults()) })
 	set := func(w http.ResponseWriter, r *http.Request) {
-		const example = `send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1}}`
+		const example = `send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1},"eventDelayMs":100,"eventDuplicate":0.1,"eventLoss":0,"eventReorderMs":500}`
 		var p faultsPatch
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 		dec.DisallowUnknownFields()
@@ -232,6 +267,9 @@ func (s *Sim) debugHandler() http.Handler {
 	}
 	mux.HandleFunc("PUT /debug/faults", set)
 	mux.HandleFunc("POST /debug/faults", set)
+	mux.HandleFunc("GET /debug/sqs", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.SQSQueues()) })
+	mux.HandleFunc("POST /debug/spot/interrupt", s.serveSpot(false))
+	mux.HandleFunc("POST /debug/spot/rebalance", s.serveSpot(true))
 	return mux
 }
 

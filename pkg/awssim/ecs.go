@@ -274,9 +274,6 @@ func (m *ecsModel) newID() string {
 	return fmt.Sprintf("%016x%016x", m.s.rng.Uint64(), m.s.rng.Uint64())
 }
 
-// touch records a change to a container instance: ECS bumps version on every state change event.
-func (ci *ecsContainerInstance) touch() { ci.version++ }
-
 // dueAt is when the task's next timed transition is due: PENDING -> RUNNING at runAt, STOPPING ->
 // STOPPED at stopAt.
 func (t *ecsTask) dueAt() (time.Time, bool) {
@@ -321,8 +318,7 @@ func (m *ecsModel) fireTask(t *ecsTask, at time.Time) {
 	case taskPending:
 		t.lastStatus = taskRunning
 		t.startedAt = at
-		t.version++
-		t.ci.touch()
+		m.taskChanged(t, at)
 	case taskStopping:
 		m.markStopped(t, at)
 	}
@@ -352,8 +348,7 @@ func (m *ecsModel) stopTask(t *ecsTask, now time.Time, label, code, reason strin
 	t.stopCode = code
 	t.stoppedReason = reason
 	t.stopLabel = label
-	t.version++
-	t.ci.touch()
+	m.taskChanged(t, now)
 	if t.lastStatus == taskPending {
 		m.markStopped(t, now)
 		return
@@ -379,8 +374,7 @@ func (m *ecsModel) markStopped(t *ecsTask, now time.Time) {
 		t.stoppingAt = now
 	}
 	t.stoppedAt = now
-	t.version++
-	t.ci.touch()
+	m.taskChanged(t, now)
 	m.s.taskStopped(t.stopLabel)
 	// The instance's timeline (debug.go) gets the time of its latest stop once it has a timeline,
 	// that is once it is on its way out; other instances are not tracked, to keep the map small.
@@ -478,6 +472,7 @@ func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int, at
 	}
 	m.instances = append(m.instances, ci)
 	m.instancesByID[id] = ci
+	m.announceInstance(ci, at)
 }
 
 // hostTerminated records that an EC2 instance reached Terminated at now: its container instance
@@ -512,7 +507,7 @@ func (m *ecsModel) hostTerminated(ec2InstanceID string, now time.Time) int {
 			ci.status = ciInactive
 			ci.agentConnected = false
 			ci.inactiveAt = now
-			ci.touch()
+			m.instanceChanged(ci, now)
 		}
 	}
 	return killed

@@ -659,6 +659,7 @@ func (m *ecsModel) stopTaskOp(in *stopTaskIn) (any, *apiError) {
 		reason = *in.Reason
 	}
 	m.stopTask(t, m.s.now(), StopReasonUser, stopCodeUser, reason)
+	t.tags = nil // "Any tags associated with the task will be deleted."
 	return map[string]any{"task": m.renderTask(t, false)}, nil
 }
 
@@ -941,7 +942,7 @@ func (m *ecsModel) updateContainerInstancesState(in *updateContainerInstancesSta
 		}
 		if ci.status != in.Status {
 			ci.status = in.Status
-			ci.touch()
+			m.instanceChanged(ci, now)
 			if in.Status == ciDraining {
 				m.s.note(ci.ec2InstanceID, func(tl *Timeline) {
 					if tl.DrainingAt.IsZero() {
@@ -957,7 +958,11 @@ func (m *ecsModel) updateContainerInstancesState(in *updateContainerInstancesSta
 				}
 			}
 		}
-		out.ContainerInstances = append(out.ContainerInstances, m.renderInstance(ci, false))
+		// AWS's answer here carries the instance's attachments and tags, which Describe leaves out
+		// unless asked (include=TAGS).
+		view := m.renderInstance(ci, true)
+		view.Attachments = &emptyList{}
+		out.ContainerInstances = append(out.ContainerInstances, view)
 	}
 	return out, nil
 }
@@ -1006,12 +1011,13 @@ func (m *ecsModel) deregisterContainerInstance(in *deregisterContainerInstanceIn
 		t.stoppedAt = now
 		t.stoppedReason = "Container instance deregistered; task orphaned."
 		t.version++
+		m.announceTask(t, now)
 		ci.orphans++
 	}
 	ci.status = ciInactive
 	ci.agentConnected = false
 	ci.inactiveAt = now
-	ci.touch()
+	m.instanceChanged(ci, now)
 	return map[string]any{"containerInstance": m.renderInstance(ci, false)}, nil
 }
 
@@ -1096,6 +1102,15 @@ type listTagsForResourceIn struct {
 
 func (m *ecsModel) listTagsForResource(in *listTagsForResourceIn) (any, *apiError) {
 	tags, err := m.taggable(in.ResourceArn)
+	if err != nil && err.Code == "ResourceNotFoundException" {
+		// ListTagsForResource's model lists no ResourceNotFoundException: a missing cluster is
+		// ClusterNotFoundException, any other missing resource an InvalidParameterException
+		// (message unverified).
+		if kind, _, _ := m.splitARN(in.ResourceArn); kind == "cluster" {
+			return nil, clusterNotFound()
+		}
+		return nil, invalidParameter("The specified resource could not be found: " + in.ResourceArn)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -111,6 +111,7 @@ type containerInstanceOut struct {
 	PendingTasksCount    int            `json:"pendingTasksCount"`
 	Attributes           []attributeOut `json:"attributes"`
 	RegisteredAt         *epochSeconds  `json:"registeredAt,omitempty"`
+	Attachments          *emptyList     `json:"attachments,omitempty"` // only UpdateContainerInstancesState shows them
 	Tags                 []ecsTag       `json:"tags,omitzero"`
 }
 

@@ -261,7 +261,8 @@ func (m *ecsModel) newTask(ci *ecsContainerInstance, td *ecsTaskDef, svc *ecsSer
 	m.tasks = append(m.tasks, t)
 	m.tasksByID[id] = t
 	ci.tasks = append(ci.tasks, t)
-	ci.touch()
+	m.announceTask(t, now)
+	m.instanceChanged(ci, now)
 	if svc != nil {
 		svc.tasks = append(svc.tasks, t)
 	}

@@ -55,7 +55,7 @@ func defaultBucket(op string) Bucket {
 }
 
 func isReadOp(op string) bool {
-	return strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "List")
+	return strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "List") || strings.HasPrefix(op, "Get")
 }
 
 // validBucket reports whether b can ever admit a request: a bucket with less than one token, or

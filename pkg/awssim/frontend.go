@@ -21,6 +21,8 @@ const (
 
 	serviceAutoScaling = "autoscaling"
 	serviceECS         = "ecs"
+	serviceSQS         = "sqs"
+	serviceEvents      = "events"
 
 	// unknownOp is the metrics label of every operation the simulator does not implement, and of
 	// requests refused before naming one (malformed, missing Action, foreign X-Amz-Target).
@@ -30,8 +32,10 @@ const (
 	maxBody = 4 << 20
 )
 
-// serveAPI routes a request to the protocol it speaks: ECS requests carry X-Amz-Target, Auto Scaling
-// requests are form posts carrying Action.
+// serveAPI routes a request to the protocol it speaks, as AWS's endpoints tell them apart: JSON
+// requests carry X-Amz-Target (AmazonSQS.<Op> for SQS, AWSEvents.<Op> for EventBridge, ECS's
+// prefix otherwise); form posts carry Action, an SQS one (or one sent to a queue URL) for SQS's
+// Query protocol, else Auto Scaling's.
 func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	latency := s.opts.Latency // SetFaults may change it while requests are served
@@ -47,10 +51,38 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := uuid.NewString()
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
-		s.serveECS(w, target, body, reqID)
+		switch {
+		case strings.HasPrefix(target, sqsTargetPrefix):
+			if len(bytes.TrimSpace(body)) == 0 {
+				body = []byte("{}")
+			}
+			s.serveSQS(w, r, strings.TrimPrefix(target, sqsTargetPrefix), body, reqID, false)
+		case strings.HasPrefix(target, eventsTargetPrefix):
+			s.serveEvents(w, target, body, reqID)
+		default:
+			s.serveECS(w, target, body, reqID)
+		}
 		return
 	}
+	if form, err := url.ParseQuery(string(body)); err == nil {
+		// Older SQS clients may put parameters in the URL's query string too.
+		for k, v := range r.URL.Query() {
+			if _, ok := form[k]; !ok {
+				form[k] = v
+			}
+		}
+		if s.isSQSQuery(r.URL.Path, form) {
+			s.serveSQSQuery(w, r, form, reqID)
+			return
+		}
+	}
 	s.serveAutoScaling(w, body, reqID)
+}
+
+// noOutputShape are the Auto Scaling operations the API model gives no output shape.
+var noOutputShape = map[string]bool{
+	"CreateAutoScalingGroup": true, "UpdateAutoScalingGroup": true, "SetDesiredCapacity": true,
+	"DeleteAutoScalingGroup": true, "CreateOrUpdateTags": true,
 }
 
 func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string) {
@@ -85,14 +117,17 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 		return
 	}
 	var inner []byte
-	if result != nil {
+	switch {
+	case noOutputShape[op]:
+		// The model gives these operations no output, so AWS's answer carries no Result element.
+	case result != nil:
 		inner, err = xml.Marshal(result)
 		if err != nil {
 			// Cannot happen with the model's result types; counted as OK, since the request was applied.
 			writeQueryError(w, reqID, internalFailure(fmt.Sprintf("encoding %s result: %v", op, err)))
 			return
 		}
-	} else {
+	default:
 		inner = []byte("<" + op + "Result/>")
 	}
 	var b bytes.Buffer
@@ -103,9 +138,19 @@ func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string)
 }
 
 func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID string) {
-	op, ok := strings.CutPrefix(target, ecsTarget)
+	s.serveJSON(w, serviceECS, ecsTarget, target, body, reqID, s.ecs.handlers)
+}
+
+func (s *Sim) serveEvents(w http.ResponseWriter, target string, body []byte, reqID string) {
+	s.serveJSON(w, serviceEvents, eventsTargetPrefix, target, body, reqID, s.events.handlers)
+}
+
+// serveJSON serves a JSON 1.1 service (ECS, EventBridge): the operation is X-Amz-Target after
+// prefix.
+func (s *Sim) serveJSON(w http.ResponseWriter, service, prefix, target string, body []byte, reqID string, handlers map[string]func([]byte) (any, *apiError)) {
+	op, ok := strings.CutPrefix(target, prefix)
 	if !ok {
-		s.refuse(serviceECS, &apiError{Code: "UnknownOperationException", Message: "Unknown target " + target, Status: http.StatusBadRequest}, func(e *apiError) { writeJSONError(w, reqID, e) })
+		s.refuse(service, &apiError{Code: "UnknownOperationException", Message: "Unknown target " + target, Status: http.StatusBadRequest}, func(e *apiError) { writeJSONError(w, reqID, e) })
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -115,14 +160,15 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 	s.mu.Lock()
 	var result any
 	var apiErr *apiError
-	if _, known := s.ecs.handlers[op]; !known {
-		result, apiErr = s.ecs.handle(op, body) // the protocol's unknown-operation error
+	if h, known := handlers[op]; !known {
+		// The protocol's unknown-operation error; an unknown name never becomes a metric label.
+		apiErr = &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
 		op = unknownOp
-	} else if result, apiErr = s.admit(serviceECS, op); apiErr == nil {
-		result, apiErr = s.ecs.handle(op, body)
+	} else if result, apiErr = s.admit(service, op); apiErr == nil {
+		result, apiErr = h(body)
 	}
 	hostile := s.hostileLocked(op, apiErr == nil) // drawn for every request, so a seed's draws do not depend on errors
-	s.record(serviceECS, op, apiErr, hostile)
+	s.record(service, op, apiErr, hostile)
 	s.mu.Unlock()
 
 	if apiErr != nil {
@@ -147,19 +193,35 @@ func (s *Sim) serveECS(w http.ResponseWriter, target string, body []byte, reqID 
 // rate. An admitted request returns nil, nil.
 func (s *Sim) admit(service, op string) (any, *apiError) {
 	if s.opts.Throttle && !s.takeToken(service, op) {
-		if service == serviceECS {
-			return nil, &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest}
-		}
-		return nil, &apiError{Code: "Throttling", Message: "Rate exceeded", Status: http.StatusBadRequest}
+		return nil, throttled(service)
 	}
 	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
 	if takeOne(s.failNext, op) || drawn {
-		if service == serviceECS {
-			return nil, &apiError{Code: "ServerException", Message: "Service encountered an internal error (injected).", Status: http.StatusInternalServerError}
-		}
-		return nil, internalFailure("An internal error occurred (injected).")
+		return nil, injected5xx(service)
 	}
 	return nil, nil
+}
+
+// throttled is each service's answer to a request over its rate.
+func throttled(service string) *apiError {
+	switch service {
+	case serviceECS, serviceEvents:
+		return &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest}
+	case serviceSQS:
+		return sqsErr("RequestThrottled", "RequestThrottled", http.StatusForbidden, "Rate exceeded")
+	}
+	return &apiError{Code: "Throttling", Message: "Rate exceeded", Status: http.StatusBadRequest}
+}
+
+// injected5xx is each service's internal error, as FailNext and ErrorRate answer.
+func injected5xx(service string) *apiError {
+	switch service {
+	case serviceECS:
+		return &apiError{Code: "ServerException", Message: "Service encountered an internal error (injected).", Status: http.StatusInternalServerError}
+	case serviceEvents:
+		return &apiError{Code: "InternalException", Message: "An internal error occurred (injected).", Status: http.StatusInternalServerError}
+	}
+	return internalFailure("An internal error occurred (injected).")
 }
 
 func internalFailure(msg string) *apiError {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,13 +108,14 @@ func FuzzJSONRequest(f *testing.F) {
 	})
 }
 
-func targetIndex(op string) int {
-	for i, o := range ecsFuzzTargets {
-		if o == op {
-			return i
-		}
+func targetIndex(op string) int { return indexOrLast(ecsFuzzTargets, op) }
+
+// indexOrLast is the index of op in ops, or the last index (the refused operations) if absent.
+func indexOrLast(ops []string, op string) int {
+	if i := slices.Index(ops, op); i >= 0 {
+		return i
 	}
-	return len(ecsFuzzTargets) - 1
+	return len(ops) - 1
 }
 
 // jsonFuzzEnv is one simulator on a fake clock, driven through its handler without a network.

@@ -22,7 +22,17 @@ type simMetrics struct {
 	tasksStopped     *prometheus.CounterVec
 	actionsCompleted *prometheus.CounterVec
 	actionsTimedOut  prometheus.Counter
+	eventsEmitted    prometheus.Counter
+	deliveries       *prometheus.CounterVec
 }
+
+// Outcomes of a message on its way into a queue, the label values of awssim_event_deliveries_total.
+const (
+	deliveryDelivered     = "delivered"     // put on its queue
+	deliveryDuplicated    = "duplicated"    // an extra copy scheduled (EventDuplicate)
+	deliveryLost          = "lost"          // dropped on purpose (EventLoss)
+	deliveryUndeliverable = "undeliverable" // its queue does not exist
+)
 
 func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 	m := &simMetrics{
@@ -39,7 +49,16 @@ func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 			Name: "awssim_lifecycle_actions_timed_out_total", Help: "Lifecycle actions that reached their heartbeat or global timeout.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.tasksStopped, m.actionsCompleted, m.actionsTimedOut, newStateCollector(s))
+	m.eventsEmitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "awssim_events_emitted_total", Help: "Events the simulated services (and PutEvents) published to the default event bus.",
+	})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "awssim_event_deliveries_total", Help: "Event and lifecycle-notification deliveries into SQS queues, by outcome.",
+	}, []string{"result"})
+	for _, r := range []string{deliveryDelivered, deliveryDuplicated, deliveryLost, deliveryUndeliverable} {
+		m.deliveries.WithLabelValues(r)
+	}
+	reg.MustRegister(m.requests, m.tasksStopped, m.actionsCompleted, m.actionsTimedOut, m.eventsEmitted, m.deliveries, newStateCollector(s))
 	for _, r := range []string{StopReasonUser, StopReasonServiceScheduler, StopReasonDraining, StopReasonHostTerminated} {
 		m.tasksStopped.WithLabelValues(r)
 	}
@@ -50,14 +69,15 @@ func newSimMetrics(reg prometheus.Registerer, s *Sim) *simMetrics {
 }
 
 // stateCollector emits the state gauges (awssim_instances, awssim_container_instances,
-// awssim_tasks) when they are collected, counting the model under s.mu: a scrape sees one
+// awssim_tasks, awssim_sqs_messages) when they are collected, counting the model under s.mu: a scrape sees one
 // consistent state, never a gauge half rebuilt, and a state that empties reads 0 instead of
 // vanishing. Every state the model uses is always present.
 type stateCollector struct {
 	s                            *Sim
 	instances, containers, tasks *prometheus.Desc
+	messages                     *prometheus.Desc
 	instanceStates, ciStatuses   []string
-	taskStatuses                 []string
+	taskStatuses, messageStates  []string
 }
 
 func newStateCollector(s *Sim) *stateCollector {
@@ -69,6 +89,9 @@ func newStateCollector(s *Sim) *stateCollector {
 		instanceStates: []string{statePending, statePendingWait, stateInService, stateTerminatingWait, stateTerminatingProceed},
 		ciStatuses:     []string{ciActive, ciDraining, ciInactive},
 		taskStatuses:   []string{taskPending, taskRunning, taskStopping, taskStopped},
+		// Summed over queues: queue names are client input and must not become labels.
+		messages:      prometheus.NewDesc("awssim_sqs_messages", "SQS messages in all queues by state: visible, in flight (received, not yet visible again), delayed.", []string{"state"}, nil),
+		messageStates: []string{messageVisible, messageInFlight, messageDelayed},
 	}
 }
 
@@ -77,6 +100,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.instances
 	ch <- c.containers
 	ch <- c.tasks
+	ch <- c.messages
 }
 
 // Collect implements prometheus.Collector.
@@ -85,6 +109,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	instances := c.s.asg.countByLifecycleState()
 	containers := c.s.ecs.countContainerInstancesByStatus()
 	tasks := c.s.ecs.countTasksByLastStatus()
+	messages := c.s.sqs.countMessages()
 	c.s.mu.Unlock()
 	emit := func(desc *prometheus.Desc, known []string, counts map[string]int) {
 		for _, k := range known {
@@ -98,6 +123,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(c.instances, c.instanceStates, instances)
 	emit(c.containers, c.ciStatuses, containers)
 	emit(c.tasks, c.taskStatuses, tasks)
+	emit(c.messages, c.messageStates, messages)
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
@@ -110,7 +136,7 @@ type Stats struct {
 	// response carried (a response Hostile rewrote into an error counts under that error's code);
 	// operation is "unknown" for operations the simulator lacks and requests naming none.
 	Requests map[string]int
-	// WriteCalls counts admitted requests to operations that are not Describe* or List*.
+	// WriteCalls counts admitted requests to operations that are not Describe*, List* or Get*.
 	WriteCalls int
 	// TasksStoppedByReason counts tasks that reached STOPPED, by StopReason*.
 	TasksStoppedByReason map[string]int
@@ -124,6 +150,18 @@ type Stats struct {
 	TerminatedWithTasks int
 	// Terminated counts instances that reached Terminated.
 	Terminated int
+	// EventsEmitted counts events published to the default event bus, matched by a rule or not.
+	EventsEmitted int
+	// Deliveries counts messages on their way into SQS queues by outcome: delivered, duplicated,
+	// lost, undeliverable (see awssim_event_deliveries_total).
+	Deliveries map[string]int
+	// LifecycleNotifications counts lifecycle-hook messages Auto Scaling sent to a hook's
+	// NotificationTargetARN, test notifications included.
+	LifecycleNotifications int
+	// SQSMovedToDeadLetterQueue counts messages redriven to a dead-letter queue.
+	SQSMovedToDeadLetterQueue int
+	// SpotInterruptions counts instances reclaimed after a Spot interruption warning.
+	SpotInterruptions int
 }
 
 func newStats() Stats {
@@ -132,6 +170,7 @@ func newStats() Stats {
 		TasksStoppedByReason:      map[string]int{},
 		LifecycleActionsCompleted: map[string]int{},
 		CompletionsByInstance:     map[string]int{},
+		Deliveries:                map[string]int{},
 	}
 }
 
@@ -144,6 +183,7 @@ func (s *Sim) Stats() Stats {
 	c.TasksStoppedByReason = maps.Clone(s.stats.TasksStoppedByReason)
 	c.LifecycleActionsCompleted = maps.Clone(s.stats.LifecycleActionsCompleted)
 	c.CompletionsByInstance = maps.Clone(s.stats.CompletionsByInstance)
+	c.Deliveries = maps.Clone(s.stats.Deliveries)
 	return c
 }
 
@@ -169,4 +209,10 @@ func (s *Sim) record(service, op string, err *apiError, hostile hostileKind) {
 func (s *Sim) taskStopped(reason string) {
 	s.metrics.tasksStopped.WithLabelValues(reason).Inc()
 	s.stats.TasksStoppedByReason[reason]++
+}
+
+// countDelivery counts one delivery outcome. Called with s.mu held.
+func (s *Sim) countDelivery(result string) {
+	s.metrics.deliveries.WithLabelValues(result).Inc()
+	s.stats.Deliveries[result]++
 }

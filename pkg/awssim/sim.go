@@ -1,11 +1,14 @@
 // Package awssim is a stateful simulator of the slice of Amazon ECS and EC2 Auto Scaling that
-// ecs-drainer uses. It speaks the real wire protocols (Auto Scaling: AWS Query with XML responses;
-// ECS: JSON 1.1) on one HTTP endpoint, so the real aws-sdk-go-v2 clients, the AWS CLI and boto3 can
-// drive it, and it behaves over time as AWS documents: instances launch and register, services place
-// tasks, DRAINING moves tasks away, lifecycle hooks time out.
+// ecs-drainer uses, and of the event plumbing around them: SQS queues and EventBridge rules. It
+// speaks the real wire protocols (Auto Scaling: AWS Query with XML responses; ECS and EventBridge:
+// JSON 1.1; SQS: JSON 1.0 and its older Query protocol) on one HTTP endpoint, so the real
+// aws-sdk-go-v2 clients, the AWS CLI and boto3 can drive it, and it behaves over time as AWS
+// documents: instances launch and register, services place tasks, DRAINING moves tasks away,
+// lifecycle hooks time out, the services publish their events, and rules deliver them to queues.
 //
 // The whole model sits behind one mutex. Every request and every Step takes it, so the model code in
-// autoscaling.go and ecs.go never locks on its own and may call across services freely.
+// autoscaling.go, ecs.go, sqs.go and events.go never locks on its own and may call across services
+// freely. Only an SQS long poll waits, and it waits outside the lock (sqs_msg.go).
 package awssim
 
 import (
@@ -70,6 +73,19 @@ type Options struct {
 	// Hostile is the share (0..1) of responses made malformed: truncated bodies, bad XML/JSON,
 	// unknown error codes. The request is still applied or not applied consistently (see hostile.go).
 	Hostile float64
+
+	// Event delivery (events.go). EventDelay is how long an event or a lifecycle notification takes
+	// to reach its queue (default 100ms). EventBridge deliveries also suffer these faults:
+	// EventDuplicate is the share (0..1) delivered twice, EventLoss the share (0..1) never
+	// delivered, and EventReorder a random extra delay of up to this long, which reorders events
+	// that happen close together.
+	EventDelay     time.Duration
+	EventDuplicate float64
+	EventLoss      float64
+	EventReorder   time.Duration
+	// SpotNotice is how long after its interruption warning a Spot instance is reclaimed (AWS: two
+	// minutes; default 2m).
+	SpotNotice time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -93,6 +109,8 @@ func (o *Options) setDefaults() {
 	def(&o.TerminateDelay, 200*time.Millisecond)
 	def(&o.StoppedTaskRetention, time.Hour)
 	def(&o.TickInterval, 50*time.Millisecond)
+	def(&o.EventDelay, defaultEventDelay)
+	def(&o.SpotNotice, defaultSpotNotice)
 	if o.StopTimeoutScale == 0 {
 		o.StopTimeoutScale = 1
 	}
@@ -116,6 +134,7 @@ func (o Options) Validate() error {
 		{"LaunchDelay", o.LaunchDelay}, {"RegisterDelay", o.RegisterDelay}, {"TaskStartDelay", o.TaskStartDelay},
 		{"TerminateDelay", o.TerminateDelay}, {"StoppedTaskRetention", o.StoppedTaskRetention},
 		{"TickInterval", o.TickInterval}, {"Latency", o.Latency},
+		{"EventDelay", o.EventDelay}, {"EventReorder", o.EventReorder}, {"SpotNotice", o.SpotNotice},
 	} {
 		if d.v < 0 {
 			p = append(p, fmt.Errorf("%s is %s: must not be negative", d.name, d.v))
@@ -136,7 +155,7 @@ func (o Options) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ErrorRate", o.ErrorRate}, {"Hostile", o.Hostile}} {
+	}{{"ErrorRate", o.ErrorRate}, {"Hostile", o.Hostile}, {"EventDuplicate", o.EventDuplicate}, {"EventLoss", o.EventLoss}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			p = append(p, fmt.Errorf("%s is %v: must be a share from 0 to 1", r.name, r.v))
 		}
@@ -173,6 +192,12 @@ func knownOperations() map[string]bool {
 	for op := range newECSModel(nil).handlers {
 		out[op] = true
 	}
+	for op := range newSQSModel(nil).handlers {
+		out[op] = true
+	}
+	for op := range newEventsModel(nil).handlers {
+		out[op] = true
+	}
 	return out
 }
 
@@ -180,10 +205,15 @@ func knownOperations() map[string]bool {
 type Sim struct {
 	opts Options
 
-	mu      sync.Mutex // guards everything below
-	rng     *rand.Rand
-	asg     *asgModel
-	ecs     *ecsModel
+	mu     sync.Mutex // guards everything below
+	rng    *rand.Rand
+	asg    *asgModel
+	ecs    *ecsModel
+	sqs    *sqsModel
+	events *eventsModel
+	// evRng draws the IDs of the event plumbing (messages, receipt handles, events) and its
+	// delivery faults, apart from rng, so a seed's fleet is the same with or without events.
+	evRng   *rand.Rand
 	buckets map[string]*tokenBucket
 	stats   Stats
 
@@ -204,6 +234,7 @@ func New(opts Options) *Sim {
 	s := &Sim{
 		opts:    opts,
 		rng:     rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x5eed)),
+		evRng:   rand.New(rand.NewPCG(uint64(opts.Seed)^0xe7e7, uint64(opts.Seed)^0x5e9)),
 		buckets: map[string]*tokenBucket{},
 		reg:     prometheus.NewRegistry(),
 	}
@@ -211,6 +242,8 @@ func New(opts Options) *Sim {
 	s.metrics = newSimMetrics(s.reg, s)
 	s.asg = newASGModel(s)
 	s.ecs = newECSModel(s)
+	s.sqs = newSQSModel(s)
+	s.events = newEventsModel(s)
 	return s
 }
 
@@ -255,6 +288,9 @@ func (s *Sim) stepLocked() {
 		s.asg.fire(inst)
 	}
 	s.ecs.schedule(now)
+	s.events.deliverDue(now)
+	// Visibility timeouts and delays end on the clock: long polls look again.
+	s.sqs.notify()
 }
 
 // Start advances the model every TickInterval until ctx is done.
@@ -289,6 +325,9 @@ type apiError struct {
 	Code    string
 	Message string
 	Status  int
+	// QueryCode is, for SQS, the Query protocol's code when it differs from the JSON shape in Code
+	// (AWS.SimpleQueueService.NonExistentQueue for QueueDoesNotExist).
+	QueryCode string
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }

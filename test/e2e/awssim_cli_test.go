@@ -29,13 +29,7 @@ const cliExitServiceError = 254
 // (botocore, Python) with its own serializers, error decoding and paginators: the whole drain of one
 // instance, the error envelopes, and auto-pagination against one-item pages.
 func TestAWSCLIConformance(t *testing.T) {
-	if _, err := os.Stat(cliPath); err != nil {
-		t.Skipf("the AWS CLI v2 is not at %s (Debian: apt-get install awscli; CI installs it): %v", cliPath, err)
-	}
-	out, err := exec.CommandContext(t.Context(), cliPath, "--version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "aws-cli/2.") {
-		t.Skipf("%s is not the AWS CLI v2 (%q, %v)", cliPath, out, err)
-	}
+	requireCLI(t)
 	simBin, _, err := harness.Binaries()
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +43,18 @@ func TestAWSCLIConformance(t *testing.T) {
 		t.Parallel()
 		cliPagination(t, simBin)
 	})
+}
+
+// requireCLI skips the test unless the AWS CLI v2 is at cliPath.
+func requireCLI(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(cliPath); err != nil {
+		t.Skipf("the AWS CLI v2 is not at %s (Debian: apt-get install awscli; CI installs it): %v", cliPath, err)
+	}
+	out, err := exec.CommandContext(t.Context(), cliPath, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "aws-cli/2.") {
+		t.Skipf("%s is not the AWS CLI v2 (%q, %v)", cliPath, out, err)
+	}
 }
 
 // cliDrainFlow is the flow ecs-drainer automates, done by hand with the CLI: scale in one instance

@@ -44,6 +44,73 @@ import (
 //
 // Paths only one side returns are logged, so a run shows the whole difference.
 func TestMotoDifferential(t *testing.T) {
+	sides := diffStart(t)
+	ctx := t.Context()
+	for _, s := range sides {
+		s.as, s.ec = harness.Clients(s.url)
+		if err := s.build(ctx); err != nil {
+			t.Fatalf("building the scenario in %s: %v", s.name, err)
+		}
+	}
+	diffRunOps(t, sides, diffOps())
+
+	// Both sides must name the same error for the same mistake: the code is what clients branch on.
+	// Only ECS: moto answers Auto Scaling lifecycle mistakes (no such hook or action) with an HTML 500.
+	const noCluster = "ClusterNotFoundException"
+	diffRunErrors(t, sides, []diffErrorCase{
+		{service: "ecs", op: "ListContainerInstances", request: `{"cluster":"no-such-cluster"}`, status: http.StatusBadRequest, code: noCluster,
+			motoDiffers: "moto lists no instances instead of failing [V: ClusterNotFoundException in the ListContainerInstances API reference]"},
+		{service: "ecs", op: "ListTasks", request: `{"cluster":"no-such-cluster"}`, status: http.StatusBadRequest, code: noCluster},
+		{service: "ecs", op: "DescribeServices", request: `{"cluster":"no-such-cluster","services":["web"]}`, status: http.StatusBadRequest, code: noCluster},
+		{service: "ecs", op: "DescribeContainerInstances", request: `{"cluster":"no-such-cluster","containerInstances":["0123"]}`, status: http.StatusBadRequest, code: noCluster},
+		{service: "ecs", op: "UpdateContainerInstancesState", request: `{"cluster":"no-such-cluster","containerInstances":["0123"],"status":"DRAINING"}`, status: http.StatusBadRequest, code: noCluster},
+		{service: "ecs", op: "DescribeTaskDefinition", request: `{"taskDefinition":"no-such-family:1"}`, status: http.StatusBadRequest, code: "ClientException"},
+	})
+}
+
+// diffErrorCase is one mistake both sides must answer with the same status and error code.
+// request may hold %[1]s, the side's queue URL.
+type diffErrorCase struct {
+	service, op, request string
+	status               int
+	code                 string
+	motoDiffers          string // why moto's answer is not AWS's, when it is not
+}
+
+// diffRunErrors sends each mistake to both sides and checks the error they name.
+func diffRunErrors(t *testing.T, sides []*diffSide, cases []diffErrorCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.op+" error", func(t *testing.T) {
+			for _, s := range sides {
+				request := tc.request
+				if strings.Contains(request, "%[1]s") {
+					request = fmt.Sprintf(request, s.queueURL)
+				}
+				status, body, err := s.raw(t.Context(), tc.service, tc.op, request)
+				if err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				var e struct {
+					Type string `json:"__type"`
+				}
+				_ = json.Unmarshal(body, &e) // a success body has no __type; the check below reports it
+				if code := diffErrorCode(e.Type); status != tc.status || code != tc.code {
+					if s.moto && tc.motoDiffers != "" {
+						t.Logf("moto quirk, allowlisted: answered HTTP %d %q (%s)", status, code, tc.motoDiffers)
+						continue
+					}
+					t.Errorf("%s: %s answered HTTP %d %q, want %d %q:\n%s", s.name, tc.op, status, code, tc.status, tc.code, body)
+				}
+			}
+		})
+	}
+}
+
+// diffStart starts moto and awssim and returns their two sides, moto first. It skips the test
+// when moto is not installed.
+func diffStart(t *testing.T) []*diffSide {
+	t.Helper()
 	motoBin, err := exec.LookPath("moto_server")
 	if err != nil {
 		t.Skip("moto_server is not on PATH: install moto[server] (pip install 'moto[server]') to run the differential test")
@@ -58,21 +125,13 @@ func TestMotoDifferential(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Kill)
+	return []*diffSide{{name: "moto", url: moto, moto: true}, {name: "awssim", url: "http://" + sim.Addr}}
+}
 
-	ctx := t.Context()
-	sides := []*diffSide{
-		{name: "moto", url: moto, moto: true},
-		{name: "awssim", url: "http://" + sim.Addr},
-	}
-	for _, s := range sides {
-		s.as, s.ec = harness.Clients(s.url)
-		if err := s.build(ctx); err != nil {
-			t.Fatalf("building the scenario in %s: %v", s.name, err)
-		}
-	}
-	motoSide, simSide := sides[0], sides[1]
-
-	for _, op := range diffOps() {
+// diffRunOps sends each op's request to both sides and compares the shapes of the answers.
+func diffRunOps(t *testing.T, sides []*diffSide, ops []diffOp) {
+	t.Helper()
+	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
 			shapes := make([]map[string]bool, 2)
 			bodies := make([][]byte, 2)
@@ -93,42 +152,6 @@ func TestMotoDifferential(t *testing.T) {
 			diffCompare(t, op, shapes[0], shapes[1])
 			if t.Failed() {
 				t.Logf("moto answered:\n%s\nawssim answered:\n%s", bodies[0], bodies[1])
-			}
-		})
-	}
-
-	// Both sides must name the same error for the same mistake: the code is what clients branch on.
-	// Only ECS: moto answers Auto Scaling lifecycle mistakes (no such hook or action) with an HTML 500.
-	for _, tc := range []struct {
-		op, request string
-		code        string
-		motoDiffers string // why moto's answer is not AWS's, when it is not
-	}{
-		{op: "ListContainerInstances", request: `{"cluster":"no-such-cluster"}`, code: "ClusterNotFoundException",
-			motoDiffers: "moto lists no instances instead of failing [V: ClusterNotFoundException in the ListContainerInstances API reference]"},
-		{op: "ListTasks", request: `{"cluster":"no-such-cluster"}`, code: "ClusterNotFoundException"},
-		{op: "DescribeServices", request: `{"cluster":"no-such-cluster","services":["web"]}`, code: "ClusterNotFoundException"},
-		{op: "DescribeContainerInstances", request: `{"cluster":"no-such-cluster","containerInstances":["0123"]}`, code: "ClusterNotFoundException"},
-		{op: "UpdateContainerInstancesState", request: `{"cluster":"no-such-cluster","containerInstances":["0123"],"status":"DRAINING"}`, code: "ClusterNotFoundException"},
-		{op: "DescribeTaskDefinition", request: `{"taskDefinition":"no-such-family:1"}`, code: "ClientException"},
-	} {
-		t.Run(tc.op+" error", func(t *testing.T) {
-			for _, s := range []*diffSide{motoSide, simSide} {
-				status, body, err := s.raw(t.Context(), "ecs", tc.op, tc.request)
-				if err != nil {
-					t.Fatalf("%s: %v", s.name, err)
-				}
-				var e struct {
-					Type string `json:"__type"`
-				}
-				_ = json.Unmarshal(body, &e) // a success body has no __type; the check below reports it
-				if code := diffErrorCode(e.Type); status != http.StatusBadRequest || code != tc.code {
-					if s.moto && tc.motoDiffers != "" {
-						t.Logf("moto quirk, allowlisted: answered HTTP %d %q (%s)", status, code, tc.motoDiffers)
-						continue
-					}
-					t.Errorf("%s: %s answered HTTP %d %q, want 400 %q:\n%s", s.name, tc.op, status, code, tc.code, body)
-				}
 			}
 		})
 	}
@@ -236,7 +259,7 @@ func diffSortedKeys(m map[string]bool) []string {
 
 // diffOp is one read request sent to both sides.
 type diffOp struct {
-	service string // "autoscaling" or "ecs"
+	service string // "autoscaling", "ecs", "sqs" or "events"
 	name    string
 	// request is the Query form (without Action and Version) or the JSON body, built from the IDs
 	// the side's scenario produced.
@@ -247,10 +270,10 @@ type diffOp struct {
 
 // shape turns a raw response into its set of field paths, each mapped to whether the model defines it.
 func (op diffOp) shape(body []byte) (map[string]bool, error) {
-	if op.service == "ecs" {
-		return diffJSONShape(body, op.model)
+	if op.service == "autoscaling" {
+		return diffQueryShape(body, op.name, op.model)
 	}
-	return diffQueryShape(body, op.name, op.model)
+	return diffJSONShape(body, op.model) // ECS, EventBridge (JSON 1.1) and SQS (JSON 1.0)
 }
 
 func diffOps() []diffOp {
@@ -309,6 +332,7 @@ type diffSide struct {
 
 	containerInstanceArn string
 	taskArn              string // a RunTask task, RUNNING
+	queueURL             string // the events scenario's queue (awssim_moto_events_test.go)
 }
 
 // build creates the scenario: a cluster, a task definition, a two-instance group in the cluster with
@@ -441,6 +465,11 @@ func (s *diffSide) build(ctx context.Context) error {
 	})
 }
 
+// diffTargetPrefix is each JSON service's X-Amz-Target prefix.
+var diffTargetPrefix = map[string]string{
+	"ecs": "AmazonEC2ContainerServiceV20141113.", "events": "AWSEvents.", "sqs": "AmazonSQS.",
+}
+
 // raw sends one signed request with net/http, as an SDK would, and returns the status and body.
 func (s *diffSide) raw(ctx context.Context, service, op, payload string) (int, []byte, error) {
 	var body string
@@ -449,10 +478,13 @@ func (s *diffSide) raw(ctx context.Context, service, op, payload string) (int, [
 		return 0, nil, fmt.Errorf("building the %s request: %w", op, err)
 	}
 	switch service {
-	case "ecs":
+	case "ecs", "events", "sqs":
 		body = payload
 		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-		req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113."+op)
+		req.Header.Set("X-Amz-Target", diffTargetPrefix[service]+op)
+		if service == "sqs" {
+			req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		}
 	default:
 		body = "Action=" + op + "&Version=2011-01-01"
 		if payload != "" {
