@@ -78,6 +78,9 @@ type HookChoice struct {
 	// configured one was cut to end before the hook's global timeout.
 	DrainTimeout    time.Duration
 	DrainTimeoutCut bool
+	// GlobalTimeoutNeeded is the global timeout under which the configured drain timeout would
+	// apply uncut.
+	GlobalTimeoutNeeded time.Duration
 	// ResyncPeriod is how often discovery lists the fleet because of this hook; ResyncShortened
 	// says it is shorter than the configured one, because the heartbeat timeout is short.
 	ResyncPeriod    time.Duration
@@ -98,6 +101,7 @@ func ChooseHook(cfg Config, hooks []astypes.LifecycleHook) HookChoice {
 	}
 	ch.Hook, ch.HeartbeatTimeout, ch.GlobalTimeout = h.name, h.heartbeatTimeout, h.globalTimeout
 	ch.DrainTimeout, ch.DrainTimeoutCut = drainTimeoutUnder(cfg, h)
+	ch.GlobalTimeoutNeeded = cfg.DrainTimeout + globalMargin(cfg)
 	ch.ResyncPeriod, ch.ResyncShortened = resyncFor(cfg, h)
 	return ch
 }
@@ -127,3 +131,7 @@ func resyncFor(cfg Config, h hookInfo) (period time.Duration, shortened bool) {
 	}
 	return cfg.ResyncPeriod, false
 }
+
+// InstanceFilter is the cluster query language expression the controller looks instances up
+// with in ListContainerInstances: these EC2 instance IDs, at most awsapi.MaxInstanceIDFilter.
+func InstanceFilter(ids []string) string { return instanceFilter(ids) }
