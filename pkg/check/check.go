@@ -132,13 +132,9 @@ func (c *checker) groupProblem(group, severity, code, message, fix string) {
 	c.rep.Problems = append(c.rep.Problems, Problem{Severity: severity, Code: code, Subject: group, Group: group, Message: message, Fix: fix})
 }
 
-// permission records a probe's result for an action in a scope; the first result for a pair is
-// kept (a later call of the same action in the same scope says nothing new).
+// permission records a probe's result for an action in a scope, and the problem a refusal or a
+// failure is.
 func (c *checker) permission(action, scope string, err error) {
-	k := permKey{action, scope}
-	if _, ok := c.perms[k]; ok {
-		return
-	}
 	p := Permission{Action: action, Scope: scope, Result: PermAllowed}
 	switch {
 	case err == nil || answeredAfterAuthorization(err):
@@ -147,8 +143,9 @@ func (c *checker) permission(action, scope string, err error) {
 	default:
 		p.Result, p.Detail = PermError, err.Error()
 	}
-	c.perms[k] = p
-	c.rep.Permissions = append(c.rep.Permissions, p)
+	if !c.addPermission(p) {
+		return
+	}
 	switch p.Result {
 	case PermDenied:
 		c.problem(SeverityFail, "access-denied", action, "IAM denies "+action+scopeSuffix(scope)+"; the controller needs it", allowFix(action, scope))
@@ -159,13 +156,19 @@ func (c *checker) permission(action, scope string, err error) {
 
 // notChecked records an action no harmless call could be made for.
 func (c *checker) notChecked(action, scope, why string) {
-	k := permKey{action, scope}
+	c.addPermission(Permission{Action: action, Scope: scope, Result: PermNotChecked, Detail: why})
+}
+
+// addPermission records p unless its action and scope have a result already (a later call of the
+// same action in the same scope says nothing new), and reports whether it did.
+func (c *checker) addPermission(p Permission) bool {
+	k := permKey{p.Action, p.Scope}
 	if _, ok := c.perms[k]; ok {
-		return
+		return false
 	}
-	p := Permission{Action: action, Scope: scope, Result: PermNotChecked, Detail: why}
 	c.perms[k] = p
 	c.rep.Permissions = append(c.rep.Permissions, p)
+	return true
 }
 
 func scopeSuffix(scope string) string {

@@ -32,6 +32,9 @@ type fleet struct {
 	sim *awssim.Sim
 	as  awsapi.AutoScaling
 	ecs awsapi.ECS
+	// fixtureAS and fixtureECS set the scene; their calls are not the check's.
+	fixtureAS  *autoscaling.Client
+	fixtureECS *ecs.Client
 }
 
 func newFleet(t *testing.T, groups []checktest.Group) *fleet {
@@ -62,9 +65,10 @@ func newFleet(t *testing.T, groups []checktest.Group) *fleet {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
 		},
 	}
+	fixtureAS, fixtureECS := autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
 	build, cancelBuild := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancelBuild()
-	if err := checktest.Build(build, autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg), groups); err != nil {
+	if err := checktest.Build(build, fixtureAS, fixtureECS, groups); err != nil {
 		t.Fatalf("building the fleet: %v", err)
 	}
 	as, ec, err := awsapi.NewClients(t.Context(), awsapi.ClientOptions{
@@ -74,7 +78,7 @@ func newFleet(t *testing.T, groups []checktest.Group) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fleet{sim: sim, as: as, ecs: ec}
+	return &fleet{sim: sim, as: as, ecs: ec, fixtureAS: fixtureAS, fixtureECS: fixtureECS}
 }
 
 // check runs the check with these flags through the given clients (the fleet's when nil) and
@@ -244,6 +248,14 @@ func TestGoodFleet(t *testing.T) {
 type denyECS struct {
 	ECSReader
 	listCIsIn, describeServicesIn string
+	listClusters                  bool
+}
+
+func (d denyECS) ListClusters(ctx context.Context, in *ecs.ListClustersInput, o ...func(*ecs.Options)) (*ecs.ListClustersOutput, error) {
+	if d.listClusters {
+		return nil, errDenied
+	}
+	return d.ECSReader.ListClusters(ctx, in, o...)
 }
 
 var errDenied = &smithy.GenericAPIError{Code: awsapi.CodeAccessDenied, Message: "User is not authorized to perform this action"}
@@ -295,6 +307,23 @@ func TestPermissionsDenied(t *testing.T) {
 		if got[k] != want {
 			t.Errorf("permission %s = %q, want %q", k, got[k], want)
 		}
+	}
+}
+
+// TestListClustersNeededOnlyWithoutClusters: the controller lists clusters only when --clusters
+// is empty, so only then is a refusal a failure.
+func TestListClustersNeededOnlyWithoutClusters(t *testing.T) {
+	f := newFleet(t, checktest.Good)
+	deny := denyECS{ECSReader: f.ecs, listClusters: true}
+
+	rep := f.check(t, nil, nil, deny)
+	wantProblems(t, rep, []Problem{{Severity: SeverityFail, Code: "access-denied", Subject: actListClusters, Fix: "allow ecs:ListClusters"}})
+
+	rep = f.check(t, []string{"--clusters", "web,batch"}, nil, deny)
+	if !rep.OK {
+		var text bytes.Buffer
+		_ = WriteText(&text, rep)
+		t.Errorf("with --clusters, a refused ListClusters failed the check:\n%s", text.String())
 	}
 }
 

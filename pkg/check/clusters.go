@@ -85,7 +85,9 @@ func (c *checker) checkRegistration(ctx context.Context, groups []*groupCheck) {
 		}
 		for _, id := range found {
 			foundIn[id] = name
-			holding[name] = holding[name] || set.scoped(name)
+			if set.scoped(name) {
+				holding[name] = true
+			}
 		}
 	}
 	for _, g := range groups {
@@ -115,9 +117,8 @@ func (c *checker) clusters(ctx context.Context) (clusterSet, bool) {
 		c.permission(actListClusters, "*", listErr)
 	default:
 		// With --clusters the controller never lists clusters: only the search outside them suffers.
-		c.rep.Permissions = append(c.rep.Permissions, Permission{Action: actListClusters, Scope: "*", Result: resultOf(listErr),
+		c.addPermission(Permission{Action: actListClusters, Scope: "*", Result: resultOf(listErr),
 			Detail: "not needed with --clusters; clusters outside it were not searched: " + listErr.Error()})
-		c.perms[permKey{actListClusters, "*"}] = Permission{}
 	}
 	for _, cl := range c.rcfg.Clusters {
 		name := clusterName(cl)

@@ -15,7 +15,7 @@ var writeActions = []struct{ action, when string }{
 // noteWrites lists the write permissions as unproven and says where to compare them.
 func (c *checker) noteWrites() {
 	for _, w := range writeActions {
-		c.rep.Permissions = append(c.rep.Permissions, Permission{Action: w.action, Scope: "*", Result: PermUnproven,
+		c.addPermission(Permission{Action: w.action, Scope: "*", Result: PermUnproven,
 			Detail: "a write (" + w.when + "); only a write could prove it"})
 	}
 	c.problem(SeverityNote, "writes-unproven", "permissions",
