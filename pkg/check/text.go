@@ -36,7 +36,8 @@ func WriteText(w io.Writer, r *Report) error {
 	if !r.OK {
 		verdict = "NOT OK: the controller would not work everywhere"
 	}
-	fmt.Fprintf(&b, "ecs-drainer check: %s (%d groups selected by %s, %d failures, %d warnings)\n\n", verdict, len(r.Groups), selection(r.Settings), fails, warns)
+	fmt.Fprintf(&b, "ecs-drainer check: %s (%s selected by %s, %s, %s)\n\n", verdict,
+		count(len(r.Groups), "group"), selection(r.Settings), count(fails, "failure"), count(warns, "warning"))
 
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tBY\tHOOK\tHEARTBEAT\tGLOBAL\tDRAIN TIMEOUT\tDEFAULT\tECS DRAINING\tREGISTERED IN\tVERDICT")
@@ -150,6 +151,14 @@ func selection(s Settings) string {
 		by = append(by, "name ("+strings.Join(s.ASGNames, ",")+")")
 	}
 	return strings.Join(by, " or ")
+}
+
+// count says "1 group", "2 groups".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func seconds(s int) time.Duration { return time.Duration(s) * time.Second }
