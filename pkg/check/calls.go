@@ -111,3 +111,15 @@ func answeredAfterAuthorization(err error) bool {
 	}
 	return false
 }
+
+// codeRequestFailed stands for a failure that carries no AWS error code: no answer (network,
+// endpoint, timeout) or one that could not be read. The problem holds the whole error.
+const codeRequestFailed = "RequestFailed"
+
+// errCode is err's AWS error code, or codeRequestFailed.
+func errCode(err error) string {
+	if code := awsapi.ErrorCode(err); code != "" {
+		return code
+	}
+	return codeRequestFailed
+}

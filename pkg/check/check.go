@@ -139,9 +139,9 @@ func (c *checker) permission(action, scope string, err error) {
 	switch {
 	case err == nil || answeredAfterAuthorization(err):
 	case isDenied(err):
-		p.Result, p.Detail = PermDenied, err.Error()
+		p.Result, p.Code, p.Detail = PermDenied, errCode(err), err.Error()
 	default:
-		p.Result, p.Detail = PermError, err.Error()
+		p.Result, p.Code, p.Detail = PermError, errCode(err), err.Error()
 	}
 	if !c.addPermission(p) {
 		return

@@ -117,7 +117,7 @@ func (c *checker) clusters(ctx context.Context) (clusterSet, bool) {
 		c.permission(actListClusters, "*", listErr)
 	default:
 		// With --clusters the controller never lists clusters: only the search outside them suffers.
-		c.addPermission(Permission{Action: actListClusters, Scope: "*", Result: resultOf(listErr),
+		c.addPermission(Permission{Action: actListClusters, Scope: "*", Result: resultOf(listErr), Code: errCode(listErr),
 			Detail: "not needed with --clusters; clusters outside it were not searched: " + listErr.Error()})
 	}
 	for _, cl := range c.rcfg.Clusters {

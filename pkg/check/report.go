@@ -131,6 +131,9 @@ type Permission struct {
 	Action string `json:"action"` // e.g. "ecs:ListTasks"
 	Scope  string `json:"scope"`  // "*", or "cluster NAME"
 	Result string `json:"result"` // allowed, denied, error, not-checked, unproven
+	// Code is the AWS error code of a denial or failure (AccessDeniedException), RequestFailed when
+	// no readable answer came, else "".
+	Code   string `json:"code"`
 	Detail string `json:"detail"`
 }
 

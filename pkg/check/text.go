@@ -96,7 +96,7 @@ func WriteText(w io.Writer, r *Report) error {
 type permLine struct{ action, result, where string }
 
 // permissionLines folds the permissions into one line per action and result, listing the scopes
-// (and the first detail of a failure).
+// with the error code of each failure (the problems give the whole error).
 func permissionLines(perms []Permission) []permLine {
 	var out []permLine
 	index := map[[2]string]int{}
@@ -112,10 +112,10 @@ func permissionLines(perms []Permission) []permLine {
 		if p.Scope == "*" {
 			where = ""
 		}
-		if p.Result != PermAllowed && p.Detail != "" && !strings.Contains(out[i].where, ": ") {
-			where = strings.TrimSpace(where + ": " + p.Detail)
+		if p.Code != "" {
+			where = strings.TrimSpace(where + " (" + p.Code + ")")
 		}
-		out[i].where = strings.TrimPrefix(strings.Join(nonEmpty(out[i].where, where), ", "), ", ")
+		out[i].where = strings.Join(nonEmpty(out[i].where, where), ", ")
 	}
 	return out
 }
