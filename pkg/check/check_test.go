@@ -164,6 +164,7 @@ func TestBrokenFleet(t *testing.T) {
 		{Severity: SeverityNote, Code: "tag-opted-out", Subject: "opted-out"},
 		{Severity: SeverityFail, Code: "named-group-not-found", Subject: "ghost", Fix: "--asg-names"},
 		{Severity: SeverityNote, Code: "writes-unproven", Subject: "permissions", Fix: "config/iam/policy.json"},
+		{Severity: SeverityWarning, Code: "lacks-policy-tag", Subject: "by-name", Fix: "Key=ecs-drainer/enabled,Value=true"},
 	})
 	verdicts := map[string]string{}
 	for _, g := range rep.Groups {
@@ -172,7 +173,7 @@ func TestBrokenFleet(t *testing.T) {
 	wantVerdicts := map[string]string{
 		"good": VerdictOK, "batch-good": VerdictOK, "abandon": VerdictOK, "launching": VerdictOK,
 		"no-hook": VerdictFail, "two-hooks": VerdictFail, "ecs-only": VerdictFail, "unregistered": VerdictFail, "outside": VerdictFail,
-		"ecs-too": VerdictWarning, "short-hb": VerdictWarning,
+		"ecs-too": VerdictWarning, "short-hb": VerdictWarning, "by-name": VerdictWarning,
 	}
 	if !maps.Equal(verdicts, wantVerdicts) {
 		t.Errorf("verdicts = %v\nwant %v", verdicts, wantVerdicts)

@@ -72,6 +72,7 @@ func (c *checker) checkGroups(ctx context.Context) []*groupCheck {
 	}
 	_ = describers.Wait()
 	for i, g := range groups {
+		c.checkPolicyTag(g)
 		c.permission(actDescribeHooks, "*", errs[i])
 		if errs[i] != nil {
 			c.groupProblem(g.out.Name, SeverityFail, "hooks-unreadable", "its lifecycle hooks could not be described: "+errs[i].Error(), fixReachAWS)

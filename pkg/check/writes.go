@@ -1,5 +1,7 @@
 package check
 
+import "github.com/aws/aws-sdk-go-v2/aws"
+
 // writeActions are the writes the controller makes. None can be proven allowed without making it
 // (a probe that names nothing real is refused by IAM's resource conditions anyway, and a real one
 // changes something), so the check only lists them.
@@ -23,5 +25,23 @@ func (c *checker) noteWrites() {
 		"compare the controller's role with "+policyFile+", or ask IAM: aws iam simulate-principal-policy --policy-source-arn <role-arn> --action-names autoscaling:CompleteLifecycleAction ecs:UpdateContainerInstancesState ecs:StopTask ecs:TagResource")
 }
 
-// policyTag is the tag config/iam/policy.json scopes the Auto Scaling writes to.
-const policyTag = "ecs-drainer/enabled=true"
+// policyTag is the tag config/iam/policy.json scopes the Auto Scaling writes to (its
+// aws:ResourceTag condition); test/config checks the policy.
+const (
+	policyTagKey   = "ecs-drainer/enabled"
+	policyTagValue = "true"
+	policyTag      = policyTagKey + "=" + policyTagValue
+)
+
+// checkPolicyTag warns about a selected group the shipped policy would not let the controller
+// act on: selected by name or by another tag, without the tag the policy's writes require.
+func (c *checker) checkPolicyTag(g *groupCheck) {
+	for _, t := range g.group.Tags {
+		if aws.ToString(t.Key) == policyTagKey && aws.ToString(t.Value) == policyTagValue {
+			return
+		}
+	}
+	c.groupProblem(g.out.Name, SeverityWarning, "lacks-policy-tag",
+		"it lacks the tag "+policyTag+", to which "+policyFile+" scopes CompleteLifecycleAction and RecordLifecycleActionHeartbeat: under that policy those writes are refused and its instances wait for the hook's timeout",
+		"tag it: aws autoscaling create-or-update-tags --tags ResourceId="+sh(g.out.Name)+",ResourceType=auto-scaling-group,Key="+policyTagKey+",Value="+policyTagValue+",PropagateAtLaunch=false; or widen the condition in the role's policy")
+}

@@ -80,13 +80,14 @@ var Broken = append(append([]Group{}, Good...),
 	Group{name: "outside", cluster: "other", tags: selected, hooks: []Hook{drainerHook(300, "CONTINUE")}},                                             // registered-outside-clusters
 	Group{name: "typo", cluster: "web", tags: map[string]string{"ecs-drainer/enable": "true"}, hooks: []Hook{drainerHook(300, "CONTINUE")}},           // tag-key-misspelled
 	Group{name: "caps", cluster: "web", tags: map[string]string{Tag: "True"}, hooks: []Hook{drainerHook(300, "CONTINUE")}},                            // tag-value-mismatch
+	Group{name: "by-name", cluster: "web", hooks: []Hook{drainerHook(300, "CONTINUE")}},                                                               // lacks-policy-tag (selected by --asg-names)
 	Group{name: "opted-out", cluster: "web", tags: map[string]string{Tag: "false"}, hooks: []Hook{drainerHook(300, "CONTINUE")}},                      // tag-opted-out
 )
 
 // BrokenFlags are the flags Broken is checked with: a resync longer than half a 30 s heartbeat, a
-// drain timeout longer than a 30 s hook's global timeout, clusters that leave "other" out, and a
-// group named that does not exist.
-var BrokenFlags = []string{"--resync-period", "20s", "--drain-timeout", "2h", "--clusters", "web,batch", "--asg-names", "ghost"}
+// drain timeout longer than a 30 s hook's global timeout, clusters that leave "other" out, a
+// group named that does not exist and one named that lacks the tag the IAM policy wants.
+var BrokenFlags = []string{"--resync-period", "20s", "--drain-timeout", "2h", "--clusters", "web,batch", "--asg-names", "ghost,by-name"}
 
 // Build creates the fleet's clusters and groups and waits until every instance that should has
 // registered.
