@@ -4,7 +4,8 @@
 //
 // This file is wiring only: options -> logger -> metrics registry -> AWS clients -> reconciler, an
 // HTTP server for /metrics, /healthz and /readyz, and signal handling. With --simulate it also runs
-// the AWS simulator in-process with a live demo fleet (simulate.go).
+// the AWS simulator in-process with a live demo fleet (simulate.go). `ecs-drainer check` checks the
+// setup once instead, changing nothing (check.go, pkg/check).
 package main
 
 import (
@@ -92,9 +93,12 @@ type app struct {
 }
 
 func (a *app) run(ctx context.Context, args []string) int {
+	if isCheck(args) {
+		return a.runCheck(ctx, args[1:])
+	}
 	opts, err := options.Parse(args, a.getenv)
 	if err != nil {
-		a.printConfigError(err)
+		a.printConfigError(err, "ecs-drainer --help")
 		return exitConfig
 	}
 	switch {
@@ -104,7 +108,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		}
 		return exitOK
 	case opts.Version:
-		_, _ = fmt.Fprintf(a.stdout, "ecs-drainer %s (revision %s, %s)\n", version, revision, runtime.Version())
+		a.printVersion()
 		return exitOK
 	}
 
@@ -127,12 +131,17 @@ type configError struct{ error }
 
 func (e configError) Unwrap() error { return e.error }
 
-func (a *app) printConfigError(err error) {
+// printConfigError lists every configuration problem; help is the command that lists the flags.
+func (a *app) printConfigError(err error, help string) {
 	_, _ = fmt.Fprintln(a.stderr, "ecs-drainer: invalid configuration:")
 	for _, line := range strings.Split(err.Error(), "\n") {
 		_, _ = fmt.Fprintf(a.stderr, "  - %s\n", line)
 	}
-	_, _ = fmt.Fprintln(a.stderr, "Run ecs-drainer --help to list the flags and their environment variables.")
+	_, _ = fmt.Fprintf(a.stderr, "Run %s to list the flags and their environment variables.\n", help)
+}
+
+func (a *app) printVersion() {
+	_, _ = fmt.Fprintf(a.stdout, "ecs-drainer %s (revision %s, %s)\n", version, revision, runtime.Version())
 }
 
 // serve wires everything and blocks until ctx ends and the controller has finished the reconciles

@@ -110,29 +110,38 @@ type Options struct {
 // stops at once, as the rest of the line cannot be read reliably after it.
 func Parse(args []string, getenv func(string) string) (*Options, error) {
 	o := &Options{}
-	var problems []error
 	o.fs = o.flagSet()
+	if err := o.parse(args, getenv, nil, nil); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// parse is Parse over o.fs, which may carry more flags than the controller's: noEnv names those
+// of them never read from the environment, and extra reports their problems after Validate.
+func (o *Options) parse(args []string, getenv func(string) string, noEnv []string, extra func() []error) error {
+	var problems []error
 	envflag.CollectErrors(o.fs, &problems)
 	if err := o.fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w (run with --help to list the flags)", err)
+		return fmt.Errorf("%w (run with --help to list the flags)", err)
 	}
 	if o.Help || o.Version {
-		return o, nil
+		return nil
 	}
 	for _, a := range o.fs.Args() {
-		problems = append(problems, fmt.Errorf("unexpected argument %q: ecs-drainer takes only flags", a))
+		problems = append(problems, fmt.Errorf("unexpected argument %q: %s takes only flags", a, o.fs.Name()))
 	}
-	if err := envflag.ApplyEnv(o.fs, "", getenv, noEnvFlags...); err != nil {
+	if err := envflag.ApplyEnv(o.fs, "", getenv, slices.Concat(noEnvFlags, noEnv)...); err != nil {
 		problems = append(problems, err)
 	}
 	if o.Simulate {
 		o.applySimulateDefaults()
 	}
 	problems = append(problems, o.Validate())
-	if err := errors.Join(problems...); err != nil {
-		return nil, err
+	if extra != nil {
+		problems = append(problems, extra()...)
 	}
-	return o, nil
+	return errors.Join(problems...)
 }
 
 func (o *Options) flagSet() *pflag.FlagSet {
@@ -196,7 +205,8 @@ func (o *Options) PrintUsage(w io.Writer) error {
 	if fs == nil {
 		fs = (&Options{}).flagSet()
 	}
-	if _, err := fmt.Fprint(w, "Usage: ecs-drainer [flags]\n\n"+
+	if _, err := fmt.Fprint(w, "Usage: ecs-drainer [flags]\n"+
+		"       ecs-drainer check [flags]   check the setup once, change nothing (check --help)\n\n"+
 		"Drains ECS container instances held in Terminating:Wait by an Auto Scaling lifecycle hook, then\n"+
 		"completes the lifecycle action. Each flag can also be set by the environment variable shown;\n"+
 		"a flag on the command line wins.\n\nFlags:\n"); err != nil {

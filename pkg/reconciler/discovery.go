@@ -196,7 +196,7 @@ func (c *Controller) readHookSelection(ctx context.Context, name string) (hookSe
 		return hookSelection{}, err
 	}
 	sel := selectHook(hooks, c.cfg.HookName)
-	if c.cfg.ManageHooks && sel.problem.missing() && !sel.ecsManaged {
+	if createsHook(c.cfg, sel) {
 		return c.createHook(ctx, name)
 	}
 	return sel, nil
@@ -221,9 +221,9 @@ func (c *Controller) warnHookSelection(log logr.Logger, name string, sel hookSel
 	c.clearWarning(skipKey)
 	// Discovery resyncs at least every half heartbeat timeout once it knows the hook (resyncAfter);
 	// an instance that waited before the hook was known may have been seen late. Say so once.
-	if hb := sel.hook.heartbeatTimeout; hb > 0 && c.cfg.ResyncPeriod > hb/2 {
+	if resync, shortened := resyncFor(c.cfg, sel.hook); shortened {
 		c.warnOnce(log, "resync-vs-heartbeat/"+name+"/"+sel.hook.name, "Resync period is longer than half the lifecycle hook's heartbeat timeout; resyncing more often",
-			"hook", sel.hook.name, "heartbeatTimeout", hb, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", max(hb/2, time.Second))
+			"hook", sel.hook.name, "heartbeatTimeout", sel.hook.heartbeatTimeout, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", resync)
 	}
 	// A drain timeout longer than the hook allows is cut, so the configured outcome still applies.
 	if timeout, reduced := c.drainTimeoutFor(sel.hook); reduced {
@@ -381,75 +381,92 @@ func (c *Controller) noteSelection(log logr.Logger, listed map[string]*listedGro
 	}
 }
 
-// listGroups lists the managed groups: those carrying the tag (100 per call) and those named. A
-// group the tag filter returns is kept only if it really carries the tag with the wanted value:
-// selection never widens, whatever an endpoint answers.
+// listGroups lists the managed groups with the instances waiting on them (visitSelectedGroups).
 func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, error) {
 	groups := map[string]*listedGroup{}
-	tagWhy := "tag " + c.cfg.ASGTagKey
-	if c.cfg.ASGTagValue != "" {
-		tagWhy += "=" + c.cfg.ASGTagValue
+	err := visitSelectedGroups(ctx, c.as, c.cfg, func(g *astypes.AutoScalingGroup, why string) {
+		lg := &listedGroup{name: aws.ToString(g.AutoScalingGroupName), why: why}
+		for _, in := range g.Instances {
+			if in.LifecycleState == astypes.LifecycleStateTerminatingWait {
+				lg.waiting = append(lg.waiting, aws.ToString(in.InstanceId))
+			}
+		}
+		groups[lg.name] = lg
+	})
+	if err != nil {
+		return nil, err
+	}
+	return groups, nil
+}
+
+// visitSelectedGroups lists the groups cfg selects: those carrying the tag (100 per call) and
+// those named, and calls visit for each with what selected it. A group the tag filter returns is
+// kept only if it really carries the tag with the wanted value: selection never widens, whatever
+// an endpoint answers. A group both tagged and named is visited twice, the second time with both
+// reasons; keep the last. It is the one home of selection: discovery and `ecs-drainer check`
+// (SelectGroups) both list through it.
+func visitSelectedGroups(ctx context.Context, as autoscaling.DescribeAutoScalingGroupsAPIClient, cfg Config, visit func(g *astypes.AutoScalingGroup, why string)) error {
+	whys := map[string]string{}
+	tagWhy := "tag " + cfg.ASGTagKey
+	if cfg.ASGTagValue != "" {
+		tagWhy += "=" + cfg.ASGTagValue
 	}
 	add := func(page *autoscaling.DescribeAutoScalingGroupsOutput, byTag bool) {
-		for _, g := range page.AutoScalingGroups {
+		for i := range page.AutoScalingGroups {
+			g := &page.AutoScalingGroups[i]
 			name := aws.ToString(g.AutoScalingGroupName)
 			why := "named"
 			if byTag {
-				if !c.tagSelects(g.Tags) {
+				if !tagSelects(cfg, g.Tags) {
 					continue
 				}
 				why = tagWhy
-			} else if prev, ok := groups[name]; ok {
-				why = prev.why + ", named"
+			} else if prev, ok := whys[name]; ok {
+				why = prev + ", named"
 			}
-			lg := &listedGroup{name: name, why: why}
-			for _, in := range g.Instances {
-				if in.LifecycleState == astypes.LifecycleStateTerminatingWait {
-					lg.waiting = append(lg.waiting, aws.ToString(in.InstanceId))
-				}
-			}
-			groups[name] = lg
+			whys[name] = why
+			visit(g, why)
 		}
 	}
-	if c.cfg.ASGTagKey != "" {
-		filter := astypes.Filter{Name: aws.String("tag:" + c.cfg.ASGTagKey), Values: []string{c.cfg.ASGTagValue}}
-		if c.cfg.ASGTagValue == "" {
-			filter = astypes.Filter{Name: aws.String("tag-key"), Values: []string{c.cfg.ASGTagKey}}
+	if cfg.ASGTagKey != "" {
+		filter := astypes.Filter{Name: aws.String("tag:" + cfg.ASGTagKey), Values: []string{cfg.ASGTagValue}}
+		if cfg.ASGTagValue == "" {
+			filter = astypes.Filter{Name: aws.String("tag-key"), Values: []string{cfg.ASGTagKey}}
 		}
-		p := autoscaling.NewDescribeAutoScalingGroupsPaginator(c.as, &autoscaling.DescribeAutoScalingGroupsInput{
+		p := autoscaling.NewDescribeAutoScalingGroupsPaginator(as, &autoscaling.DescribeAutoScalingGroupsInput{
 			Filters:    []astypes.Filter{filter},
 			MaxRecords: aws.Int32(awsapi.MaxAutoScalingGroupsPerPage),
 		})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("listing Auto Scaling groups tagged %s: %w", c.cfg.ASGTagKey, err)
+				return fmt.Errorf("listing Auto Scaling groups tagged %s: %w", cfg.ASGTagKey, err)
 			}
 			add(page, true)
 		}
 	}
-	for chunk := range slices.Chunk(c.cfg.ASGNames, awsapi.MaxAutoScalingGroupNames) {
-		p := autoscaling.NewDescribeAutoScalingGroupsPaginator(c.as, &autoscaling.DescribeAutoScalingGroupsInput{
+	for chunk := range slices.Chunk(cfg.ASGNames, awsapi.MaxAutoScalingGroupNames) {
+		p := autoscaling.NewDescribeAutoScalingGroupsPaginator(as, &autoscaling.DescribeAutoScalingGroupsInput{
 			AutoScalingGroupNames: chunk,
 			MaxRecords:            aws.Int32(awsapi.MaxAutoScalingGroupsPerPage),
 		})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("describing Auto Scaling groups %v: %w", chunk, err)
+				return fmt.Errorf("describing Auto Scaling groups %v: %w", chunk, err)
 			}
 			add(page, false)
 		}
 	}
-	return groups, nil
+	return nil
 }
 
 // tagSelects reports whether a group's tags carry the selecting tag: the key with the wanted value,
 // or with any value when none is wanted.
-func (c *Controller) tagSelects(tags []astypes.TagDescription) bool {
+func tagSelects(cfg Config, tags []astypes.TagDescription) bool {
 	for _, t := range tags {
-		if aws.ToString(t.Key) == c.cfg.ASGTagKey {
-			return c.cfg.ASGTagValue == "" || aws.ToString(t.Value) == c.cfg.ASGTagValue
+		if aws.ToString(t.Key) == cfg.ASGTagKey {
+			return cfg.ASGTagValue == "" || aws.ToString(t.Value) == cfg.ASGTagValue
 		}
 	}
 	return false
@@ -498,10 +515,8 @@ func (c *Controller) describeHooks(ctx context.Context, asg string) ([]astypes.L
 // configured name, heartbeat timeout, and DefaultResult CONTINUE (if the controller is gone, the
 // instance terminates as it would have without the hook).
 func (c *Controller) createHook(ctx context.Context, asg string) (hookSelection, error) {
-	name := c.cfg.HookName
-	if name == "" {
-		name = DefaultHookName
-	}
+	hook := createdHook(c.cfg)
+	name := hook.name
 	hb := int32(c.cfg.HookHeartbeatTimeout / time.Second)
 	in := &autoscaling.PutLifecycleHookInput{
 		AutoScalingGroupName: aws.String(asg),
@@ -521,20 +536,25 @@ func (c *Controller) createHook(ctx context.Context, asg string) (hookSelection,
 	if !c.cfg.DryRun {
 		log.Info("Created lifecycle hook", kv...)
 	}
-	hook := hookInfo{name: name, heartbeatTimeout: c.cfg.HookHeartbeatTimeout, globalTimeout: globalTimeout(c.cfg.HookHeartbeatTimeout, 0)}
 	return hookSelection{hook: hook}, nil
 }
 
 // globalMargin is how much of a hook's global timeout the drain timeout leaves unused: the drain
 // starts up to a resync after the lifecycle action, is looked at once per poll, and the stop-tasks
 // action needs time to stop what remains.
-func (c *Controller) globalMargin() time.Duration {
-	return c.cfg.ResyncPeriod + 2*c.cfg.PollInterval + timeoutStopAllowance
+func globalMargin(cfg Config) time.Duration {
+	return cfg.ResyncPeriod + 2*cfg.PollInterval + timeoutStopAllowance
 }
 
 // drainTimeoutFor is the drain timeout that applies under a hook.
 func (c *Controller) drainTimeoutFor(h hookInfo) (time.Duration, bool) {
-	return effectiveDrainTimeout(c.cfg.DrainTimeout, h.globalTimeout, c.globalMargin())
+	return drainTimeoutUnder(c.cfg, h)
+}
+
+// drainTimeoutUnder is the drain timeout cfg gives a drain under hook h, and whether it was cut to
+// fit the hook's global timeout.
+func drainTimeoutUnder(cfg Config, h hookInfo) (time.Duration, bool) {
+	return effectiveDrainTimeout(cfg.DrainTimeout, h.globalTimeout, globalMargin(cfg))
 }
 
 // drainStats reports the drains in progress and the age of the oldest, now: every watched
