@@ -119,7 +119,7 @@ func TestPageShows(t *testing.T) {
 	if strings.Contains(ended, "i-0000000000000000b") || strings.Contains(inProgress, "i-0000000000000000c") {
 		t.Error("a drain shows in the wrong section")
 	}
-	for _, want := range []string{"yes", "2s ago", "every 1m 00s at most", "Event queue lag", "not configured", ">2<"} {
+	for _, want := range []string{"yes", "2s ago", "at least every 1m 00s", "Event queue lag", "not configured", ">2<"} {
 		if !strings.Contains(health, want) {
 			t.Errorf("health section lacks %q:\n%s", want, health)
 		}
