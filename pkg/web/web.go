@@ -27,6 +27,11 @@ import (
 // RefreshSeconds is how often the page reloads itself.
 const RefreshSeconds = 5
 
+// maxInProgressRows bounds the in-progress table: a scale-in of thousands of instances would make
+// a page of megabytes every few seconds. The oldest drains, the ones that need a look, are listed;
+// /drains lists all.
+const maxInProgressRows = 200
+
 // Source returns the view to show, or false while there is no controller yet (the process is
 // starting).
 type Source func() (reconciler.DrainsView, bool)
@@ -100,6 +105,8 @@ type page struct {
 	RefreshSeconds int
 	Health         health
 	InProgress     []inProgressRow
+	InProgressN    int // drains in progress, listed or not
+	NotListed      int // drains in progress beyond maxInProgressRows
 	Ended          []endedRow
 	EndedKept      int
 }
@@ -155,6 +162,11 @@ func newPage(v reconciler.DrainsView, ok bool, version string) page {
 	}
 	if q := h.EventQueue; q != nil {
 		p.Health.EventQueueLag, p.Health.EventQueueCSS = human(time.Duration(q.LagSeconds*float64(time.Second))), ""
+	}
+	p.InProgressN = len(v.InProgress)
+	if p.InProgressN > maxInProgressRows {
+		p.NotListed = p.InProgressN - maxInProgressRows
+		v.InProgress = v.InProgress[:maxInProgressRows]
 	}
 	for _, d := range v.InProgress {
 		r := inProgressRow{

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -177,6 +178,28 @@ func TestStarting(t *testing.T) {
 	resp, body = serve(JSON(source(reconciler.DrainsView{}, false)), "/drains")
 	if resp.Code != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) {
 		t.Errorf("JSON while starting: %d\n%s", resp.Code, body)
+	}
+}
+
+// TestManyDrains lists the oldest drains in progress only, and says how many more there are.
+func TestManyDrains(t *testing.T) {
+	v := view()
+	v.InProgress = nil
+	for i := range maxInProgressRows + 3 {
+		v.InProgress = append(v.InProgress, reconciler.DrainInProgress{InstanceID: fmt.Sprintf("i-%017d", i)})
+	}
+	_, body := serve(Page(source(v, true), "v1"), "/")
+	inProgress := section(t, body, "in-progress")
+	if got := strings.Count(inProgress, "<tr data-instance="); got != maxInProgressRows {
+		t.Errorf("%d rows listed, want %d", got, maxInProgressRows)
+	}
+	for _, want := range []string{fmt.Sprintf("In progress (%d)", maxInProgressRows+3), "3 newer drains in progress are not listed", fmt.Sprintf("i-%017d", maxInProgressRows-1)} {
+		if !strings.Contains(inProgress, want) {
+			t.Errorf("in-progress section lacks %q", want)
+		}
+	}
+	if strings.Contains(inProgress, fmt.Sprintf("i-%017d", maxInProgressRows)) {
+		t.Error("a drain beyond the limit is listed")
 	}
 }
 
