@@ -112,8 +112,10 @@ type page struct {
 }
 
 type health struct {
-	Ready, Stale, DryRun         bool
-	LastResync, LastResyncTitle  string
+	Ready, DryRun               bool
+	LastResync, LastResyncTitle string
+	// LastResyncCSS is ok, bad when stale, warn before the first.
+	LastResyncCSS                string
 	ResyncPeriod                 string
 	ManagedASGs, Watched         int
 	EventQueueLag, EventQueueCSS string
@@ -151,14 +153,17 @@ func newPage(v reconciler.DrainsView, ok bool, version string) page {
 	p.Now = utc(now)
 	h := v.Health
 	p.Health = health{
-		Ready: h.Ready, Stale: h.ResyncStale, DryRun: h.DryRun,
-		LastResync:   "not yet",
+		Ready: h.Ready, DryRun: h.DryRun,
+		LastResync: "not yet", LastResyncCSS: "warn",
 		ResyncPeriod: human(time.Duration(h.ResyncPeriodSeconds * float64(time.Second))),
 		ManagedASGs:  h.ManagedASGs, Watched: h.InstancesWatched,
 		EventQueueLag: "not configured", EventQueueCSS: "muted",
 	}
 	if h.LastResync != nil {
-		p.Health.LastResync, p.Health.LastResyncTitle = ago(*h.LastResync, now), utc(*h.LastResync)
+		p.Health.LastResync, p.Health.LastResyncTitle, p.Health.LastResyncCSS = ago(*h.LastResync, now), utc(*h.LastResync), "ok"
+		if h.ResyncStale {
+			p.Health.LastResync, p.Health.LastResyncCSS = p.Health.LastResync+" (stale)", "bad"
+		}
 	}
 	if q := h.EventQueue; q != nil {
 		p.Health.EventQueueLag, p.Health.EventQueueCSS = human(time.Duration(q.LagSeconds*float64(time.Second))), ""

@@ -139,6 +139,13 @@ func TestPageShows(t *testing.T) {
 	if health := section(t, body, "health"); strings.Contains(health, "not configured") || !strings.Contains(health, "3s") || !strings.Contains(health, "(stale)") {
 		t.Errorf("health with an event queue lagging 3s and a stale resync:\n%s", health)
 	}
+	// Before the first resync: not ready, no resync yet, and nothing called stale.
+	v = view()
+	v.Health = reconciler.ControllerHealth{ResyncStale: true, ResyncPeriodSeconds: 60}
+	_, body = serve(Page(source(v, true), "v1.2.3"), "/")
+	if health := section(t, body, "health"); !strings.Contains(health, "not yet: no successful resync") || !strings.Contains(health, `class="warn" title="">not yet<`) || strings.Contains(health, "stale") {
+		t.Errorf("health before the first resync:\n%s", health)
+	}
 }
 
 // section returns the HTML of <section id="id">.
