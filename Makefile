@@ -2,7 +2,7 @@
 #
 # Tools are pinned here and installed into bin/tools by the Makefile itself, so a fresh clone needs
 # only Go (and, for the checks that use them, Debian's packages that .ci/run installs: prometheus,
-# prometheus-alertmanager, awscli, and buildah, podman and runc for the image).
+# prometheus-alertmanager, awscli, chromium, and buildah, podman and runc for the image).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -58,6 +58,10 @@ test-e2e: ## End-to-end tests: real processes over HTTP (awssim, ecs-drainer, Pr
 .PHONY: test-alerts
 test-alerts: ## The stuck-drain alert end to end: Prometheus with alerts.yml, Alertmanager with config/alertmanager, a webhook.
 	$(GO) test -v -count=1 -timeout 5m -run '$(ALERT_TESTS)' ./test/e2e/
+
+.PHONY: drains-page-screenshot
+drains-page-screenshot: ## Refresh docs/drains-page.png: the drains page during a demo drain, in headless Chromium.
+	DRAINS_PAGE_SCREENSHOT=$(CURDIR)/docs/drains-page.png $(GO) test -count=1 -run '^TestDrainsPageInBrowser$$' ./test/e2e/
 
 .PHONY: test-image
 test-image: ## Build the image with buildah and check it under podman: version, CA bundle, non-root, read-only, a drain.

@@ -3,9 +3,10 @@
 // heartbeats while tasks move, and completes the lifecycle action once every task has stopped.
 //
 // This file is wiring only: options -> logger -> metrics registry -> AWS clients -> reconciler, an
-// HTTP server for /metrics, /healthz and /readyz, and signal handling. With --simulate it also runs
-// the AWS simulator in-process with a live demo fleet (simulate.go). `ecs-drainer check` checks the
-// setup once instead, changing nothing (check.go, pkg/check).
+// HTTP server for /metrics, /healthz, /readyz and the drains page (/ and /drains, pkg/web), and
+// signal handling. With --simulate it also runs the AWS simulator in-process with a live demo fleet
+// (simulate.go). `ecs-drainer check` checks the setup once instead, changing nothing (check.go,
+// pkg/check).
 package main
 
 import (
@@ -33,6 +34,7 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 	"github.com/ecs-drainer/ecs-drainer/pkg/options"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
+	"github.com/ecs-drainer/ecs-drainer/pkg/web"
 )
 
 // Stamped at build time: go build -ldflags "-X main.version=v1.2.3 -X main.revision=abc1234"
@@ -232,11 +234,19 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 	return nil
 }
 
-// handler serves /metrics, /healthz (the process serves) and /readyz (the controller has listed the
-// fleet successfully at least once).
+// handler serves /metrics, /healthz (the process serves), /readyz (the controller has listed the
+// fleet successfully at least once), and the drains page: / in HTML and /drains in JSON.
 func handler(reg *prometheus.Registry, ctrl *atomic.Pointer[reconciler.Controller]) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	drains := func() (reconciler.DrainsView, bool) {
+		if c := ctrl.Load(); c != nil {
+			return c.Drains(), true
+		}
+		return reconciler.DrainsView{}, false
+	}
+	mux.Handle("GET /{$}", web.Page(drains, version))
+	mux.Handle("GET /drains", web.JSON(drains))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -251,6 +251,9 @@ func TestSimulate(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", w, s.stdout.String())
 		}
 	}
+	if first := strings.TrimSpace(s.stdout.String()); !strings.HasPrefix(first, "Drains page: "+base+"/ ") {
+		t.Errorf("banner does not start with the drains page's URL:\n%s", s.stdout.String())
+	}
 	waitFor(t, 20*time.Second, "/readyz 200", func() bool {
 		code, _ := get(t, base+"/readyz")
 		return code == http.StatusOK
@@ -272,6 +275,16 @@ func TestSimulate(t *testing.T) {
 		}
 		return false
 	})
+	// The drains page and its JSON twin are mounted (pkg/web tests what they show).
+	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "ecs-drainer drains") {
+		t.Errorf("GET / = %d:\n%s", code, body)
+	}
+	if code, body := get(t, base+"/drains"); code != http.StatusOK || !strings.Contains(body, `"inProgress"`) {
+		t.Errorf("GET /drains = %d:\n%s", code, body)
+	}
+	if code, _ := get(t, base+"/nothing-here"); code != http.StatusNotFound {
+		t.Errorf("GET /nothing-here = %d, want 404", code)
+	}
 	if code := s.stop(t); code != exitOK {
 		t.Errorf("exit code %d after shutdown, want 0", code)
 	}

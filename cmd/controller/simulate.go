@@ -90,6 +90,8 @@ const firstScaleAfter = 5 * time.Second
 func printBanner(w io.Writer, simEndpoint, httpAddr string) {
 	web := "http://" + displayAddr(httpAddr)
 	_, _ = fmt.Fprintf(w, `
+Drains page: %s/   (open it in a browser; the same as JSON: %s/drains)
+
 ecs-drainer --simulate: a simulated AWS account (awssim) with a demo fleet; a managed group scales
 in or out every %s (the first in a few seconds), and the controller drains the instances being terminated.
 
@@ -103,7 +105,7 @@ in or out every %s (the first in a few seconds), and the controller drains the i
 
 Press Ctrl-C to stop.
 
-`, demo.DefaultScaleInterval, web, web, web, simEndpoint, simEndpoint, simAccessKey, simRegion, simEndpoint, simEndpoint)
+`, web, web, demo.DefaultScaleInterval, web, web, web, simEndpoint, simEndpoint, simAccessKey, simRegion, simEndpoint, simEndpoint)
 }
 
 // displayAddr turns a listen address into one a browser can open: an empty or wildcard host

@@ -167,7 +167,7 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.Float64Var(&o.AWSQPS, "aws-qps", 10, "client-side AWS request rate limit, requests per second")
 	fs.IntVar(&o.AWSBurst, "aws-burst", 20, "client-side AWS request burst")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "log what would be done, change nothing on AWS")
-	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "`address` serving /metrics, /healthz and /readyz")
+	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "`address` serving /metrics, /healthz, /readyz and the drains page (/ and /drains)")
 	fs.StringVar(&o.LogFormat, "log-format", LogFormatJSON, "json, or console for people (--simulate: console)")
 	fs.StringVar(&o.LogLevel, "log-level", LogLevelInfo, "info or debug")
 	fs.BoolVar(&o.Simulate, "simulate", false, "run against an in-process AWS simulator with a live demo fleet")

@@ -242,6 +242,10 @@ type Controller struct {
 	queue       workqueue.TypedRateLimitingInterface[item]
 	batchWindow time.Duration
 	ready       atomic.Bool
+	// lastResync is the time of the last successful resync in Unix nanoseconds; 0 before the first.
+	lastResync atomic.Int64
+	// ended remembers the last drains that ended, for the drains page (drains.go).
+	ended endedDrains
 	// active counts items being processed; with the queue length it tells tests the controller is idle.
 	active atomic.Int32
 	// hbQueue schedules lifecycle action heartbeats, keyed by EC2 instance ID, apart from queue so

@@ -92,7 +92,9 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	if err := errors.Join(hookErrs...); err != nil {
 		return result{requeueAfter: next}, err
 	}
-	c.m.LastResyncSuccess.Set(float64(c.clock.Now().Unix()))
+	done := c.clock.Now()
+	c.m.LastResyncSuccess.Set(float64(done.Unix()))
+	c.lastResync.Store(done.UnixNano())
 	if !c.ready.Swap(true) {
 		log.Info("First resync done", "managedASGs", len(listed), "instancesWatched", watched)
 	}
@@ -567,7 +569,7 @@ func (c *Controller) drainStats() metrics.DrainStats {
 	defer c.mu.Unlock()
 	var s metrics.DrainStats
 	for _, inst := range c.instances {
-		if inst.gone || inst.prog.completed || inst.mapping.state == mapNotFound {
+		if !inst.inProgress() {
 			continue
 		}
 		s.InProgress++

@@ -114,6 +114,12 @@
 // margin, with a warning, so the configured outcome always comes before AWS's default result. The
 // drain gauges count every watched instance not completed, and are computed when scraped.
 //
+// # Drains view
+//
+// Drains (drains.go) is the read-only view behind the drains page (pkg/web): it copies the drains
+// in progress and the controller's health under the locks, and keeps the last EndedDrainsKept
+// drains that ended, in memory only. It makes no AWS call and adds no metric.
+//
 // # Dry run
 //
 // Every write goes through Controller.write, which in dry run logs "Would ..." with the details and

@@ -624,6 +624,7 @@ func (c *Controller) complete(ctx context.Context, v *instance, res, reason, out
 	}
 	p.completed = true
 	c.release(v)
+	c.endDrain(v, now, outcome, res)
 	if c.cfg.DryRun {
 		return result{}, nil
 	}
@@ -640,6 +641,7 @@ func (c *Controller) actionEnded(ctx context.Context, v *instance, now time.Time
 	p := &v.prog
 	p.completed, p.endedAt, p.endedExpired = true, now, c.expired(v, now)
 	c.release(v)
+	c.endDrain(v, now, endedOutcome(p.endedExpired), "")
 	logr.FromContextOrDiscard(ctx).Info("Lifecycle action already ended", "during", during, "expired", p.endedExpired)
 }
 
@@ -693,11 +695,12 @@ func (c *Controller) finish(ctx context.Context, v *instance) {
 		ended = metrics.EndedExpired
 	}
 	if ended != metrics.EndedCompleted {
-		outcome := metrics.OutcomeOther
-		if ended == metrics.EndedExpired {
-			outcome = metrics.OutcomeExpired
-		}
+		outcome := endedOutcome(ended == metrics.EndedExpired)
 		c.m.DrainDurationSeconds.WithLabelValues(outcome).Observe(now.Sub(drainRef(v)).Seconds())
+		if !p.completed {
+			// Gone without a completion or a "No active Lifecycle Action": not recorded yet.
+			c.endDrain(v, now, outcome, "")
+		}
 	}
 	c.m.DrainsEnded.WithLabelValues(ended).Inc()
 	logr.FromContextOrDiscard(ctx).Info("Instance left Terminating:Wait", "ended", ended)

@@ -1,0 +1,340 @@
+package reconciler
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+)
+
+// This file is the read-only view of the controller for the drains page (GET / and /drains): the
+// drains in progress, the last drains that ended and how, and the controller's health. Drains
+// copies what it needs under the controller's locks and hands out values only, never a pointer
+// into the controller's state. It calls no AWS API: what it shows is what the controller last saw.
+
+// EndedDrainsKept is how many ended drains the view remembers: a page's worth, a few minutes of a
+// busy scale-in. Older ones are in the logs ("Completed lifecycle action", "Instance left
+// Terminating:Wait").
+const EndedDrainsKept = 50
+
+// resyncStaleAfter is how many resync periods without a successful resync make it stale: the
+// condition of the EcsDrainerResyncStale alert (config/prometheus/alerts.yml).
+const resyncStaleAfter = 3
+
+// Phases of a drain in progress (DrainInProgress.Phase); PhaseText words them for a person.
+const (
+	PhaseLookingUp         = "looking_up"
+	PhaseSettingDraining   = "setting_draining"
+	PhaseDraining          = "draining"
+	PhaseWaitingForStop    = "waiting_for_tasks_to_stop"
+	PhaseNotActive         = "container_instance_not_active" // DEREGISTERING, say
+	PhaseTimedOutStopping  = "timed_out_stopping_tasks"
+	PhaseCompleting        = "completing"
+	PhaseCheckingLifecycle = "checking_lifecycle_action"
+)
+
+var phaseTexts = map[string]string{
+	PhaseLookingUp:         "looking up its container instance",
+	PhaseSettingDraining:   "setting DRAINING",
+	PhaseDraining:          "draining: tasks moving off",
+	PhaseWaitingForStop:    "waiting for tasks to stop",
+	PhaseTimedOutStopping:  "timed out: stopping tasks",
+	PhaseCompleting:        "completing the lifecycle action",
+	PhaseCheckingLifecycle: "heartbeat refused: checking the lifecycle action",
+}
+
+// outcomeTexts word how a drain ended (EndedDrain.Outcome, a drain_duration_seconds outcome).
+var outcomeTexts = map[string]string{
+	metrics.OutcomeDrained:          "drained: every task stopped",
+	metrics.OutcomeNotRegistered:    "not registered in ECS: nothing to drain",
+	metrics.OutcomeTimeoutStopTasks: "drain timeout: remaining tasks stopped",
+	metrics.OutcomeTimeoutContinue:  "drain timeout: continued with tasks left",
+	metrics.OutcomeTimeoutAbandon:   "drain timeout: abandoned",
+	metrics.OutcomeExpired:          "lifecycle action expired",
+	metrics.OutcomeOther:            "ended without this controller",
+}
+
+// DrainsView is the controller's state for the drains page, copied at Now. Its JSON form is the
+// page's twin, GET /drains.
+type DrainsView struct {
+	Now time.Time `json:"now"`
+	// InProgress are the drains in progress, oldest first: the instances drains_in_progress counts.
+	InProgress []DrainInProgress `json:"inProgress"`
+	// Ended are the last EndedDrainsKept drains that ended, newest first.
+	Ended  []EndedDrain     `json:"ended"`
+	Health ControllerHealth `json:"health"`
+}
+
+// DrainInProgress is one instance held in Terminating:Wait whose lifecycle action the controller
+// has not completed yet.
+type DrainInProgress struct {
+	InstanceID string `json:"instanceId"`
+	ASG        string `json:"asg"`
+	Hook       string `json:"hook"`
+	// Cluster is the cluster ARN of its container instance; "" until looked up.
+	Cluster   string `json:"cluster"`
+	Phase     string `json:"phase"`
+	PhaseText string `json:"phaseText"`
+	// Started is what the drain's age and timeout count from: first sight in Terminating:Wait, or
+	// the drain's start if earlier.
+	Started    time.Time `json:"started"`
+	AgeSeconds float64   `json:"ageSeconds"`
+	// TasksRunning is the container instance's runningTasksCount (tasks whose desired status is
+	// RUNNING) at the controller's last read; nil before one.
+	TasksRunning *int `json:"tasksRunning"`
+	// TasksStopping is how many tasks told to stop are not STOPPED yet; nil until counted, which
+	// is once no task is meant to run.
+	TasksStopping *int `json:"tasksStopping"`
+	// NextHeartbeat is when the next lifecycle heartbeat is due (possibly now or past); nil when
+	// none will be (no heartbeat timeout, or the hook's global timeout comes first).
+	NextHeartbeat *time.Time `json:"nextHeartbeat"`
+	// DrainDeadline is when the drain timeout ends the drain with the drain timeout action.
+	DrainDeadline time.Time `json:"drainDeadline"`
+	TimedOut      bool      `json:"timedOut"`
+}
+
+// EndedDrain is a drain that ended: its lifecycle action completed by this controller (in dry run:
+// would have been), found over, or the instance gone from Terminating:Wait without it.
+type EndedDrain struct {
+	InstanceID string `json:"instanceId"`
+	ASG        string `json:"asg"`
+	Cluster    string `json:"cluster"`
+	// Outcome is how it ended, as the drain_duration_seconds outcome label says it.
+	Outcome     string `json:"outcome"`
+	OutcomeText string `json:"outcomeText"`
+	// Result is the lifecycle action result this controller completed with ("" if it did not).
+	Result          string    `json:"result"`
+	Started         time.Time `json:"started"`
+	Ended           time.Time `json:"ended"`
+	DurationSeconds float64   `json:"durationSeconds"`
+	// DryRun: nothing was completed, the controller only said it would.
+	DryRun bool `json:"dryRun"`
+}
+
+// ControllerHealth is how the controller itself is doing.
+type ControllerHealth struct {
+	// Ready is /readyz: a resync has succeeded.
+	Ready bool `json:"ready"`
+	// LastResync is when the fleet was last listed successfully; nil before the first time.
+	LastResync *time.Time `json:"lastResync"`
+	// ResyncStale: no successful resync for resyncStaleAfter resync periods (the
+	// EcsDrainerResyncStale alert's condition), or none yet.
+	ResyncStale         bool    `json:"resyncStale"`
+	ResyncPeriodSeconds float64 `json:"resyncPeriodSeconds"`
+	ManagedASGs         int     `json:"managedAsgs"`
+	InstancesWatched    int     `json:"instancesWatched"`
+	DryRun              bool    `json:"dryRun"`
+	// EventQueue is the lifecycle event queue's state; nil while none is configured (the
+	// controller then learns of terminations by resyncing only).
+	EventQueue *EventQueueHealth `json:"eventQueue"`
+}
+
+// EventQueueHealth is the state of a lifecycle event queue.
+type EventQueueHealth struct {
+	// LagSeconds is how far behind the oldest unprocessed event is.
+	LagSeconds float64 `json:"lagSeconds"`
+}
+
+// Drains returns the drains in progress, the last drains that ended and the controller's health,
+// now. It is safe to call at any time from any goroutine, and costs no AWS call.
+func (c *Controller) Drains() DrainsView {
+	now := c.clock.Now()
+	c.mu.Lock()
+	var copies []instance
+	watched := 0
+	for _, inst := range c.instances {
+		if inst.gone {
+			continue
+		}
+		watched++
+		if inst.inProgress() {
+			// A value copy: progress's slices and maps are replaced, never changed in place.
+			copies = append(copies, *inst)
+		}
+	}
+	managed := len(c.selected)
+	c.mu.Unlock()
+
+	v := DrainsView{Now: now, InProgress: make([]DrainInProgress, 0, len(copies)), Ended: c.ended.list()}
+	for i := range copies {
+		v.InProgress = append(v.InProgress, c.drainInProgress(&copies[i], now))
+	}
+	slices.SortFunc(v.InProgress, func(a, b DrainInProgress) int {
+		return cmp.Or(a.Started.Compare(b.Started), cmp.Compare(a.InstanceID, b.InstanceID))
+	})
+	v.Health = ControllerHealth{
+		Ready:               c.Ready(),
+		ResyncStale:         true,
+		ResyncPeriodSeconds: c.cfg.ResyncPeriod.Seconds(),
+		ManagedASGs:         managed,
+		InstancesWatched:    watched,
+		DryRun:              c.cfg.DryRun,
+	}
+	if ns := c.lastResync.Load(); ns != 0 {
+		t := time.Unix(0, ns).UTC()
+		v.Health.LastResync = &t
+		v.Health.ResyncStale = now.Sub(t) > resyncStaleAfter*c.cfg.ResyncPeriod
+	}
+	return v
+}
+
+// inProgress reports whether the instance is a drain in progress: still waiting on the hook, its
+// action not completed by this controller nor found over, and not found unregistered (which is
+// completed at once). The drain gauges count the same instances. Called with Controller.mu held.
+func (inst *instance) inProgress() bool {
+	return !inst.gone && !inst.prog.completed && inst.mapping.state != mapNotFound
+}
+
+// drainInProgress describes one drain from a copy of its instance and the snapshot's last read of
+// its container instance.
+func (c *Controller) drainInProgress(v *instance, now time.Time) DrainInProgress {
+	ref := drainRef(v)
+	timeout, _ := c.drainTimeoutFor(v.hook)
+	d := DrainInProgress{
+		InstanceID:    v.id,
+		ASG:           v.asg,
+		Hook:          v.hook.name,
+		Started:       ref,
+		AgeSeconds:    now.Sub(ref).Seconds(),
+		DrainDeadline: ref.Add(timeout),
+		TimedOut:      v.prog.timedOut,
+	}
+	var e ciEntry
+	read := false
+	if v.mapping.state == mapFound {
+		d.Cluster = v.mapping.cluster
+		e, read = c.snap.peek(v.mapping.cluster, v.mapping.arn)
+	}
+	if read {
+		n := int(e.running)
+		d.TasksRunning = &n
+	}
+	if v.prog.check.listed {
+		n := len(v.prog.check.pending)
+		d.TasksStopping = &n
+	}
+	if t, ok := c.nextHeartbeat(v, now); ok {
+		d.NextHeartbeat = &t
+	}
+	d.Phase = c.phase(v, e, read)
+	d.PhaseText = phaseTexts[d.Phase]
+	if d.Phase == PhaseNotActive {
+		d.PhaseText = "waiting: container instance is " + e.status
+	}
+	return d
+}
+
+// phase says where a drain in progress stands, from what the controller knows of it (e, when read,
+// is the last read of its container instance). It follows the order of step (instance.go).
+func (c *Controller) phase(v *instance, e ciEntry, read bool) string {
+	p := &v.prog
+	switch {
+	case !v.hb.rejectedAt.IsZero():
+		return PhaseCheckingLifecycle
+	case p.timedOut && c.cfg.DrainTimeoutAction == DrainTimeoutStopTasks:
+		return PhaseTimedOutStopping
+	case p.timedOut:
+		return PhaseCompleting
+	case v.mapping.state != mapFound:
+		return PhaseLookingUp
+	case p.check.listed && len(p.check.pending) == 0:
+		// Every task STOPPED: the completion is next (or failing and retried).
+		return PhaseCompleting
+	case p.check.listed:
+		return PhaseWaitingForStop
+	case !p.drainStartedAt.IsZero(), !p.drainRequestedAt.IsZero(), read && e.status == ciDraining:
+		return PhaseDraining
+	case read && e.status != ciActive:
+		return PhaseNotActive
+	}
+	return PhaseSettingDraining
+}
+
+// nextHeartbeat is when the heartbeat worker records the instance's next heartbeat (now when due
+// at once), as heartbeatStep decides it; false when none is to come.
+func (c *Controller) nextHeartbeat(v *instance, now time.Time) (time.Time, bool) {
+	hb, end := v.hook.heartbeatTimeout, c.globalEnd(v)
+	if hb <= 0 || !now.Before(end) {
+		return time.Time{}, false
+	}
+	base := c.heartbeatBase(v)
+	if base.IsZero() {
+		return now, true
+	}
+	due := base.Add(hb / 2)
+	return due, due.Before(end)
+}
+
+// peek returns the last read of a container instance without refreshing anything.
+func (s *snapshot) peek(cluster, arn string) (ciEntry, bool) {
+	s.mu.Lock()
+	cs := s.clusters[cluster]
+	s.mu.Unlock()
+	if cs == nil {
+		return ciEntry{}, false
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	e, ok := cs.entries[arn]
+	return e, ok
+}
+
+// endDrain records a drain that ended, with how (a drain_duration_seconds outcome) and the
+// lifecycle action result this controller completed it with ("" if none), for the drains page.
+// The caller makes sure it is recorded once per drain.
+func (c *Controller) endDrain(v *instance, now time.Time, outcome, result string) {
+	ref := drainRef(v)
+	cluster := ""
+	if v.mapping.state == mapFound {
+		cluster = v.mapping.cluster
+	}
+	c.ended.add(EndedDrain{
+		InstanceID:      v.id,
+		ASG:             v.asg,
+		Cluster:         cluster,
+		Outcome:         outcome,
+		OutcomeText:     outcomeTexts[outcome],
+		Result:          result,
+		Started:         ref,
+		Ended:           now,
+		DurationSeconds: now.Sub(ref).Seconds(),
+		DryRun:          c.cfg.DryRun && result != "",
+	})
+}
+
+// endedDrains is a ring of the last EndedDrainsKept ended drains. Its zero value is ready to use.
+type endedDrains struct {
+	mu   sync.Mutex
+	ring [EndedDrainsKept]EndedDrain
+	next int // where the next one goes
+	n    int // how many are held
+}
+
+func (r *endedDrains) add(d EndedDrain) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ring[r.next] = d
+	r.next = (r.next + 1) % len(r.ring)
+	r.n = min(r.n+1, len(r.ring))
+}
+
+// list returns the drains held, newest first.
+func (r *endedDrains) list() []EndedDrain {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]EndedDrain, 0, r.n)
+	for i := 1; i <= r.n; i++ {
+		out = append(out, r.ring[(r.next-i+len(r.ring))%len(r.ring)])
+	}
+	return out
+}
+
+// endedOutcome is the outcome of a drain whose action ended without this controller completing it.
+func endedOutcome(expired bool) string {
+	if expired {
+		return metrics.OutcomeExpired
+	}
+	return metrics.OutcomeOther
+}
