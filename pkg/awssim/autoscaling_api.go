@@ -3,7 +3,6 @@ package awssim
 import (
 	"fmt"
 	"maps"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,14 +24,6 @@ const (
 )
 
 var hookNamePattern = regexp.MustCompile(`^[A-Za-z0-9\-_/]{1,255}$`)
-
-func groupNotFound(name string) *apiError {
-	return validationError(fmt.Sprintf("AutoScalingGroup name not found - AutoScalingGroup %s not found", name))
-}
-
-func limitExceeded(msg string) *apiError {
-	return &apiError{Code: "LimitExceeded", Message: msg, Status: http.StatusBadRequest}
-}
 
 // group returns the named group, or AWS's error for a missing one.
 func (m *asgModel) group(q queryParams) (*asgGroup, *apiError) {
@@ -108,7 +99,7 @@ func (m *asgModel) createGroup(q queryParams) (any, *apiError) {
 		return nil, err
 	}
 	if _, exists := m.groups[name]; exists {
-		return nil, &apiError{Code: "AlreadyExists", Message: fmt.Sprintf("AutoScalingGroup by this name already exists - A group with the name %s already exists", name), Status: http.StatusBadRequest}
+		return nil, groupExists(name)
 	}
 	if len(m.groups) >= maxGroups {
 		// Unverified message.
@@ -308,7 +299,7 @@ func (m *asgModel) deleteGroup(q queryParams) (any, *apiError) {
 		return nil, nil
 	}
 	if !force && len(g.instances) > 0 {
-		return nil, &apiError{Code: "ResourceInUse", Message: "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.", Status: http.StatusBadRequest}
+		return nil, groupInUse()
 	}
 	if len(g.instances) == 0 {
 		delete(m.groups, g.name)

@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 )
@@ -249,7 +248,7 @@ func jsonOp[In any](f func(*In) (any, *apiError)) func([]byte) (any, *apiError) 
 	return func(body []byte) (any, *apiError) {
 		var in In
 		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{Code: "SerializationException", Message: "Unable to parse request body: " + err.Error(), Status: http.StatusBadRequest}
+			return nil, serializationException("Unable to parse request body: " + err.Error())
 		}
 		return f(&in)
 	}
@@ -259,7 +258,7 @@ func jsonOp[In any](f func(*In) (any, *apiError)) func([]byte) (any, *apiError) 
 func (m *ecsModel) handle(op string, body []byte) (any, *apiError) {
 	h, ok := m.handlers[op]
 	if !ok {
-		return nil, &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
+		return nil, unknownOperation(op)
 	}
 	return h(body)
 }

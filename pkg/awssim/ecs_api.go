@@ -141,7 +141,7 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 	// Volumes and placement constraints are echoed, not acted on; a null item would echo as one.
 	isNull := func(item map[string]json.RawMessage) bool { return item == nil }
 	if slices.ContainsFunc(in.Volumes, isNull) || slices.ContainsFunc(in.PlacementConstraints, isNull) {
-		return nil, &apiError{Code: "SerializationException", Message: "volumes and placementConstraints cannot contain null.", Status: 400}
+		return nil, serializationException("volumes and placementConstraints cannot contain null.")
 	}
 	td := &ecsTaskDef{
 		seq:                     m.nextSeq(),
@@ -156,7 +156,7 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 	for i, raw := range in.ContainerDefinitions {
 		var c ecsContainerDef
 		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, &apiError{Code: "SerializationException", Message: fmt.Sprintf("containerDefinitions[%d]: %v", i, err), Status: 400}
+			return nil, serializationException(fmt.Sprintf("containerDefinitions[%d]: %v", i, err))
 		}
 		if c.Name == "" || c.Image == "" {
 			return nil, clientException(fmt.Sprintf("containerDefinitions[%d]: name and image are required.", i))
@@ -181,7 +181,7 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 		}
 		withDefaults, err := withContainerDefaults(raw)
 		if err != nil {
-			return nil, &apiError{Code: "SerializationException", Message: fmt.Sprintf("containerDefinitions[%d]: %v", i, err), Status: 400}
+			return nil, serializationException(fmt.Sprintf("containerDefinitions[%d]: %v", i, err))
 		}
 		td.containers = append(td.containers, c)
 		td.rawContainers = append(td.rawContainers, withDefaults)

@@ -3,7 +3,6 @@ package awssim
 import (
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -290,16 +289,4 @@ func mergeTags(have, add []ecsTag) []ecsTag {
 		}
 	}
 	return out
-}
-
-func serviceNotFound() *apiError {
-	return &apiError{Code: "ServiceNotFoundException", Message: "Service not found.", Status: http.StatusBadRequest}
-}
-
-func serviceNotActive() *apiError {
-	return &apiError{Code: "ServiceNotActiveException", Message: "Service was not ACTIVE.", Status: http.StatusBadRequest}
-}
-
-func resourceNotFound(arn string) *apiError {
-	return &apiError{Code: "ResourceNotFoundException", Message: "The specified resource could not be found: " + arn, Status: http.StatusBadRequest}
 }

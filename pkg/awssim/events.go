@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,20 +79,12 @@ func newEventsModel(s *Sim) *eventsModel {
 	return m
 }
 
-func eventsValidation(msg string) *apiError {
-	return &apiError{Code: "ValidationException", Message: msg, Status: http.StatusBadRequest}
-}
-
-func ruleNotFound(name string) *apiError {
-	return &apiError{Code: "ResourceNotFoundException", Message: fmt.Sprintf("Rule %s does not exist on EventBus default.", name), Status: http.StatusBadRequest}
-}
-
 // bus checks EventBusName: only the default bus exists here.
 func bus(name string) *apiError {
 	if name == "" || name == defaultEventBus || strings.HasSuffix(name, ":event-bus/default") {
 		return nil
 	}
-	return &apiError{Code: "ResourceNotFoundException", Message: fmt.Sprintf("Event bus %s does not exist.", name), Status: http.StatusBadRequest}
+	return busNotFound(name)
 }
 
 func (m *eventsModel) rule(name, busName string) (*eventRule, *apiError) {
@@ -126,7 +117,7 @@ func (m *eventsModel) putRule(in *putRuleIn) (any, *apiError) {
 	}
 	p, err := parsePattern(in.EventPattern)
 	if err != nil {
-		return nil, &apiError{Code: "InvalidEventPatternException", Message: "Event pattern is not valid. Reason: " + err.Error(), Status: http.StatusBadRequest}
+		return nil, invalidEventPattern(err)
 	}
 	state := cmp.Or(in.State, ruleStateEnabled)
 	if state != ruleStateEnabled && state != ruleStateDisabled {
@@ -135,7 +126,7 @@ func (m *eventsModel) putRule(in *putRuleIn) (any, *apiError) {
 	r := m.rules[in.Name]
 	if r == nil {
 		if len(m.rules) >= maxRulesPerBus {
-			return nil, &apiError{Code: "LimitExceededException", Message: "The requested resource exceeds the maximum number allowed.", Status: http.StatusBadRequest}
+			return nil, eventsLimitExceeded("The requested resource exceeds the maximum number allowed.")
 		}
 		r = &eventRule{name: in.Name, arn: fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", m.s.opts.Region, m.s.opts.AccountID, in.Name), targets: map[string]*eventTarget{}}
 		m.rules[in.Name] = r
@@ -283,7 +274,7 @@ func (m *eventsModel) putTargets(in *putTargetsIn) (any, *apiError) {
 		}
 	}
 	if len(r.targets)+added > maxTargetsPerRule {
-		return nil, &apiError{Code: "LimitExceededException", Message: fmt.Sprintf("The requested resource exceeds the maximum number allowed (%d targets per rule).", maxTargetsPerRule), Status: http.StatusBadRequest}
+		return nil, eventsLimitExceeded(fmt.Sprintf("The requested resource exceeds the maximum number allowed (%d targets per rule).", maxTargetsPerRule))
 	}
 	for _, t := range in.Targets {
 		r.targets[t.ID] = &eventTarget{ID: t.ID, Arn: t.Arn, Input: t.Input}

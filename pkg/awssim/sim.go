@@ -319,33 +319,3 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("/", s.serveAPI)
 	return mux
 }
-
-// apiError is an AWS error as the wire carries it. Status is the HTTP status code.
-type apiError struct {
-	Code    string
-	Message string
-	Status  int
-	// QueryCode is, for SQS, the Query protocol's code when it differs from the JSON shape in Code
-	// (AWS.SimpleQueueService.NonExistentQueue for QueueDoesNotExist).
-	QueryCode string
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
-// Auto Scaling (Query protocol) errors.
-func validationError(msg string) *apiError {
-	return &apiError{Code: "ValidationError", Message: msg, Status: http.StatusBadRequest}
-}
-
-// ECS (JSON protocol) errors.
-func invalidParameter(msg string) *apiError {
-	return &apiError{Code: "InvalidParameterException", Message: msg, Status: http.StatusBadRequest}
-}
-
-func clientException(msg string) *apiError {
-	return &apiError{Code: "ClientException", Message: msg, Status: http.StatusBadRequest}
-}
-
-func clusterNotFound() *apiError {
-	return &apiError{Code: "ClusterNotFoundException", Message: "Cluster not found.", Status: http.StatusBadRequest}
-}
