@@ -436,25 +436,15 @@ func (m *eventsModel) route(b []byte, at time.Time) {
 	}
 }
 
-// schedule queues one delivery made at at. faulty applies the EventBridge delivery faults: loss,
-// duplication and a random extra delay that reorders deliveries.
+// schedule queues one delivery made at at, EventDelay later. faulty applies the EventBridge
+// delivery faults (faults.go): loss, duplication and a random extra delay that reorders deliveries.
 func (m *eventsModel) schedule(queueARN, body, sender string, at time.Time, faulty bool) {
-	o := &m.s.opts
-	rng := m.s.evRng
-	if faulty && o.EventLoss > 0 && rng.Float64() < o.EventLoss {
-		m.s.countDelivery(deliveryLost)
-		return
+	extra := []time.Duration{0}
+	if faulty {
+		extra = m.s.deliveryFaults()
 	}
-	copies := 1
-	if faulty && o.EventDuplicate > 0 && rng.Float64() < o.EventDuplicate {
-		copies = 2
-		m.s.countDelivery(deliveryDuplicated)
-	}
-	for range copies {
-		due := at.Add(o.EventDelay)
-		if faulty && o.EventReorder > 0 {
-			due = due.Add(time.Duration(rng.Int64N(int64(o.EventReorder))))
-		}
+	for _, d := range extra {
+		due := at.Add(m.s.opts.EventDelay + d)
 		m.seq++
 		m.pending = append(m.pending, &delivery{due: due, seq: m.seq, queueARN: queueARN, body: body, sender: sender})
 	}

@@ -1,11 +1,216 @@
 package awssim
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
+
+// This file holds every fault the simulator injects and the settings behind them: the Faults a
+// test or person changes at run time, admit (what a request meets before its operation runs:
+// throttling, then the counted and drawn failures), the token buckets, the spoiled responses
+// (Options.Hostile, Faults.SpoilNext) and the faults of EventBridge delivery. The errors they
+// answer with are in errors.go.
+
+// Faults are the fault knobs that may be changed while the simulator runs.
+type Faults struct {
+	Throttle  bool    `json:"throttle"`
+	ErrorRate float64 `json:"errorRate"`
+	Hostile   float64 `json:"hostile"`
+	LatencyMS int     `json:"latencyMs"`
+	// FailNext fails the next N admitted requests of each named operation with that service's
+	// injected 5xx, whatever ErrorRate draws: a fault a test can count on. Reading Faults gives
+	// the failures still to come; setting it replaces them all (null clears them).
+	FailNext map[string]int `json:"failNext"`
+	// SpoilNext replaces the next N successful answers of each named operation with garbage, after
+	// the request was applied, whatever Hostile draws: a malformed response a test can count on.
+	// A client that does not read the body of an empty result (aws-sdk-go-v2 for
+	// CompleteLifecycleAction or SetDesiredCapacity) cannot tell; pick an operation with a result.
+	SpoilNext map[string]int `json:"spoilNext"`
+	// Event delivery knobs (Options.EventDelay, EventDuplicate, EventLoss, EventReorder);
+	// eventDelayMs 0 means the default.
+	EventDelayMS   int     `json:"eventDelayMs"`
+	EventDuplicate float64 `json:"eventDuplicate"`
+	EventLoss      float64 `json:"eventLoss"`
+	EventReorderMS int     `json:"eventReorderMs"`
+}
+
+// Faults returns the current fault settings.
+func (s *Sim) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faultsLocked()
+}
+
+func (s *Sim) faultsLocked() Faults {
+	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond),
+		EventDelayMS: int(s.opts.EventDelay / time.Millisecond), EventDuplicate: s.opts.EventDuplicate, EventLoss: s.opts.EventLoss,
+		EventReorderMS: int(s.opts.EventReorder / time.Millisecond)}
+	if len(s.failNext) > 0 {
+		f.FailNext = maps.Clone(s.failNext)
+	}
+	if len(s.spoilNext) > 0 {
+		f.SpoilNext = maps.Clone(s.spoilNext)
+	}
+	return f
+}
+
+// SetFaults changes the fault settings, for a test that needs a faulty phase then a clean one.
+func (s *Sim) SetFaults(f Faults) error {
+	if err := validateFaults(f); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setFaultsLocked(f)
+	return nil
+}
+
+func validateFaults(f Faults) error {
+	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
+		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
+	}
+	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 {
+		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
+	}
+	known := knownOperations()
+	for _, c := range []struct {
+		name   string
+		counts map[string]int
+	}{{"failNext", f.FailNext}, {"spoilNext", f.SpoilNext}} {
+		for _, op := range slices.Sorted(maps.Keys(c.counts)) {
+			if !known[op] {
+				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling, ECS, SQS or EventBridge operation such as CompleteLifecycleAction, ListTasks or ReceiveMessage", c.name, op)
+			}
+			if c.counts[op] < 0 {
+				return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", c.name, op, c.counts[op])
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Sim) setFaultsLocked(f Faults) {
+	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
+	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
+	s.opts.EventDelay = time.Duration(f.EventDelayMS) * time.Millisecond
+	if s.opts.EventDelay == 0 {
+		s.opts.EventDelay = defaultEventDelay
+	}
+	s.opts.EventDuplicate, s.opts.EventLoss = f.EventDuplicate, f.EventLoss
+	s.opts.EventReorder = time.Duration(f.EventReorderMS) * time.Millisecond
+	zero := func(_ string, n int) bool { return n == 0 }
+	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
+	maps.DeleteFunc(s.failNext, zero)
+	maps.DeleteFunc(s.spoilNext, zero)
+}
+
+// faultsPatch is a PUT to /debug/faults: a field left out keeps its value. failNext and spoilNext,
+// when given, replace every pending fault of their kind; null clears them.
+type faultsPatch struct {
+	Throttle  *bool           `json:"throttle"`
+	ErrorRate *float64        `json:"errorRate"`
+	Hostile   *float64        `json:"hostile"`
+	LatencyMS *int            `json:"latencyMs"`
+	FailNext  json.RawMessage `json:"failNext"`
+	SpoilNext json.RawMessage `json:"spoilNext"`
+
+	EventDelayMS   *int     `json:"eventDelayMs"`
+	EventDuplicate *float64 `json:"eventDuplicate"`
+	EventLoss      *float64 `json:"eventLoss"`
+	EventReorderMS *int     `json:"eventReorderMs"`
+}
+
+// apply sets the scalar fields p gives on f.
+func (p faultsPatch) apply(f *Faults) {
+	set := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setF := func(dst *float64, src *float64) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if p.Throttle != nil {
+		f.Throttle = *p.Throttle
+	}
+	setF(&f.ErrorRate, p.ErrorRate)
+	setF(&f.Hostile, p.Hostile)
+	set(&f.LatencyMS, p.LatencyMS)
+	set(&f.EventDelayMS, p.EventDelayMS)
+	setF(&f.EventDuplicate, p.EventDuplicate)
+	setF(&f.EventLoss, p.EventLoss)
+	set(&f.EventReorderMS, p.EventReorderMS)
+}
+
+// patchFaults applies p to the current faults in one step, so failures counted down meanwhile are
+// never put back.
+func (s *Sim) patchFaults(p faultsPatch) (Faults, error) {
+	var failNext, spoilNext map[string]int
+	for _, c := range []struct {
+		name string
+		raw  json.RawMessage
+		into *map[string]int
+	}{{"failNext", p.FailNext, &failNext}, {"spoilNext", p.SpoilNext, &spoilNext}} {
+		if c.raw != nil {
+			if err := json.Unmarshal(c.raw, c.into); err != nil {
+				return Faults{}, fmt.Errorf("%s: %w; send an object of operation names and counts, or null", c.name, err)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faultsLocked()
+	p.apply(&f)
+	if p.FailNext != nil {
+		f.FailNext = failNext
+	}
+	if p.SpoilNext != nil {
+		f.SpoilNext = spoilNext
+	}
+	if err := validateFaults(f); err != nil {
+		return Faults{}, err
+	}
+	s.setFaultsLocked(f)
+	return s.faultsLocked(), nil
+}
+
+// admit applies the account's faults before an operation runs: token-bucket throttling first (as
+// AWS rejects before doing work), then the failures asked for by FailNext, then the injected error
+// rate. An admitted request returns nil, nil.
+func (s *Sim) admit(service, op string) (any, *apiError) {
+	if s.opts.Throttle && !s.takeToken(service, op) {
+		return nil, throttled(service)
+	}
+	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
+	if takeOne(s.failNext, op) || drawn {
+		return nil, injected5xx(service)
+	}
+	return nil, nil
+}
+
+// Bucket is a token bucket: Burst tokens at most, refilled at Rate tokens per second.
+type Bucket struct {
+	Rate  float64
+	Burst float64
+}
+
+// knownThrottleKeys is every key ThrottleRates may use: the operations and the ECS throttle
+// groups.
+func knownThrottleKeys() map[string]bool {
+	out := knownOperations()
+	for _, g := range ecsThrottleGroups {
+		out[g] = true
+	}
+	return out
+}
 
 // tokenBucket is one request budget, refilled on the simulator's clock.
 type tokenBucket struct {
@@ -160,4 +365,28 @@ func (h hostileKind) apply(body []byte, status int) ([]byte, int) {
 		return []byte(`{"__type":"` + hostileErrorCode + `","message":"an error code no SDK models"}`), http.StatusServiceUnavailable
 	}
 	return body, status
+}
+
+// deliveryFaults draws EventBridge's delivery faults for one delivery (Options.EventLoss,
+// EventDuplicate, EventReorder) and counts them: the extra delay of each copy that arrives, none
+// when the delivery is lost, two when it is duplicated. It draws from evRng, so the fleet a seed
+// builds does not depend on them.
+func (s *Sim) deliveryFaults() []time.Duration {
+	o, rng := &s.opts, s.evRng
+	if o.EventLoss > 0 && rng.Float64() < o.EventLoss {
+		s.countDelivery(deliveryLost)
+		return nil
+	}
+	copies := 1
+	if o.EventDuplicate > 0 && rng.Float64() < o.EventDuplicate {
+		copies = 2
+		s.countDelivery(deliveryDuplicated)
+	}
+	extra := make([]time.Duration, copies)
+	for i := range extra {
+		if o.EventReorder > 0 {
+			extra[i] = time.Duration(rng.Int64N(int64(o.EventReorder)))
+		}
+	}
+	return extra
 }

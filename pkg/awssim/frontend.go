@@ -188,20 +188,6 @@ func (s *Sim) serveJSON(w http.ResponseWriter, service, prefix, target string, b
 	writeBody(w, jsonMimeType, http.StatusOK, out, hostile)
 }
 
-// admit applies the account's faults before an operation runs: token-bucket throttling first (as
-// AWS rejects before doing work), then the failures asked for by FailNext, then the injected error
-// rate. An admitted request returns nil, nil.
-func (s *Sim) admit(service, op string) (any, *apiError) {
-	if s.opts.Throttle && !s.takeToken(service, op) {
-		return nil, throttled(service)
-	}
-	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
-	if takeOne(s.failNext, op) || drawn {
-		return nil, injected5xx(service)
-	}
-	return nil, nil
-}
-
 // refuse answers a request turned away before its operation is known (it cannot be parsed or names
 // no operation), counting it under operation "unknown" like any other request.
 func (s *Sim) refuse(service string, e *apiError, write func(*apiError)) {

@@ -27,12 +27,6 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Bucket is a token bucket: Burst tokens at most, refilled at Rate tokens per second.
-type Bucket struct {
-	Rate  float64
-	Burst float64
-}
-
 // Options configure a Sim. The zero value is usable: every field has a default.
 type Options struct {
 	Region    string // default "us-east-1"
@@ -59,7 +53,7 @@ type Options struct {
 	// one bucket per group of actions as ECS documents (ecs:ClusterRead, ecs:ClusterModify,
 	// ecs:ContainerInstanceRead, ecs:ContainerInstanceModify, ecs:TaskRead, ecs:TaskModify,
 	// ecs:ServiceRead, ecs:ServiceModify, ecs:TaskDefinitionRead, ecs:TaskDefinitionModify,
-	// ecs:TagRead, ecs:TagModify); each Auto Scaling operation has its own.
+	// ecs:TagRead, ecs:TagModify); every other operation has its own.
 	Throttle bool
 	// ThrottleRates overrides buckets. A key naming an operation gives that operation a bucket of
 	// its own; a key naming an ECS group changes the group's shared bucket. Validate reports
@@ -71,7 +65,7 @@ type Options struct {
 	// Latency is added to every request, at most MaxLatency.
 	Latency time.Duration
 	// Hostile is the share (0..1) of responses made malformed: truncated bodies, bad XML/JSON,
-	// unknown error codes. The request is still applied or not applied consistently (see hostile.go).
+	// unknown error codes. The request is still applied or not applied consistently (faults.go).
 	Hostile float64
 
 	// Event delivery (events.go). EventDelay is how long an event or a lifecycle notification takes
@@ -173,17 +167,7 @@ func (o Options) Validate() error {
 	return errors.Join(p...)
 }
 
-// knownThrottleKeys is every key ThrottleRates may use: the operations of both services and the
-// ECS throttle groups.
-func knownThrottleKeys() map[string]bool {
-	out := knownOperations()
-	for _, g := range ecsThrottleGroups {
-		out[g] = true
-	}
-	return out
-}
-
-// knownOperations is every operation of both services the simulator implements.
+// knownOperations is every operation the simulator implements, of all four services.
 func knownOperations() map[string]bool {
 	out := map[string]bool{}
 	for op := range newASGModel(nil).ops {
@@ -201,7 +185,7 @@ func knownOperations() map[string]bool {
 	return out
 }
 
-// Sim is one simulated AWS account and region holding both services.
+// Sim is one simulated AWS account and region holding all four services.
 type Sim struct {
 	opts Options
 
@@ -218,7 +202,7 @@ type Sim struct {
 	stats   Stats
 
 	failNext  map[string]int // operation -> injected 5xx still to answer; see Faults.FailNext
-	spoilNext map[string]int // operation -> successful answers still to truncate; see Faults.SpoilNext
+	spoilNext map[string]int // operation -> successful answers still to spoil; see Faults.SpoilNext
 
 	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
 	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead
@@ -261,11 +245,12 @@ func (s *Sim) Step() {
 	s.stepLocked()
 }
 
-// stepLocked advances both models to now. The timed transitions of both (instances launching,
-// registering, timing out and terminating; tasks starting and finishing their stop) happen one at
-// a time in the order they fell due, each at its own due time, so the outcome does not depend on
-// how coarsely the clock is stepped: a task whose stop ended before its host terminated stopped
-// cleanly, even when both fell due within one step. Then the service scheduler acts once, at now.
+// stepLocked advances the model to now. The timed transitions of Auto Scaling and ECS (instances
+// launching, registering, timing out and terminating; tasks starting and finishing their stop)
+// happen one at a time in the order they fell due, each at its own due time, so the outcome does
+// not depend on how coarsely the clock is stepped: a task whose stop ended before its host
+// terminated stopped cleanly, even when both fell due within one step. Then the service scheduler acts once, at now,
+// and the event deliveries due by now reach their queues.
 func (s *Sim) stepLocked() {
 	now := s.now()
 	tasks := s.ecs.dueTasks(now)
@@ -307,7 +292,7 @@ func (s *Sim) Start(ctx context.Context) {
 	}
 }
 
-// Handler serves both AWS protocols on "/", plus "/metrics" and "/healthz".
+// Handler serves every AWS protocol on "/", plus "/metrics", "/healthz" and "/debug/".
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
