@@ -83,7 +83,7 @@ func (s *Sim) debugHandler() http.Handler {
 	mux.HandleFunc("GET /debug/timeline", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Timelines()) })
 	mux.HandleFunc("GET /debug/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Faults()) })
 	set := func(w http.ResponseWriter, r *http.Request) {
-		const example = `send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1},"eventDelayMs":100,"eventDuplicate":0.1,"eventLoss":0,"eventReorderMs":500}`
+		const example = `send JSON like {"errorRate":0.05,"hostile":0,"throttle":true,"latencyMs":0,"failNext":{"CompleteLifecycleAction":2},"spoilNext":{"ListTasks":1},"deny":["UpdateContainerInstancesState"],"throttleRates":{"DescribeAutoScalingGroups":{"rate":1,"burst":2}},"eventDelayMs":100,"eventDuplicate":0.1,"eventLoss":0,"eventReorderMs":500}`
 		var p faultsPatch
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 		dec.DisallowUnknownFields()

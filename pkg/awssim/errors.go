@@ -58,6 +58,29 @@ func injected5xx(service string) *apiError {
 	return internalFailure("An internal error occurred (injected).")
 }
 
+// accessDenied is each service's answer to a caller whose IAM policy does not allow op, as Deny
+// answers. The message follows IAM's usual form ("User: <arn> is not authorized to perform:
+// <service>:<op> ..."); its exact wording per service is unverified.
+//   - ECS: AccessDeniedException, HTTP 400: modelled in botocore (aws-api-facts §3.8).
+//   - Auto Scaling: AccessDenied, HTTP 403, Sender. Unverified: aws-api-facts lists no such code;
+//     this is what Query-protocol services answer in the wild (aws-event-facts, SQS errors [O]).
+//   - SQS: AccessDeniedException, HTTP 400, from SQS's Common Errors page (aws-event-facts [D]),
+//     with AccessDenied as the Query code. Query-era logs show HTTP 403 [O]; one status serves
+//     both protocols here, and the SDKs decide by code, retrying neither.
+//   - EventBridge: AccessDeniedException, HTTP 400, as ECS's JSON 1.1 (unverified).
+func accessDenied(service, op, accountID string) *apiError {
+	// The service labels (autoscaling, ecs, sqs, events) are the services' IAM action prefixes.
+	msg := fmt.Sprintf("User: arn:aws:sts::%s:assumed-role/awssim/denied is not authorized to perform: %s:%s because no identity-based policy allows the %[2]s:%[3]s action",
+		accountID, service, op)
+	switch service {
+	case serviceAutoScaling:
+		return &apiError{Code: "AccessDenied", Message: msg, Status: http.StatusForbidden}
+	case serviceSQS:
+		return sqsErr("AccessDeniedException", "AccessDenied", http.StatusBadRequest, msg)
+	}
+	return badRequest("AccessDeniedException", msg)
+}
+
 func internalFailure(msg string) *apiError {
 	return &apiError{Code: "InternalFailure", Message: msg, Status: http.StatusInternalServerError}
 }

@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -32,6 +33,15 @@ type Faults struct {
 	// A client that does not read the body of an empty result (aws-sdk-go-v2 for
 	// CompleteLifecycleAction or SetDesiredCapacity) cannot tell; pick an operation with a result.
 	SpoilNext map[string]int `json:"spoilNext"`
+	// Deny answers every request of the named operations with the service's access-denied error
+	// (errors.go), as AWS answers a caller whose IAM policy lacks the permission, until the
+	// operation leaves the list. Setting it replaces the list (null clears it).
+	Deny []string `json:"deny"`
+	// ThrottleRates overrides token buckets while Throttle is on, keyed like
+	// Options.ThrottleRates (an operation, or an ECS throttle group) and taking precedence over
+	// it, so a test can throttle one operation for a phase. Setting it replaces these overrides
+	// (null clears them, back to the Options' buckets); a bucket whose settings change starts full.
+	ThrottleRates map[string]Bucket `json:"throttleRates"`
 	// Event delivery knobs (Options.EventDelay, EventDuplicate, EventLoss, EventReorder);
 	// eventDelayMs 0 means the default.
 	EventDelayMS   int     `json:"eventDelayMs"`
@@ -56,6 +66,12 @@ func (s *Sim) faultsLocked() Faults {
 	}
 	if len(s.spoilNext) > 0 {
 		f.SpoilNext = maps.Clone(s.spoilNext)
+	}
+	if len(s.deny) > 0 {
+		f.Deny = slices.Sorted(maps.Keys(s.deny))
+	}
+	if len(s.throttleRates) > 0 {
+		f.ThrottleRates = maps.Clone(s.throttleRates)
 	}
 	return f
 }
@@ -83,16 +99,33 @@ func validateFaults(f Faults) error {
 		name   string
 		counts map[string]int
 	}{{"failNext", f.FailNext}, {"spoilNext", f.SpoilNext}} {
-		for _, op := range slices.Sorted(maps.Keys(c.counts)) {
-			if !known[op] {
-				return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling, ECS, SQS or EventBridge operation such as CompleteLifecycleAction, ListTasks or ReceiveMessage", c.name, op)
-			}
-			if c.counts[op] < 0 {
-				return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", c.name, op, c.counts[op])
-			}
+		if err := validateCounts(c.name, c.counts, known); err != nil {
+			return err
+		}
+	}
+	for _, op := range f.Deny {
+		if !known[op] {
+			return noSuchOperation("deny", op)
+		}
+	}
+	return errors.Join(throttleRateProblems("throttleRates", f.ThrottleRates)...)
+}
+
+// validateCounts checks the counts of failNext or spoilNext.
+func validateCounts(name string, counts map[string]int, known map[string]bool) error {
+	for _, op := range slices.Sorted(maps.Keys(counts)) {
+		if !known[op] {
+			return noSuchOperation(name, op)
+		}
+		if counts[op] < 0 {
+			return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", name, op, counts[op])
 		}
 	}
 	return nil
+}
+
+func noSuchOperation(field, op string) error {
+	return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling, ECS, SQS or EventBridge operation such as CompleteLifecycleAction, ListTasks or ReceiveMessage", field, op)
 }
 
 func (s *Sim) setFaultsLocked(f Faults) {
@@ -108,17 +141,24 @@ func (s *Sim) setFaultsLocked(f Faults) {
 	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
 	maps.DeleteFunc(s.failNext, zero)
 	maps.DeleteFunc(s.spoilNext, zero)
+	s.deny = map[string]bool{}
+	for _, op := range f.Deny {
+		s.deny[op] = true
+	}
+	s.throttleRates = maps.Clone(f.ThrottleRates)
 }
 
-// faultsPatch is a PUT to /debug/faults: a field left out keeps its value. failNext and spoilNext,
-// when given, replace every pending fault of their kind; null clears them.
+// faultsPatch is a PUT to /debug/faults: a field left out keeps its value. failNext, spoilNext,
+// deny and throttleRates, when given, replace every setting of their kind; null clears them.
 type faultsPatch struct {
-	Throttle  *bool           `json:"throttle"`
-	ErrorRate *float64        `json:"errorRate"`
-	Hostile   *float64        `json:"hostile"`
-	LatencyMS *int            `json:"latencyMs"`
-	FailNext  json.RawMessage `json:"failNext"`
-	SpoilNext json.RawMessage `json:"spoilNext"`
+	Throttle      *bool           `json:"throttle"`
+	ErrorRate     *float64        `json:"errorRate"`
+	Hostile       *float64        `json:"hostile"`
+	LatencyMS     *int            `json:"latencyMs"`
+	FailNext      json.RawMessage `json:"failNext"`
+	SpoilNext     json.RawMessage `json:"spoilNext"`
+	Deny          json.RawMessage `json:"deny"`
+	ThrottleRates json.RawMessage `json:"throttleRates"`
 
 	EventDelayMS   *int     `json:"eventDelayMs"`
 	EventDuplicate *float64 `json:"eventDuplicate"`
@@ -150,30 +190,40 @@ func (p faultsPatch) apply(f *Faults) {
 	set(&f.EventReorderMS, p.EventReorderMS)
 }
 
+// applyLists sets on f the per-operation settings p gives, each replacing the setting as a whole.
+func (p faultsPatch) applyLists(f *Faults) error {
+	const counts = "an object of operation names and counts"
+	return errors.Join(
+		decodeSetting("failNext", counts, p.FailNext, &f.FailNext),
+		decodeSetting("spoilNext", counts, p.SpoilNext, &f.SpoilNext),
+		decodeSetting("deny", "a list of operation names", p.Deny, &f.Deny),
+		decodeSetting("throttleRates", `an object of operation (or ECS group) names and {"rate":N,"burst":N}`, p.ThrottleRates, &f.ThrottleRates),
+	)
+}
+
+// decodeSetting decodes raw, when given, into a fresh value that replaces *into: a patch replaces
+// a setting rather than merging with it.
+func decodeSetting[T any](name, want string, raw json.RawMessage, into *T) error {
+	if raw == nil {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("%s: %w; send %s, or null", name, err, want)
+	}
+	*into = v
+	return nil
+}
+
 // patchFaults applies p to the current faults in one step, so failures counted down meanwhile are
 // never put back.
 func (s *Sim) patchFaults(p faultsPatch) (Faults, error) {
-	var failNext, spoilNext map[string]int
-	for _, c := range []struct {
-		name string
-		raw  json.RawMessage
-		into *map[string]int
-	}{{"failNext", p.FailNext, &failNext}, {"spoilNext", p.SpoilNext, &spoilNext}} {
-		if c.raw != nil {
-			if err := json.Unmarshal(c.raw, c.into); err != nil {
-				return Faults{}, fmt.Errorf("%s: %w; send an object of operation names and counts, or null", c.name, err)
-			}
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.faultsLocked()
 	p.apply(&f)
-	if p.FailNext != nil {
-		f.FailNext = failNext
-	}
-	if p.SpoilNext != nil {
-		f.SpoilNext = spoilNext
+	if err := p.applyLists(&f); err != nil {
+		return Faults{}, err
 	}
 	if err := validateFaults(f); err != nil {
 		return Faults{}, err
@@ -182,10 +232,14 @@ func (s *Sim) patchFaults(p faultsPatch) (Faults, error) {
 	return s.faultsLocked(), nil
 }
 
-// admit applies the account's faults before an operation runs: token-bucket throttling first (as
-// AWS rejects before doing work), then the failures asked for by FailNext, then the injected error
-// rate. An admitted request returns nil, nil.
+// admit applies the account's faults before an operation runs: a denied operation first (IAM
+// authorizes a request before the service sees it, so a denial spends no token), then token-bucket
+// throttling (as AWS rejects before doing work), then the failures asked for by FailNext, then the
+// injected error rate. An admitted request returns nil, nil.
 func (s *Sim) admit(service, op string) (any, *apiError) {
+	if s.deny[op] {
+		return nil, accessDenied(service, op, s.opts.AccountID)
+	}
 	if s.opts.Throttle && !s.takeToken(service, op) {
 		return nil, throttled(service)
 	}
@@ -198,8 +252,8 @@ func (s *Sim) admit(service, op string) (any, *apiError) {
 
 // Bucket is a token bucket: Burst tokens at most, refilled at Rate tokens per second.
 type Bucket struct {
-	Rate  float64
-	Burst float64
+	Rate  float64 `json:"rate"`
+	Burst float64 `json:"burst"`
 }
 
 // knownThrottleKeys is every key ThrottleRates may use: the operations and the ECS throttle
@@ -271,21 +325,28 @@ func validBucket(b Bucket) bool {
 
 // bucketFor returns the key and configuration of the bucket op draws from: an override for the
 // operation itself gives it a bucket of its own; otherwise an ECS operation shares its group's
-// bucket (overridable by group name), and an Auto Scaling operation has its own. Invalid overrides
-// are ignored here; Options.Validate reports them.
+// bucket (overridable by group name), and any other operation has its own.
 func (s *Sim) bucketFor(service, op string) (string, Bucket) {
-	if b, ok := s.opts.ThrottleRates[op]; ok && validBucket(b) {
+	if b, ok := s.rateOverride(op); ok {
 		return service + "/" + op, b
 	}
-	if service == serviceECS {
-		if g, ok := ecsThrottleGroups[op]; ok {
-			if b, ok := s.opts.ThrottleRates[g]; ok && validBucket(b) {
-				return g, b
-			}
-			return g, defaultBucket(op)
+	if g, ok := ecsThrottleGroups[op]; ok && service == serviceECS {
+		if b, ok := s.rateOverride(g); ok {
+			return g, b
 		}
+		return g, defaultBucket(op)
 	}
 	return service + "/" + op, defaultBucket(op)
+}
+
+// rateOverride is the bucket Faults.ThrottleRates or else Options.ThrottleRates sets for key.
+// Invalid Options entries are ignored here (Options.Validate reports them); SetFaults refuses them.
+func (s *Sim) rateOverride(key string) (Bucket, bool) {
+	if b, ok := s.throttleRates[key]; ok {
+		return b, true
+	}
+	b, ok := s.opts.ThrottleRates[key]
+	return b, ok && validBucket(b)
 }
 
 // takeToken reports whether op may run now, consuming a token if so.
@@ -293,7 +354,8 @@ func (s *Sim) takeToken(service, op string) bool {
 	key, cfg := s.bucketFor(service, op)
 	b, ok := s.buckets[key]
 	now := s.now()
-	if !ok {
+	if !ok || b.Bucket != cfg {
+		// A new bucket, or one whose settings changed at run time, starts full.
 		b = &tokenBucket{Bucket: cfg, tokens: cfg.Burst, last: now}
 		s.buckets[key] = b
 	}
@@ -389,4 +451,21 @@ func (s *Sim) deliveryFaults() []time.Duration {
 		}
 	}
 	return extra
+}
+
+// throttleRateProblems reports the entries of a ThrottleRates map (field names it) that name no
+// operation or ECS throttle group, or hold a bucket that could never admit a request.
+func throttleRateProblems(field string, rates map[string]Bucket) []error {
+	var p []error
+	known := knownThrottleKeys()
+	for _, k := range slices.Sorted(maps.Keys(rates)) {
+		b := rates[k]
+		if !known[k] {
+			p = append(p, fmt.Errorf("%s[%q]: no such operation or ECS throttle group", field, k))
+		}
+		if !validBucket(b) {
+			p = append(p, fmt.Errorf("%s[%q] is {Rate: %v, Burst: %v}: rate must be > 0 and burst >= 1, finite", field, k, b.Rate, b.Burst))
+		}
+	}
+	return p
 }

@@ -15,11 +15,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -154,16 +152,7 @@ func (o Options) Validate() error {
 			p = append(p, fmt.Errorf("%s is %v: must be a share from 0 to 1", r.name, r.v))
 		}
 	}
-	known := knownThrottleKeys()
-	for _, k := range slices.Sorted(maps.Keys(o.ThrottleRates)) {
-		b := o.ThrottleRates[k]
-		if !known[k] {
-			p = append(p, fmt.Errorf("ThrottleRates[%q]: no such operation or ECS throttle group", k))
-		}
-		if !validBucket(b) {
-			p = append(p, fmt.Errorf("ThrottleRates[%q] is {Rate: %v, Burst: %v}: rate must be > 0 and burst >= 1, finite", k, b.Rate, b.Burst))
-		}
-	}
+	p = append(p, throttleRateProblems("ThrottleRates", o.ThrottleRates)...)
 	return errors.Join(p...)
 }
 
@@ -201,8 +190,10 @@ type Sim struct {
 	buckets map[string]*tokenBucket
 	stats   Stats
 
-	failNext  map[string]int // operation -> injected 5xx still to answer; see Faults.FailNext
-	spoilNext map[string]int // operation -> successful answers still to spoil; see Faults.SpoilNext
+	failNext      map[string]int    // operation -> injected 5xx still to answer; see Faults.FailNext
+	spoilNext     map[string]int    // operation -> successful answers still to spoil; see Faults.SpoilNext
+	deny          map[string]bool   // operations answered access denied; see Faults.Deny
+	throttleRates map[string]Bucket // run-time bucket overrides; see Faults.ThrottleRates
 
 	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
 	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead
