@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ECS container instances: ListContainerInstances (with its cluster query language, cql.go),
@@ -29,22 +30,9 @@ func (m *ecsModel) listContainerInstances(in *listContainerInstancesIn) (any, *a
 	if err != nil {
 		return nil, err
 	}
-	status := ""
-	if in.Status != nil {
-		switch *in.Status {
-		case ciActive, ciDraining, "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED":
-			status = *in.Status
-		default:
-			return nil, invalidParameter("status must be one of ACTIVE, DRAINING, REGISTERING, DEREGISTERING, REGISTRATION_FAILED.")
-		}
-	}
-	var filter cqlExpr
-	if in.Filter != nil && strings.TrimSpace(*in.Filter) != "" {
-		f, perr := parseCQL(*in.Filter)
-		if perr != nil {
-			return nil, invalidParameter("Invalid filter: " + perr.Error())
-		}
-		filter = f
+	status, filter, err := instanceFilters(in)
+	if err != nil {
+		return nil, err
 	}
 	out := listContainerInstancesOut{ContainerInstanceArns: []string{}}
 	var last int64
@@ -70,6 +58,28 @@ func (m *ecsModel) listContainerInstances(in *listContainerInstancesIn) (any, *a
 		}
 	}
 	return out, nil
+}
+
+// instanceFilters reads ListContainerInstances' status ("" for any but INACTIVE) and its cluster
+// query language filter (nil for none).
+func instanceFilters(in *listContainerInstancesIn) (string, cqlExpr, *apiError) {
+	status := ""
+	if in.Status != nil {
+		switch *in.Status {
+		case ciActive, ciDraining, "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED":
+			status = *in.Status
+		default:
+			return "", nil, invalidParameter("status must be one of ACTIVE, DRAINING, REGISTERING, DEREGISTERING, REGISTRATION_FAILED.")
+		}
+	}
+	if in.Filter == nil || strings.TrimSpace(*in.Filter) == "" {
+		return status, nil, nil
+	}
+	f, err := parseCQL(*in.Filter)
+	if err != nil {
+		return "", nil, invalidParameter("Invalid filter: " + err.Error())
+	}
+	return status, f, nil
 }
 
 // cqlView is what the cluster query language sees of a container instance.
@@ -158,22 +168,7 @@ func (m *ecsModel) updateContainerInstancesState(in *updateContainerInstancesSta
 			continue
 		}
 		if ci.status != in.Status {
-			ci.status = in.Status
-			m.instanceChanged(ci, now)
-			if in.Status == ciDraining {
-				m.s.note(ci.ec2InstanceID, func(tl *Timeline) {
-					if tl.DrainingAt.IsZero() {
-						tl.DrainingAt = now
-					}
-				})
-				// ECS stops PENDING service tasks on a draining instance at once; the rest is the
-				// scheduler's work, done on the next step.
-				for _, t := range ci.tasks {
-					if t.service != nil && !t.daemon() && t.lastStatus == taskPending {
-						m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(ci))
-					}
-				}
-			}
+			m.setInstanceStatus(ci, in.Status, now)
 		}
 		// AWS's answer here carries the instance's attachments and tags, which Describe leaves out
 		// unless asked (include=TAGS).
@@ -182,6 +177,27 @@ func (m *ecsModel) updateContainerInstancesState(in *updateContainerInstancesSta
 		out.ContainerInstances = append(out.ContainerInstances, view)
 	}
 	return out, nil
+}
+
+// setInstanceStatus sets an ACTIVE or DRAINING container instance to the other status.
+func (m *ecsModel) setInstanceStatus(ci *ecsContainerInstance, status string, now time.Time) {
+	ci.status = status
+	m.instanceChanged(ci, now)
+	if status != ciDraining {
+		return
+	}
+	m.s.note(ci.ec2InstanceID, func(tl *Timeline) {
+		if tl.DrainingAt.IsZero() {
+			tl.DrainingAt = now
+		}
+	})
+	// ECS stops PENDING service tasks on a draining instance at once; the rest is the scheduler's
+	// work, done on the next step.
+	for _, t := range ci.tasks {
+		if t.service != nil && !t.daemon() && t.lastStatus == taskPending {
+			m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(ci))
+		}
+	}
 }
 
 func drainReason(ci *ecsContainerInstance) string {

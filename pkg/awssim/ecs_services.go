@@ -35,13 +35,9 @@ func (m *ecsModel) createService(in *createServiceIn) (any, *apiError) {
 	if in.LaunchType != "" && in.LaunchType != "EC2" {
 		return nil, invalidParameter("launchType " + in.LaunchType + " is not supported: this simulator runs the EC2 launch type only.")
 	}
-	strategy := in.SchedulingStrategy
-	switch strategy {
-	case "":
-		strategy = strategyReplica
-	case strategyReplica, strategyDaemon:
-	default:
-		return nil, invalidParameter("schedulingStrategy must be REPLICA or DAEMON.")
+	strategy, err := schedulingStrategy(in.SchedulingStrategy)
+	if err != nil {
+		return nil, err
 	}
 	if in.TaskDefinition == nil || *in.TaskDefinition == "" {
 		return nil, invalidParameter("taskDefinition is required.")
@@ -53,20 +49,11 @@ func (m *ecsModel) createService(in *createServiceIn) (any, *apiError) {
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	desired := 0
-	if strategy == strategyReplica {
-		if in.DesiredCount == nil {
-			return nil, invalidParameter("desiredCount is required for services using the REPLICA scheduling strategy.")
-		}
-		if *in.DesiredCount < 0 {
-			return nil, invalidParameter("desiredCount must not be negative.")
-		}
-		desired = int(*in.DesiredCount)
+	desired, err := replicaDesiredCount(strategy, in.DesiredCount)
+	if err != nil {
+		return nil, err
 	}
-	minHealthy, maxPercent := 100, 200
-	if strategy == strategyDaemon {
-		minHealthy, maxPercent = 0, 100
-	}
+	minHealthy, maxPercent := defaultDeployment(strategy)
 	minHealthy, maxPercent, err = applyDeploymentConfiguration(strategy, minHealthy, maxPercent, in.DeploymentConfiguration)
 	if err != nil {
 		return nil, err
@@ -97,6 +84,41 @@ func (m *ecsModel) createService(in *createServiceIn) (any, *apiError) {
 	c.services = append(c.services, svc)
 	c.servicesByName[svc.name] = svc
 	return map[string]any{"service": m.renderService(svc, true)}, nil
+}
+
+// schedulingStrategy reads CreateService's schedulingStrategy (default REPLICA).
+func schedulingStrategy(strategy string) (string, *apiError) {
+	switch strategy {
+	case "":
+		return strategyReplica, nil
+	case strategyReplica, strategyDaemon:
+		return strategy, nil
+	}
+	return "", invalidParameter("schedulingStrategy must be REPLICA or DAEMON.")
+}
+
+// defaultDeployment is a new service's minimumHealthyPercent and maximumPercent: 100 and 200,
+// and for a DAEMON service 0 and 100.
+func defaultDeployment(strategy string) (minHealthy, maxPercent int) {
+	if strategy == strategyDaemon {
+		return 0, 100
+	}
+	return 100, 200
+}
+
+// replicaDesiredCount reads CreateService's desiredCount: required for a REPLICA service; a
+// DAEMON service's follows its instances.
+func replicaDesiredCount(strategy string, n *int64) (int, *apiError) {
+	if strategy != strategyReplica {
+		return 0, nil
+	}
+	if n == nil {
+		return 0, invalidParameter("desiredCount is required for services using the REPLICA scheduling strategy.")
+	}
+	if *n < 0 {
+		return 0, invalidParameter("desiredCount must not be negative.")
+	}
+	return int(*n), nil
 }
 
 // applyDeploymentConfiguration overlays a request's deployment configuration on the current values

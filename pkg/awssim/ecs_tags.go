@@ -20,20 +20,16 @@ func (m *ecsModel) taggable(arn string) (*[]ecsTag, *apiError) {
 			return &c.tags, nil
 		}
 	case "container-instance":
-		if ci := m.instancesByID[parts[len(parts)-1]]; ci != nil && (len(parts) == 1 || (len(parts) == 2 && parts[0] == ci.cluster.name)) {
+		if ci := m.instancesByID[parts[len(parts)-1]]; ci != nil && inCluster(parts, ci.cluster) {
 			return &ci.tags, nil
 		}
 	case "task":
-		if t := m.tasksByID[parts[len(parts)-1]]; t != nil && (len(parts) == 1 || (len(parts) == 2 && parts[0] == t.cluster.name)) {
+		if t := m.tasksByID[parts[len(parts)-1]]; t != nil && inCluster(parts, t.cluster) {
 			return &t.tags, nil
 		}
 	case "service":
-		if len(parts) == 2 {
-			if c := m.clustersByName[parts[0]]; c != nil {
-				if svc := c.servicesByName[parts[1]]; svc != nil {
-					return &svc.tags, nil
-				}
-			}
+		if svc := m.serviceAt(parts); svc != nil {
+			return &svc.tags, nil
 		}
 	case "task-definition":
 		if td := m.taskDef(rest); td != nil && strings.Contains(rest, ":") {
@@ -43,6 +39,23 @@ func (m *ecsModel) taggable(arn string) (*[]ecsTag, *apiError) {
 		return nil, invalidParameter("Resource type " + kind + " cannot be tagged here.")
 	}
 	return nil, resourceNotFound(arn)
+}
+
+// inCluster reports whether the path of a task or container instance ARN, ID or cluster/ID,
+// names cluster c.
+func inCluster(parts []string, c *ecsCluster) bool {
+	return len(parts) == 1 || (len(parts) == 2 && parts[0] == c.name)
+}
+
+// serviceAt finds the service of a service ARN's cluster/name path, nil for none.
+func (m *ecsModel) serviceAt(parts []string) *ecsService {
+	if len(parts) != 2 {
+		return nil
+	}
+	if c := m.clustersByName[parts[0]]; c != nil {
+		return c.servicesByName[parts[1]]
+	}
+	return nil
 }
 
 type tagResourceIn struct {

@@ -53,35 +53,11 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 		overrides:               taskOverridesOut{ContainerOverrides: make([]containerOverrideOut, 0, len(in.ContainerDefinitions))},
 	}
 	for i, raw := range in.ContainerDefinitions {
-		var c ecsContainerDef
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, serializationException(fmt.Sprintf("containerDefinitions[%d]: %v", i, err))
-		}
-		if c.Name == "" || c.Image == "" {
-			return nil, clientException(fmt.Sprintf("containerDefinitions[%d]: name and image are required.", i))
-		}
-		timeout := defaultStopTimeout
-		if c.StopTimeout != nil {
-			if *c.StopTimeout < 0 || *c.StopTimeout > maxStopTimeoutSeconds {
-				return nil, clientException(fmt.Sprintf("containerDefinitions[%d]: stopTimeout must be between 0 and %d seconds.", i, maxStopTimeoutSeconds))
-			}
-			timeout = time.Duration(*c.StopTimeout) * time.Second
+		c, withDefaults, timeout, err := parseContainerDef(i, raw)
+		if err != nil {
+			return nil, err
 		}
 		td.stopTimeout = max(td.stopTimeout, timeout)
-		c.cpuText = "0"
-		if c.CPU != nil {
-			c.cpuText = strconv.FormatInt(*c.CPU, 10)
-		}
-		if c.Memory != nil {
-			c.memoryText = strconv.FormatInt(*c.Memory, 10)
-		}
-		if c.MemoryReservation != nil {
-			c.memoryReservationText = strconv.FormatInt(*c.MemoryReservation, 10)
-		}
-		withDefaults, err := withContainerDefaults(raw)
-		if err != nil {
-			return nil, serializationException(fmt.Sprintf("containerDefinitions[%d]: %v", i, err))
-		}
 		td.containers = append(td.containers, c)
 		td.rawContainers = append(td.rawContainers, withDefaults)
 		td.overrides.ContainerOverrides = append(td.overrides.ContainerOverrides, containerOverrideOut{Name: c.Name})
@@ -100,6 +76,40 @@ func (m *ecsModel) registerTaskDefinition(in *registerTaskDefinitionIn) (any, *a
 	td.arn = m.arn("task-definition/" + in.Family + ":" + strconv.Itoa(td.revision))
 	m.families[in.Family] = append(revs, td)
 	return map[string]any{"taskDefinition": renderTaskDef(td), "tags": tagsOrEmpty(td.tags)}, nil
+}
+
+// parseContainerDef reads container definition i: the container, its definition as ECS echoes it
+// (with its defaults), and how long it takes to stop.
+func parseContainerDef(i int, raw json.RawMessage) (ecsContainerDef, json.RawMessage, time.Duration, *apiError) {
+	var c ecsContainerDef
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, nil, 0, serializationException(fmt.Sprintf("containerDefinitions[%d]: %v", i, err))
+	}
+	if c.Name == "" || c.Image == "" {
+		return c, nil, 0, clientException(fmt.Sprintf("containerDefinitions[%d]: name and image are required.", i))
+	}
+	timeout := defaultStopTimeout
+	if c.StopTimeout != nil {
+		if *c.StopTimeout < 0 || *c.StopTimeout > maxStopTimeoutSeconds {
+			return c, nil, 0, clientException(fmt.Sprintf("containerDefinitions[%d]: stopTimeout must be between 0 and %d seconds.", i, maxStopTimeoutSeconds))
+		}
+		timeout = time.Duration(*c.StopTimeout) * time.Second
+	}
+	c.cpuText = "0"
+	if c.CPU != nil {
+		c.cpuText = strconv.FormatInt(*c.CPU, 10)
+	}
+	if c.Memory != nil {
+		c.memoryText = strconv.FormatInt(*c.Memory, 10)
+	}
+	if c.MemoryReservation != nil {
+		c.memoryReservationText = strconv.FormatInt(*c.MemoryReservation, 10)
+	}
+	withDefaults, err := withContainerDefaults(raw)
+	if err != nil {
+		return c, nil, 0, serializationException(fmt.Sprintf("containerDefinitions[%d]: %v", i, err))
+	}
+	return c, withDefaults, timeout, nil
 }
 
 // containerDefaults are the members AWS fills in on a container definition registered without

@@ -27,23 +27,8 @@ func (m *ecsModel) runTask(in *runTaskIn) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	count := 1
-	if in.Count != nil {
-		if *in.Count < 1 || *in.Count > ecsMaxRunTaskCount {
-			return nil, invalidParameter(fmt.Sprintf("count must be between 1 and %d.", ecsMaxRunTaskCount))
-		}
-		count = int(*in.Count)
-	}
-	if in.LaunchType != "" && in.LaunchType != "EC2" {
-		return nil, invalidParameter("launchType " + in.LaunchType + " is not supported: this simulator runs the EC2 launch type only.")
-	}
-	if len(in.StartedBy) > 128 {
-		return nil, invalidParameter("startedBy can be at most 128 characters.")
-	}
-	if len(in.Group) > 255 {
-		return nil, invalidParameter("group can be at most 255 characters.")
-	}
-	if err := validateTags(in.Tags); err != nil {
+	count, err := in.check()
+	if err != nil {
 		return nil, err
 	}
 	td := m.taskDef(in.TaskDefinition)
@@ -75,6 +60,27 @@ func (m *ecsModel) runTask(in *runTaskIn) (any, *apiError) {
 		out.Tasks = append(out.Tasks, m.renderTask(t, false))
 	}
 	return out, nil
+}
+
+// check validates RunTask's own parameters and returns how many tasks to start.
+func (in *runTaskIn) check() (int, *apiError) {
+	count := 1
+	if in.Count != nil {
+		if *in.Count < 1 || *in.Count > ecsMaxRunTaskCount {
+			return 0, invalidParameter(fmt.Sprintf("count must be between 1 and %d.", ecsMaxRunTaskCount))
+		}
+		count = int(*in.Count)
+	}
+	if in.LaunchType != "" && in.LaunchType != "EC2" {
+		return 0, invalidParameter("launchType " + in.LaunchType + " is not supported: this simulator runs the EC2 launch type only.")
+	}
+	if len(in.StartedBy) > 128 {
+		return 0, invalidParameter("startedBy can be at most 128 characters.")
+	}
+	if len(in.Group) > 255 {
+		return 0, invalidParameter("group can be at most 255 characters.")
+	}
+	return count, validateTags(in.Tags)
 }
 
 type stopTaskIn struct {
@@ -128,67 +134,17 @@ func (m *ecsModel) listTasks(in *listTasksIn) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	desired := taskRunning
-	if in.DesiredStatus != nil {
-		switch *in.DesiredStatus {
-		case taskRunning, taskStopped, taskPending:
-			desired = *in.DesiredStatus
-		default:
-			return nil, invalidParameter("desiredStatus must be RUNNING, PENDING or STOPPED.")
-		}
-	}
-	if in.LaunchType != nil {
-		switch *in.LaunchType {
-		case "EC2":
-		case "FARGATE", "EXTERNAL", "MANAGED_INSTANCES":
-			// No task of these launch types exists here.
-			return listTasksOut{TaskArns: []string{}}, nil
-		default:
-			return nil, invalidParameter("launchType must be EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.")
-		}
-	}
-	// "If you specify a startedBy value, it must be the only filter that you use." desiredStatus
-	// is taken as a status rather than a filter and may go with it (unverified); the message is
-	// the simulator's own.
-	if in.StartedBy != nil && *in.StartedBy != "" {
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{
-			{"containerInstance", in.ContainerInstance != nil && *in.ContainerInstance != ""},
-			{"family", in.Family != nil && *in.Family != ""},
-			{"serviceName", in.ServiceName != nil && *in.ServiceName != ""},
-			{"launchType", in.LaunchType != nil},
-		} {
-			if f.set {
-				return nil, invalidParameter("startedBy must be the only filter; it cannot be combined with " + f.name + ".")
-			}
-		}
-	}
-	var svc *ecsService
-	if in.ServiceName != nil && *in.ServiceName != "" {
-		if svc = m.findService(c, *in.ServiceName); svc == nil {
-			return nil, serviceNotFound()
-		}
-	}
-	var ciID string
-	if in.ContainerInstance != nil && *in.ContainerInstance != "" {
-		ci := m.findInstance(c, *in.ContainerInstance)
-		if ci == nil {
-			// No task can be on an instance this cluster does not have.
-			return listTasksOut{TaskArns: []string{}}, nil
-		}
-		ciID = ci.id
+	f, none, err := m.listTasksFilter(c, in)
+	if err != nil {
+		return nil, err
 	}
 	out := listTasksOut{TaskArns: []string{}}
+	if none {
+		return out, nil
+	}
 	var last int64
 	for _, t := range m.tasks {
-		// ECS never sets desiredStatus PENDING, so that filter matches nothing.
-		if t.cluster != c || t.desiredStatus != desired ||
-			(svc != nil && t.service != svc) ||
-			(ciID != "" && t.ci.id != ciID) ||
-			(in.Family != nil && *in.Family != "" && t.taskDef.family != *in.Family) ||
-			(in.StartedBy != nil && *in.StartedBy != "" && t.startedBy != *in.StartedBy) {
+		if !f.match(t) {
 			continue
 		}
 		ok, full := p.take(t.seq, len(out.TaskArns))
@@ -202,6 +158,95 @@ func (m *ecsModel) listTasks(in *listTasksIn) (any, *apiError) {
 		}
 	}
 	return out, nil
+}
+
+// taskFilter is what ListTasks selects by; an empty string or nil matches any.
+type taskFilter struct {
+	cluster                 *ecsCluster
+	desired                 string
+	svc                     *ecsService
+	ciID, family, startedBy string
+}
+
+func (f *taskFilter) match(t *ecsTask) bool {
+	// ECS never sets desiredStatus PENDING, so that filter matches nothing.
+	return t.cluster == f.cluster && t.desiredStatus == f.desired &&
+		(f.svc == nil || t.service == f.svc) &&
+		(f.ciID == "" || t.ci.id == f.ciID) &&
+		(f.family == "" || t.taskDef.family == f.family) &&
+		(f.startedBy == "" || t.startedBy == f.startedBy)
+}
+
+// listTasksFilter reads ListTasks' filters in cluster c. none says no task can match (another
+// launch type, or an instance the cluster does not have), so the answer is an empty list.
+func (m *ecsModel) listTasksFilter(c *ecsCluster, in *listTasksIn) (f *taskFilter, none bool, err *apiError) {
+	f = &taskFilter{cluster: c, desired: taskRunning, family: deref(in.Family), startedBy: deref(in.StartedBy)}
+	if in.DesiredStatus != nil {
+		switch *in.DesiredStatus {
+		case taskRunning, taskStopped, taskPending:
+			f.desired = *in.DesiredStatus
+		default:
+			return nil, false, invalidParameter("desiredStatus must be RUNNING, PENDING or STOPPED.")
+		}
+	}
+	if in.LaunchType != nil {
+		switch *in.LaunchType {
+		case "EC2":
+		case "FARGATE", "EXTERNAL", "MANAGED_INSTANCES":
+			// No task of these launch types exists here.
+			return nil, true, nil
+		default:
+			return nil, false, invalidParameter("launchType must be EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.")
+		}
+	}
+	if err := startedByAlone(in); err != nil {
+		return nil, false, err
+	}
+	if name := deref(in.ServiceName); name != "" {
+		if f.svc = m.findService(c, name); f.svc == nil {
+			return nil, false, serviceNotFound()
+		}
+	}
+	if ref := deref(in.ContainerInstance); ref != "" {
+		ci := m.findInstance(c, ref)
+		if ci == nil {
+			// No task can be on an instance this cluster does not have.
+			return nil, true, nil
+		}
+		f.ciID = ci.id
+	}
+	return f, false, nil
+}
+
+// startedByAlone checks ListTasks' rule: "If you specify a startedBy value, it must be the only
+// filter that you use." desiredStatus is taken as a status rather than a filter and may go with
+// it (unverified); the message is the simulator's own.
+func startedByAlone(in *listTasksIn) *apiError {
+	if deref(in.StartedBy) == "" {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"containerInstance", deref(in.ContainerInstance) != ""},
+		{"family", deref(in.Family) != ""},
+		{"serviceName", deref(in.ServiceName) != ""},
+		{"launchType", in.LaunchType != nil},
+	} {
+		if f.set {
+			return invalidParameter("startedBy must be the only filter; it cannot be combined with " + f.name + ".")
+		}
+	}
+	return nil
+}
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 type describeTasksIn struct {

@@ -88,11 +88,8 @@ func (s *Sim) SetFaults(f Faults) error {
 }
 
 func validateFaults(f Faults) error {
-	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
-		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
-	}
-	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 {
-		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
+	if err := validateFaultRanges(f); err != nil {
+		return err
 	}
 	known := knownOperations()
 	for _, c := range []struct {
@@ -109,6 +106,17 @@ func validateFaults(f Faults) error {
 		}
 	}
 	return errors.Join(throttleRateProblems("throttleRates", f.ThrottleRates)...)
+}
+
+// validateFaultRanges checks the shares, durations and latency of f.
+func validateFaultRanges(f Faults) error {
+	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
+		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
+	}
+	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 {
+		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
+	}
+	return nil
 }
 
 // validateCounts checks the counts of failNext or spoilNext.
