@@ -150,6 +150,29 @@ func (c *config) validate() error {
 		bad("listen", "is %q: write host:port, such as 127.0.0.1:4566", c.listen)
 	}
 	o := &c.sim
+	checkTimesAndShares(o, bad)
+	if o.PageSizeOverride < 0 {
+		bad("page-size", "is %d: must be 0 (off) or positive", o.PageSizeOverride)
+	}
+	if o.DefaultTaskSlots < 1 {
+		bad("default-task-slots", "is %d: must be at least 1", o.DefaultTaskSlots)
+	}
+	if c.logFormat != "console" && c.logFormat != "json" {
+		bad("log-format", "is %q: must be console or json", c.logFormat)
+	}
+	rates, err := parseThrottleRates(c.throttleMap)
+	if err != nil {
+		bad("throttle-rates", "%v", err)
+	} else if err := (awssim.Options{ThrottleRates: rates}).Validate(); err != nil {
+		// Names that are neither an operation nor an ECS throttle group.
+		bad("throttle-rates", "%v", err)
+	}
+	o.ThrottleRates = rates
+	return errors.Join(p...)
+}
+
+// checkTimesAndShares reports, through bad, the durations and shares of o no run could use.
+func checkTimesAndShares(o *awssim.Options, bad func(flag, format string, args ...any)) {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
@@ -184,24 +207,6 @@ func (c *config) validate() error {
 			bad(r.flag, "is %v: must be a share from 0 to 1", r.v)
 		}
 	}
-	if o.PageSizeOverride < 0 {
-		bad("page-size", "is %d: must be 0 (off) or positive", o.PageSizeOverride)
-	}
-	if o.DefaultTaskSlots < 1 {
-		bad("default-task-slots", "is %d: must be at least 1", o.DefaultTaskSlots)
-	}
-	if c.logFormat != "console" && c.logFormat != "json" {
-		bad("log-format", "is %q: must be console or json", c.logFormat)
-	}
-	rates, err := parseThrottleRates(c.throttleMap)
-	if err != nil {
-		bad("throttle-rates", "%v", err)
-	} else if err := (awssim.Options{ThrottleRates: rates}).Validate(); err != nil {
-		// Names that are neither an operation nor an ECS throttle group.
-		bad("throttle-rates", "%v", err)
-	}
-	o.ThrottleRates = rates
-	return errors.Join(p...)
 }
 
 // parseThrottleRates reads "Operation=rate:burst" items; Operation may also name an ECS throttle

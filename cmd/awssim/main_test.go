@@ -176,6 +176,26 @@ func TestServe(t *testing.T) {
 		t.Errorf("/healthz status %d", resp.StatusCode)
 	}
 
+	checkDemoFleet(t, endpoint)
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit code %d after shutdown:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("awssim did not stop within 10s of cancellation")
+	}
+	if !strings.Contains(logs.String(), "Shutting down") {
+		t.Errorf("logs lack the shutdown line:\n%s", logs.String())
+	}
+}
+
+// checkDemoFleet checks the server at endpoint built the demo's clusters and groups.
+func checkDemoFleet(t *testing.T, endpoint string) {
+	t.Helper()
+	ctx := t.Context()
 	as, ec := demo.NewClients(endpoint, "us-east-1")
 	clusters, err := ec.ListClusters(ctx, &ecs.ListClustersInput{})
 	if err != nil {
@@ -195,18 +215,5 @@ func TestServe(t *testing.T) {
 	slices.Sort(names)
 	if want := []string{"batch-asg", "batch-legacy-asg", "web-asg"}; !slices.Equal(names, want) {
 		t.Errorf("groups = %v, want %v", names, want)
-	}
-
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit code %d after shutdown:\n%s", code, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("awssim did not stop within 10s of cancellation")
-	}
-	if !strings.Contains(logs.String(), "Shutting down") {
-		t.Errorf("logs lack the shutdown line:\n%s", logs.String())
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -217,7 +216,7 @@ func (m *asgModel) known(op string) bool {
 func (m *asgModel) handle(op string, form url.Values) (any, *apiError) {
 	h, ok := m.ops[op]
 	if !ok {
-		return nil, &apiError{Code: "InvalidAction", Message: "The action " + op + " is not valid for this web service.", Status: http.StatusBadRequest}
+		return nil, invalidAction(op)
 	}
 	return h(queryParams{form})
 }

@@ -3,7 +3,6 @@ package awssim
 import (
 	"fmt"
 	"maps"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,14 +24,6 @@ const (
 )
 
 var hookNamePattern = regexp.MustCompile(`^[A-Za-z0-9\-_/]{1,255}$`)
-
-func groupNotFound(name string) *apiError {
-	return validationError(fmt.Sprintf("AutoScalingGroup name not found - AutoScalingGroup %s not found", name))
-}
-
-func limitExceeded(msg string) *apiError {
-	return &apiError{Code: "LimitExceeded", Message: msg, Status: http.StatusBadRequest}
-}
 
 // group returns the named group, or AWS's error for a missing one.
 func (m *asgModel) group(q queryParams) (*asgGroup, *apiError) {
@@ -83,32 +74,12 @@ func (m *asgModel) createGroup(q queryParams) (any, *apiError) {
 	if len(name) > 255 {
 		return nil, validationError("Value at 'autoScalingGroupName' failed to satisfy constraint: Member must have length less than or equal to 255")
 	}
-	minSize, ok, err := q.optInt("MinSize")
+	minSize, maxSize, desired, err := createSizes(q)
 	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, missingParam("MinSize")
-	}
-	maxSize, ok, err := q.optInt("MaxSize")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, missingParam("MaxSize")
-	}
-	desired, ok, err := q.optInt("DesiredCapacity")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		desired = minSize
-	}
-	if err := sizes(minSize, maxSize, desired); err != nil {
 		return nil, err
 	}
 	if _, exists := m.groups[name]; exists {
-		return nil, &apiError{Code: "AlreadyExists", Message: fmt.Sprintf("AutoScalingGroup by this name already exists - A group with the name %s already exists", name), Status: http.StatusBadRequest}
+		return nil, groupExists(name)
 	}
 	if len(m.groups) >= maxGroups {
 		// Unverified message.
@@ -138,29 +109,8 @@ func (m *asgModel) createGroup(q queryParams) (any, *apiError) {
 		// Region's first zone instead, so scenarios need not invent subnets.
 		g.azs = []string{m.s.opts.Region + "a"}
 	}
-	tags, err := parseTags(q, "Tags", name)
-	if err != nil {
+	if err := m.createTagsAndHooks(g, q); err != nil {
 		return nil, err
-	}
-	if len(tags) > maxTagsPerGroup {
-		return nil, limitExceeded(fmt.Sprintf("The number of tags exceeds the limit of %d per Auto Scaling group.", maxTagsPerGroup))
-	}
-	for _, t := range tags {
-		g.tags[t.key] = asgTag{value: t.value, propagate: t.propagate}
-	}
-	// Hooks given at creation apply to the group's first instances, unlike hooks added afterwards.
-	for _, n := range q.indices("LifecycleHookSpecificationList") {
-		h, err := parseHook(q, member("LifecycleHookSpecificationList", n)+".", nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := m.checkHookTarget(h); err != nil {
-			return nil, err
-		}
-		g.hooks[h.name] = h
-	}
-	if len(g.hooks) > maxHooksPerGroup {
-		return nil, limitExceeded(fmt.Sprintf("Maximum number of lifecycle hooks (%d) reached for the Auto Scaling group.", maxHooksPerGroup))
 	}
 	for _, h := range g.hooksWithTargets() {
 		m.sendTestNotification(g, h, now)
@@ -168,6 +118,63 @@ func (m *asgModel) createGroup(q queryParams) (any, *apiError) {
 	m.groups[name] = g
 	m.reconcile(g, now)
 	return nil, nil
+}
+
+// createSizes reads CreateAutoScalingGroup's MinSize and MaxSize (required) and DesiredCapacity
+// (default MinSize), and checks them against each other.
+func createSizes(q queryParams) (minSize, maxSize, desired int, err *apiError) {
+	minSize, ok, err := q.optInt("MinSize")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if !ok {
+		return 0, 0, 0, missingParam("MinSize")
+	}
+	maxSize, ok, err = q.optInt("MaxSize")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if !ok {
+		return 0, 0, 0, missingParam("MaxSize")
+	}
+	desired, ok, err = q.optInt("DesiredCapacity")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if !ok {
+		desired = minSize
+	}
+	return minSize, maxSize, desired, sizes(minSize, maxSize, desired)
+}
+
+// createTagsAndHooks sets the tags and lifecycle hooks CreateAutoScalingGroup gives on the new
+// group g. Hooks given at creation apply to the group's first instances, unlike hooks added
+// afterwards.
+func (m *asgModel) createTagsAndHooks(g *asgGroup, q queryParams) *apiError {
+	tags, err := parseTags(q, "Tags", g.name)
+	if err != nil {
+		return err
+	}
+	if len(tags) > maxTagsPerGroup {
+		return limitExceeded(fmt.Sprintf("The number of tags exceeds the limit of %d per Auto Scaling group.", maxTagsPerGroup))
+	}
+	for _, t := range tags {
+		g.tags[t.key] = asgTag{value: t.value, propagate: t.propagate}
+	}
+	for _, n := range q.indices("LifecycleHookSpecificationList") {
+		h, err := parseHook(q, member("LifecycleHookSpecificationList", n)+".", nil)
+		if err != nil {
+			return err
+		}
+		if err := m.checkHookTarget(h); err != nil {
+			return err
+		}
+		g.hooks[h.name] = h
+	}
+	if len(g.hooks) > maxHooksPerGroup {
+		return limitExceeded(fmt.Sprintf("Maximum number of lifecycle hooks (%d) reached for the Auto Scaling group.", maxHooksPerGroup))
+	}
+	return nil
 }
 
 // applyGroupSettings copies the settings CreateAutoScalingGroup and UpdateAutoScalingGroup share
@@ -308,7 +315,7 @@ func (m *asgModel) deleteGroup(q queryParams) (any, *apiError) {
 		return nil, nil
 	}
 	if !force && len(g.instances) > 0 {
-		return nil, &apiError{Code: "ResourceInUse", Message: "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.", Status: http.StatusBadRequest}
+		return nil, groupInUse()
 	}
 	if len(g.instances) == 0 {
 		delete(m.groups, g.name)
@@ -433,17 +440,9 @@ func (m *asgModel) describeGroups(q queryParams) (any, *apiError) {
 	if !sent {
 		includeInstances = true
 	}
-	var filters []groupFilter
-	for _, n := range q.indices("Filters") {
-		f := groupFilter{name: q.str(member("Filters", n) + ".Name"), values: q.list(member("Filters", n) + ".Values")}
-		if f.name != "tag-key" && f.name != "tag-value" && (!strings.HasPrefix(f.name, "tag:") || f.name == "tag:") {
-			// Unverified message.
-			return nil, validationError(fmt.Sprintf("Filter type %s is not correct. Allowed Filter types are: tag-key, tag-value, and tag:<key>.", f.name))
-		}
-		// A filter without values constrains nothing.
-		if len(f.values) > 0 {
-			filters = append(filters, f)
-		}
+	filters, err := groupFilters(q)
+	if err != nil {
+		return nil, err
 	}
 	keys := slices.DeleteFunc(selected(m.groups, names), func(name string) bool {
 		for _, f := range filters {
@@ -462,6 +461,23 @@ func (m *asgModel) describeGroups(q queryParams) (any, *apiError) {
 		out.AutoScalingGroups.Member = append(out.AutoScalingGroups.Member, m.groupView(m.groups[name], includeInstances))
 	}
 	return out, nil
+}
+
+// groupFilters reads DescribeAutoScalingGroups' Filters: tag-key, tag-value and tag:<key>.
+func groupFilters(q queryParams) ([]groupFilter, *apiError) {
+	var filters []groupFilter
+	for _, n := range q.indices("Filters") {
+		f := groupFilter{name: q.str(member("Filters", n) + ".Name"), values: q.list(member("Filters", n) + ".Values")}
+		if f.name != "tag-key" && f.name != "tag-value" && (!strings.HasPrefix(f.name, "tag:") || f.name == "tag:") {
+			// Unverified message.
+			return nil, validationError(fmt.Sprintf("Filter type %s is not correct. Allowed Filter types are: tag-key, tag-value, and tag:<key>.", f.name))
+		}
+		// A filter without values constrains nothing.
+		if len(f.values) > 0 {
+			filters = append(filters, f)
+		}
+	}
+	return filters, nil
 }
 
 func (m *asgModel) groupView(g *asgGroup, includeInstances bool) xmlGroup {
@@ -615,23 +631,8 @@ func parseHook(q queryParams, prefix string, base *lifecycleHook) (*lifecycleHoo
 	if h.transition == "" {
 		return nil, missingParam(prefix + "LifecycleTransition")
 	}
-	ht, ok, err := q.optInt(prefix + "HeartbeatTimeout")
-	if err != nil {
+	if err := parseHookTimeouts(q, prefix, h); err != nil {
 		return nil, err
-	}
-	if ok {
-		if ht < minHeartbeatTimeout || ht > maxHeartbeatTimeout {
-			// Unverified message.
-			return nil, validationError(fmt.Sprintf("Heartbeat timeout must be between %d and %d seconds, got %d.", minHeartbeatTimeout, maxHeartbeatTimeout, ht))
-		}
-		h.heartbeatTimeout = ht
-	}
-	if r := q.str(prefix + "DefaultResult"); r != "" {
-		if r != resultContinue && r != resultAbandon {
-			// Unverified message.
-			return nil, validationError(fmt.Sprintf("Invalid value for DefaultResult: %s. Valid values are CONTINUE and ABANDON.", r))
-		}
-		h.defaultResult = r
 	}
 	if q.has(prefix + "NotificationMetadata") {
 		h.notice = q.str(prefix + "NotificationMetadata")
@@ -646,6 +647,29 @@ func parseHook(q queryParams, prefix string, base *lifecycleHook) (*lifecycleHoo
 		h.roleARN = q.str(prefix + "RoleARN")
 	}
 	return h, nil
+}
+
+// parseHookTimeouts reads a hook's HeartbeatTimeout and DefaultResult, when given, into h.
+func parseHookTimeouts(q queryParams, prefix string, h *lifecycleHook) *apiError {
+	ht, ok, err := q.optInt(prefix + "HeartbeatTimeout")
+	if err != nil {
+		return err
+	}
+	if ok {
+		if ht < minHeartbeatTimeout || ht > maxHeartbeatTimeout {
+			// Unverified message.
+			return validationError(fmt.Sprintf("Heartbeat timeout must be between %d and %d seconds, got %d.", minHeartbeatTimeout, maxHeartbeatTimeout, ht))
+		}
+		h.heartbeatTimeout = ht
+	}
+	if r := q.str(prefix + "DefaultResult"); r != "" {
+		if r != resultContinue && r != resultAbandon {
+			// Unverified message.
+			return validationError(fmt.Sprintf("Invalid value for DefaultResult: %s. Valid values are CONTINUE and ABANDON.", r))
+		}
+		h.defaultResult = r
+	}
+	return nil
 }
 
 func (m *asgModel) putLifecycleHook(q queryParams) (any, *apiError) {

@@ -65,8 +65,17 @@ func TestCreateAndDescribeGroup(t *testing.T) {
 	if g.Status != nil {
 		t.Errorf("Status = %q, want none", aws.ToString(g.Status))
 	}
+	checkGroupTags(t, g.Tags)
+	checkNewInstances(t, g.Instances)
+
+	checkGroupLaunched(t, e)
+}
+
+// checkGroupTags checks the tags of group web as DescribeAutoScalingGroups gives them.
+func checkGroupTags(t *testing.T, got []types.TagDescription) {
+	t.Helper()
 	var tags []string
-	for _, tag := range g.Tags {
+	for _, tag := range got {
 		if aws.ToString(tag.ResourceId) != "web" || aws.ToString(tag.ResourceType) != "auto-scaling-group" {
 			t.Errorf("tag resource = %s/%s", aws.ToString(tag.ResourceType), aws.ToString(tag.ResourceId))
 		}
@@ -75,11 +84,16 @@ func TestCreateAndDescribeGroup(t *testing.T) {
 	if want := []string{"awssim:ecs-cluster=c1/false", "env=prod/true"}; !slices.Equal(tags, want) {
 		t.Errorf("tags = %v, want %v", tags, want)
 	}
-	if len(g.Instances) != 2 {
-		t.Fatalf("%d instances, want 2", len(g.Instances))
+}
+
+// checkNewInstances checks the two Pending instances of a new group, one in each zone.
+func checkNewInstances(t *testing.T, instances []types.Instance) {
+	t.Helper()
+	if len(instances) != 2 {
+		t.Fatalf("%d instances, want 2", len(instances))
 	}
 	var zones []string
-	for _, inst := range g.Instances {
+	for _, inst := range instances {
 		id := aws.ToString(inst.InstanceId)
 		if len(id) != 19 || !strings.HasPrefix(id, "i-0") {
 			t.Errorf("instance ID %q is not EC2-shaped", id)
@@ -92,7 +106,12 @@ func TestCreateAndDescribeGroup(t *testing.T) {
 	if want := []string{"us-east-1a", "us-east-1b"}; !slices.Equal(sortedCopy(zones), want) {
 		t.Errorf("zones = %v, want one instance in each of %v", zones, want)
 	}
+}
 
+// checkGroupLaunched checks the instances of group web go InService at the launch delay.
+func checkGroupLaunched(t *testing.T, e *asgEnv) {
+	t.Helper()
+	ctx := t.Context()
 	e.advance(launchDelay - time.Millisecond)
 	for id, s := range e.states("web") {
 		if s != "Pending" {
@@ -783,18 +802,25 @@ func TestHeartbeatTimeoutAppliesDefaultResult(t *testing.T) {
 			if got := apiCode(t, err); got != "ValidationError" || !strings.Contains(err.Error(), "No active Lifecycle Action found with instance ID "+id) {
 				t.Fatalf("complete after expiry: %v", err)
 			}
-			e.advance(terminateDelay)
-			if ids := e.instanceIDs("g"); len(ids) != 0 {
-				t.Errorf("instances %v remain after termination", ids)
-			}
-			st := e.sim.Stats()
-			if st.LifecycleActionsTimedOut != 1 || len(st.LifecycleActionsCompleted) != 0 || st.Terminated != 1 {
-				t.Errorf("stats: timed out %d, completed %v, terminated %d; want 1, none, 1", st.LifecycleActionsTimedOut, st.LifecycleActionsCompleted, st.Terminated)
-			}
-			if got := metricValue(t, e.sim.Registry(), "awssim_lifecycle_actions_timed_out_total", nil); got != 1 {
-				t.Errorf("awssim_lifecycle_actions_timed_out_total = %v, want 1", got)
-			}
+			checkTimedOutAndTerminated(t, e)
 		})
+	}
+}
+
+// checkTimedOutAndTerminated checks the one instance of group g terminates after its lifecycle
+// action timed out, and that the simulator counted the timeout.
+func checkTimedOutAndTerminated(t *testing.T, e *asgEnv) {
+	t.Helper()
+	e.advance(terminateDelay)
+	if ids := e.instanceIDs("g"); len(ids) != 0 {
+		t.Errorf("instances %v remain after termination", ids)
+	}
+	st := e.sim.Stats()
+	if st.LifecycleActionsTimedOut != 1 || len(st.LifecycleActionsCompleted) != 0 || st.Terminated != 1 {
+		t.Errorf("stats: timed out %d, completed %v, terminated %d; want 1, none, 1", st.LifecycleActionsTimedOut, st.LifecycleActionsCompleted, st.Terminated)
+	}
+	if got := metricValue(t, e.sim.Registry(), "awssim_lifecycle_actions_timed_out_total", nil); got != 1 {
+		t.Errorf("awssim_lifecycle_actions_timed_out_total = %v, want 1", got)
 	}
 }
 
@@ -1122,16 +1148,7 @@ func TestScaleInChoosesUnprotectedOldestFirst(t *testing.T) {
 	e := newASGEnv(t, awssim.Options{})
 	ctx := t.Context()
 	e.createGroup("g", 0, nil)
-	var order []string // instance IDs in launch order
-	for n := int32(1); n <= 4; n++ {
-		e.setDesired("g", n)
-		e.advance(launchDelay)
-		for _, id := range e.instanceIDs("g") {
-			if !slices.Contains(order, id) {
-				order = append(order, id)
-			}
-		}
-	}
+	order := launchOneByOne(e, "g", 4)
 	protect := func(id string, on bool) {
 		t.Helper()
 		if _, err := e.client.SetInstanceProtection(ctx, &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String("g"), InstanceIds: []string{id}, ProtectedFromScaleIn: aws.Bool(on)}); err != nil {
@@ -1167,8 +1184,30 @@ func TestScaleInChoosesUnprotectedOldestFirst(t *testing.T) {
 		t.Errorf("in service after removing protection: %v, want none", got)
 	}
 
-	// New instances inherit NewInstancesProtectedFromScaleIn.
-	if _, err := e.client.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"), NewInstancesProtectedFromScaleIn: aws.Bool(true), DesiredCapacity: aws.Int32(1)}); err != nil {
+	checkNewInstancesProtected(t, e)
+}
+
+// launchOneByOne raises group g's desired capacity one instance at a time up to n, and
+// returns the instance IDs in launch order.
+func launchOneByOne(e *asgEnv, g string, n int32) []string {
+	e.t.Helper()
+	var order []string // instance IDs in launch order
+	for desired := int32(1); desired <= n; desired++ {
+		e.setDesired(g, desired)
+		e.advance(launchDelay)
+		for _, id := range e.instanceIDs(g) {
+			if !slices.Contains(order, id) {
+				order = append(order, id)
+			}
+		}
+	}
+	return order
+}
+
+// checkNewInstancesProtected checks new instances inherit NewInstancesProtectedFromScaleIn.
+func checkNewInstancesProtected(t *testing.T, e *asgEnv) {
+	t.Helper()
+	if _, err := e.client.UpdateAutoScalingGroup(t.Context(), &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"), NewInstancesProtectedFromScaleIn: aws.Bool(true), DesiredCapacity: aws.Int32(1)}); err != nil {
 		t.Fatalf("UpdateAutoScalingGroup: %v", err)
 	}
 	for _, inst := range e.group("g").Instances {

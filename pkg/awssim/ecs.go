@@ -1,15 +1,15 @@
 package awssim
 
 // The ECS half of the simulator: clusters, task definitions, container instances, services and tasks,
-// and how they change over time. This file holds the state and the task life cycle; ecs_api.go the
-// operations, ecs_sched.go the service scheduler and placement, ecs_render.go the response shapes,
-// ecs_util.go ARNs, paging and tags, cql.go the cluster query language.
+// and how they change over time. This file holds the state and the task life cycle; the operations
+// are in ecs_clusters.go, ecs_taskdefs.go, ecs_services.go, ecs_tasks.go, ecs_instances.go and
+// ecs_tags.go; ecs_sched.go holds the service scheduler and placement, ecs_render.go the response
+// shapes, ecs_util.go ARNs, paging and tag checks, cql.go the cluster query language.
 
 import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 )
@@ -217,6 +217,8 @@ func newECSModel(s *Sim) *ecsModel {
 		instancesByID:  map[string]*ecsContainerInstance{},
 		tasksByID:      map[string]*ecsTask{},
 	}
+	// Each operation takes its decoded request and returns the response object or an *apiError. Messages follow ECS's where they are known; where they are
+	// not, they say plainly what is wrong.
 	m.handlers = map[string]func([]byte) (any, *apiError){
 		"CreateCluster":                 jsonOp(m.createCluster),
 		"ListClusters":                  jsonOp(m.listClusters),
@@ -249,7 +251,7 @@ func jsonOp[In any](f func(*In) (any, *apiError)) func([]byte) (any, *apiError) 
 	return func(body []byte) (any, *apiError) {
 		var in In
 		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{Code: "SerializationException", Message: "Unable to parse request body: " + err.Error(), Status: http.StatusBadRequest}
+			return nil, serializationException("Unable to parse request body: " + err.Error())
 		}
 		return f(&in)
 	}
@@ -259,7 +261,7 @@ func jsonOp[In any](f func(*In) (any, *apiError)) func([]byte) (any, *apiError) 
 func (m *ecsModel) handle(op string, body []byte) (any, *apiError) {
 	h, ok := m.handlers[op]
 	if !ok {
-		return nil, &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
+		return nil, unknownOperation(op)
 	}
 	return h(body)
 }

@@ -55,25 +55,7 @@ func TestECSDrainWithReplacement(t *testing.T) {
 	if st := byLastStatus(e.tasksOn("prod", a)); st["RUNNING"] != 2 {
 		t.Errorf("on a: %v, want 2 RUNNING until the replacements run (minimumHealthyPercent 100)", st)
 	}
-	e.advance(time.Second) // replacements run, drained tasks start stopping
-	ci := e.describeInstance("prod", a)
-	if ci.RunningTasksCount != 0 || ci.PendingTasksCount != 0 {
-		t.Errorf("a running/pending = %d/%d, want 0/0", ci.RunningTasksCount, ci.PendingTasksCount)
-	}
-	onA := e.tasksOn("prod", a)
-	if st := byLastStatus(onA); st["STOPPING"] != 2 {
-		t.Errorf("on a: %v, want 2 STOPPING: counts are zero but the drain is not done", st)
-	}
-	running, err := e.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("prod"), ContainerInstance: aws.String(a)})
-	must(t, err)
-	if len(running.TaskArns) != 0 {
-		t.Errorf("ListTasks RUNNING on a = %v, want none (stopping tasks are listed under STOPPED)", running.TaskArns)
-	}
-	for _, tk := range onA {
-		if aws.ToString(tk.DesiredStatus) != "STOPPED" || tk.StopCode != types.TaskStopCodeServiceSchedulerInitiated || !strings.Contains(aws.ToString(tk.StoppedReason), "draining") {
-			t.Errorf("drained task desired %s code %s reason %q", aws.ToString(tk.DesiredStatus), tk.StopCode, aws.ToString(tk.StoppedReason))
-		}
-	}
+	checkDrainStopping(t, e, a)
 
 	e.advance(9 * time.Second)
 	if st := byLastStatus(e.tasksOn("prod", a)); st["STOPPED"] != 0 {
@@ -96,6 +78,32 @@ func TestECSDrainWithReplacement(t *testing.T) {
 		t.Errorf("status after the drain = %s, want DRAINING", got)
 	}
 	checkStopsCounted(t, e)
+}
+
+// checkDrainStopping advances to when the replacements run and checks the drained instance's
+// tasks are stopping: its counts are zero and ListTasks lists none, though the drain is not done.
+func checkDrainStopping(t *testing.T, e *ecsEnv, a string) {
+	t.Helper()
+	ctx := t.Context()
+	e.advance(time.Second) // replacements run, drained tasks start stopping
+	ci := e.describeInstance("prod", a)
+	if ci.RunningTasksCount != 0 || ci.PendingTasksCount != 0 {
+		t.Errorf("a running/pending = %d/%d, want 0/0", ci.RunningTasksCount, ci.PendingTasksCount)
+	}
+	onA := e.tasksOn("prod", a)
+	if st := byLastStatus(onA); st["STOPPING"] != 2 {
+		t.Errorf("on a: %v, want 2 STOPPING: counts are zero but the drain is not done", st)
+	}
+	running, err := e.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("prod"), ContainerInstance: aws.String(a)})
+	must(t, err)
+	if len(running.TaskArns) != 0 {
+		t.Errorf("ListTasks RUNNING on a = %v, want none (stopping tasks are listed under STOPPED)", running.TaskArns)
+	}
+	for _, tk := range onA {
+		if aws.ToString(tk.DesiredStatus) != "STOPPED" || tk.StopCode != types.TaskStopCodeServiceSchedulerInitiated || !strings.Contains(aws.ToString(tk.StoppedReason), "draining") {
+			t.Errorf("drained task desired %s code %s reason %q", aws.ToString(tk.DesiredStatus), tk.StopCode, aws.ToString(tk.StoppedReason))
+		}
+	}
 }
 
 // TestECSDrainPacing drains an instance under several deployment configurations and capacities,

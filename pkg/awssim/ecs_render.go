@@ -357,6 +357,19 @@ func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
 		DeploymentController:    deploymentControllerOut{Type: "ECS"},
 		PropagateTags:           "NONE",
 	}
+	renderDeployments(svc, &out)
+	for _, e := range svc.events {
+		out.Events = append(out.Events, serviceEventOut{ID: e.id, CreatedAt: ts(e.createdAt), Message: e.message})
+	}
+	if withTags {
+		out.Tags = tagsOrEmpty(svc.tags)
+	}
+	return out
+}
+
+// renderDeployments fills out's deployments, and the service's and each deployment's counts of
+// running and pending tasks.
+func renderDeployments(svc *ecsService, out *serviceOut) {
 	counts := map[*ecsDeployment]*deploymentOut{}
 	for i, d := range svc.deployments {
 		status := "ACTIVE"
@@ -404,13 +417,6 @@ func (m *ecsModel) renderService(svc *ecsService, withTags bool) serviceOut {
 			d.RolloutStateReason = "ECS deployment " + d.ID + " completed."
 		}
 	}
-	for _, e := range svc.events {
-		out.Events = append(out.Events, serviceEventOut{ID: e.id, CreatedAt: ts(e.createdAt), Message: e.message})
-	}
-	if withTags {
-		out.Tags = tagsOrEmpty(svc.tags)
-	}
-	return out
 }
 
 type taskDefinitionOut struct {

@@ -36,39 +36,60 @@ func TestECSRenderedDefaults(t *testing.T) {
 	desc, err := e.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web:1")})
 	must(t, err)
 	for name, td := range map[string]*types.TaskDefinition{"RegisterTaskDefinition": reg.TaskDefinition, "DescribeTaskDefinition": desc.TaskDefinition} {
-		if td.NetworkMode != "" {
-			t.Errorf("%s: networkMode = %q, want absent (AWS does not report the bridge default)", name, td.NetworkMode)
-		}
-		if len(td.Volumes) != 1 || aws.ToString(td.Volumes[0].Name) != "data" || aws.ToString(td.Volumes[0].Host.SourcePath) != "/data" {
-			t.Errorf("%s: volumes = %+v, want the registered one echoed", name, td.Volumes)
-		}
-		if td.PlacementConstraints == nil || len(td.PlacementConstraints) != 0 {
-			t.Errorf("%s: placementConstraints = %#v, want []", name, td.PlacementConstraints)
-		}
-		if len(td.ContainerDefinitions) != 2 {
-			t.Fatalf("%s: %d container definitions, want 2", name, len(td.ContainerDefinitions))
-		}
-		app, sidecar := td.ContainerDefinitions[0], td.ContainerDefinitions[1]
-		if app.Cpu != 0 || sidecar.Cpu != 10 {
-			t.Errorf("%s: container cpu = %d and %d, want 0 (unset) and 10", name, app.Cpu, sidecar.Cpu)
-		}
-		for _, c := range td.ContainerDefinitions {
-			if c.MountPoints == nil || c.PortMappings == nil || c.VolumesFrom == nil || c.Environment == nil {
-				t.Errorf("%s: container %s lacks an empty list: mountPoints %v portMappings %v volumesFrom %v environment %v",
-					name, aws.ToString(c.Name), c.MountPoints, c.PortMappings, c.VolumesFrom, c.Environment)
-			}
-		}
-		if len(app.Environment) != 0 || len(sidecar.Environment) != 1 || aws.ToString(sidecar.Environment[0].Value) != "edge" {
-			t.Errorf("%s: environment = %v and %v, want [] and the one sent", name, app.Environment, sidecar.Environment)
-		}
-		if aws.ToInt32(app.Memory) != 256 || !aws.ToBool(app.Essential) || aws.ToInt32(sidecar.MemoryReservation) != 64 {
-			t.Errorf("%s: sent members did not round-trip: memory %v essential %v memoryReservation %v",
-				name, app.Memory, app.Essential, sidecar.MemoryReservation)
-		}
+		checkRenderedTaskDef(t, name, td)
 	}
 
 	ci := e.register("prod", "i-a", 2)
-	got := e.describeInstance("prod", ci)
+	checkRenderedResources(t, e.describeInstance("prod", ci))
+	checkRenderedService(t, e)
+	checkRenderedTask(t, e.tasksOn("prod", ci))
+}
+
+// checkRenderedTaskDef checks the defaults and round-tripped members of the task definition
+// that the operation name answered with.
+func checkRenderedTaskDef(t *testing.T, name string, td *types.TaskDefinition) {
+	t.Helper()
+	if td.NetworkMode != "" {
+		t.Errorf("%s: networkMode = %q, want absent (AWS does not report the bridge default)", name, td.NetworkMode)
+	}
+	if len(td.Volumes) != 1 || aws.ToString(td.Volumes[0].Name) != "data" || aws.ToString(td.Volumes[0].Host.SourcePath) != "/data" {
+		t.Errorf("%s: volumes = %+v, want the registered one echoed", name, td.Volumes)
+	}
+	if td.PlacementConstraints == nil || len(td.PlacementConstraints) != 0 {
+		t.Errorf("%s: placementConstraints = %#v, want []", name, td.PlacementConstraints)
+	}
+	if len(td.ContainerDefinitions) != 2 {
+		t.Fatalf("%s: %d container definitions, want 2", name, len(td.ContainerDefinitions))
+	}
+	checkRenderedContainers(t, name, td.ContainerDefinitions)
+}
+
+// checkRenderedContainers checks the two container definitions, app and sidecar, of the task
+// definition that the operation name answered with.
+func checkRenderedContainers(t *testing.T, name string, defs []types.ContainerDefinition) {
+	t.Helper()
+	app, sidecar := defs[0], defs[1]
+	if app.Cpu != 0 || sidecar.Cpu != 10 {
+		t.Errorf("%s: container cpu = %d and %d, want 0 (unset) and 10", name, app.Cpu, sidecar.Cpu)
+	}
+	for _, c := range defs {
+		if c.MountPoints == nil || c.PortMappings == nil || c.VolumesFrom == nil || c.Environment == nil {
+			t.Errorf("%s: container %s lacks an empty list: mountPoints %v portMappings %v volumesFrom %v environment %v",
+				name, aws.ToString(c.Name), c.MountPoints, c.PortMappings, c.VolumesFrom, c.Environment)
+		}
+	}
+	if len(app.Environment) != 0 || len(sidecar.Environment) != 1 || aws.ToString(sidecar.Environment[0].Value) != "edge" {
+		t.Errorf("%s: environment = %v and %v, want [] and the one sent", name, app.Environment, sidecar.Environment)
+	}
+	if aws.ToInt32(app.Memory) != 256 || !aws.ToBool(app.Essential) || aws.ToInt32(sidecar.MemoryReservation) != 64 {
+		t.Errorf("%s: sent members did not round-trip: memory %v essential %v memoryReservation %v",
+			name, app.Memory, app.Essential, sidecar.MemoryReservation)
+	}
+}
+
+// checkRenderedResources checks a container instance's registered and remaining resources.
+func checkRenderedResources(t *testing.T, got types.ContainerInstance) {
+	t.Helper()
 	for name, res := range map[string][]types.Resource{"registeredResources": got.RegisteredResources, "remainingResources": got.RemainingResources} {
 		var names []string
 		for _, r := range res {
@@ -88,6 +109,12 @@ func TestECSRenderedDefaults(t *testing.T) {
 		}
 	}
 
+}
+
+// checkRenderedService starts a service and checks its defaults and rollout states.
+func checkRenderedService(t *testing.T, e *ecsEnv) {
+	t.Helper()
+	ctx := t.Context()
 	e.service("prod", "web", "web", 1, 100, 200)
 	svcs := func() types.Service {
 		t.Helper()
@@ -115,7 +142,11 @@ func TestECSRenderedDefaults(t *testing.T) {
 		t.Errorf("once the task runs, rollout = %q, want %q", rollout(d), want)
 	}
 
-	tasks := e.tasksOn("prod", ci)
+}
+
+// checkRenderedTask checks the defaults of the service's one task on the instance.
+func checkRenderedTask(t *testing.T, tasks []types.Task) {
+	t.Helper()
 	if len(tasks) != 1 {
 		t.Fatalf("%d tasks on the instance, want the service's one", len(tasks))
 	}

@@ -70,8 +70,20 @@ func (m *ecsModel) scheduleService(svc *ecsService, now time.Time) {
 // or over minimumHealthyPercent. With both at 100% nothing can move; with no room elsewhere the
 // replacements cannot be placed and the drain stalls.
 func (m *ecsModel) scheduleReplica(svc *ecsService, now time.Time) {
+	cur, old := m.replicaTasks(svc, now)
+	cur = m.scaleIn(svc, cur, now)
+	cur = m.startReplicas(svc, cur, old, now)
+	m.stopReplaced(svc, cur, old, now)
+	if len(old) == 0 && len(cur) == svc.desiredCount && !slices.ContainsFunc(cur, func(t *ecsTask) bool { return t.lastStatus != taskRunning }) {
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has reached a steady state.", svc.name))
+	}
+}
+
+// replicaTasks sorts a REPLICA service's wanted tasks into those of the primary deployment on
+// ACTIVE instances (cur) and those to replace (old), stopping at once the unstarted ones that
+// are to be replaced.
+func (m *ecsModel) replicaTasks(svc *ecsService, now time.Time) (cur, old []*ecsTask) {
 	primary := svc.deployments[0]
-	var cur, old []*ecsTask
 	for _, t := range svc.tasks {
 		if !t.wanted() {
 			continue
@@ -89,54 +101,66 @@ func (m *ecsModel) scheduleReplica(svc *ecsService, now time.Time) {
 			cur = append(cur, t)
 		}
 	}
-	desired := svc.desiredCount
+	return cur, old
+}
 
-	// Scale in: stop surplus tasks of the primary deployment, unstarted ones first, then those on
-	// the instances most loaded with this service, newest first.
-	if excess := len(cur) - desired; excess > 0 {
-		perInstance := map[*ecsContainerInstance]int{}
-		for _, t := range cur {
-			perInstance[t.ci]++
-		}
-		victims := slices.Clone(cur)
-		slices.SortStableFunc(victims, func(a, b *ecsTask) int {
-			return cmp.Or(
-				boolOrder(a.lastStatus != taskPending, b.lastStatus != taskPending),
-				cmp.Compare(perInstance[b.ci], perInstance[a.ci]),
-				cmp.Compare(b.seq, a.seq),
-			)
-		})
-		victims = victims[:excess]
-		for _, t := range victims {
-			m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Scaling activity initiated by (deployment "+primary.id+")")
-		}
-		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(victims), taskList(victims)))
-		cur = slices.DeleteFunc(cur, func(t *ecsTask) bool { return !t.wanted() })
+// scaleIn stops surplus tasks of the primary deployment, unstarted ones first, then those on the
+// instances most loaded with this service, newest first, and returns the tasks left.
+func (m *ecsModel) scaleIn(svc *ecsService, cur []*ecsTask, now time.Time) []*ecsTask {
+	excess := len(cur) - svc.desiredCount
+	if excess <= 0 {
+		return cur
 	}
+	perInstance := map[*ecsContainerInstance]int{}
+	for _, t := range cur {
+		perInstance[t.ci]++
+	}
+	victims := slices.Clone(cur)
+	slices.SortStableFunc(victims, func(a, b *ecsTask) int {
+		return cmp.Or(
+			boolOrder(a.lastStatus != taskPending, b.lastStatus != taskPending),
+			cmp.Compare(perInstance[b.ci], perInstance[a.ci]),
+			cmp.Compare(b.seq, a.seq),
+		)
+	})
+	victims = victims[:excess]
+	for _, t := range victims {
+		m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Scaling activity initiated by (deployment "+svc.deployments[0].id+")")
+	}
+	m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(victims), taskList(victims)))
+	return slices.DeleteFunc(cur, func(t *ecsTask) bool { return !t.wanted() })
+}
 
-	// Start replacements or new tasks, within maximumPercent (rounded down, as ECS does).
+// startReplicas starts replacements or new tasks of the primary deployment, within
+// maximumPercent (rounded down, as ECS does), and returns cur with them.
+func (m *ecsModel) startReplicas(svc *ecsService, cur, old []*ecsTask, now time.Time) []*ecsTask {
+	desired, primary := svc.desiredCount, svc.deployments[0]
 	maxCount := desired * svc.maxPercent / 100
-	if n := min(desired-len(cur), maxCount-len(cur)-len(old)); n > 0 {
-		var started []*ecsTask
-		for range n {
-			ci := m.pickInstance(svc.cluster, svc)
-			if ci == nil {
-				break
-			}
-			started = append(started, m.newTask(ci, primary.taskDef, svc, primary, primary.id, "service:"+svc.name, now))
-		}
-		if len(started) > 0 {
-			m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
-		}
-		if len(started) < n {
-			m.serviceEvent(svc, now, fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements.", svc.name))
-		}
-		cur = append(cur, started...)
+	n := min(desired-len(cur), maxCount-len(cur)-len(old))
+	if n <= 0 {
+		return cur
 	}
+	var started []*ecsTask
+	for range n {
+		ci := m.pickInstance(svc.cluster, svc)
+		if ci == nil {
+			break
+		}
+		started = append(started, m.newTask(ci, primary.taskDef, svc, primary, primary.id, "service:"+svc.name, now))
+	}
+	if len(started) > 0 {
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
+	}
+	if len(started) < n {
+		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements.", svc.name))
+	}
+	return append(cur, started...)
+}
 
-	// Stop tasks being replaced while the running count stays at or over minimumHealthyPercent
-	// (rounded up, as ECS does).
-	minCount := (desired*svc.minHealthy + 99) / 100
+// stopReplaced stops tasks being replaced while the running count stays at or over
+// minimumHealthyPercent (rounded up, as ECS does).
+func (m *ecsModel) stopReplaced(svc *ecsService, cur, old []*ecsTask, now time.Time) {
+	minCount := (svc.desiredCount*svc.minHealthy + 99) / 100
 	healthy := 0
 	for _, t := range slices.Concat(cur, old) {
 		if t.lastStatus == taskRunning {
@@ -158,16 +182,11 @@ func (m *ecsModel) scheduleReplica(svc *ecsService, now time.Time) {
 	if len(stopped) > 0 {
 		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(stopped), taskList(stopped)))
 	}
-
-	if len(old) == 0 && len(cur) == desired && !slices.ContainsFunc(cur, func(t *ecsTask) bool { return t.lastStatus != taskRunning }) {
-		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has reached a steady state.", svc.name))
-	}
 }
 
 // scheduleDaemon runs one task of the primary deployment on every ACTIVE instance. On a DRAINING
 // instance the daemon tasks are the last to go: they stop once every other task there is STOPPED.
 func (m *ecsModel) scheduleDaemon(svc *ecsService, now time.Time) {
-	primary := svc.deployments[0]
 	svc.desiredCount = m.daemonDesired(svc)
 	var started []*ecsTask
 	for _, ci := range m.instances {
@@ -182,31 +201,47 @@ func (m *ecsModel) scheduleDaemon(svc *ecsService, now time.Time) {
 		}
 		switch ci.status {
 		case ciActive:
-			current := false
-			for _, t := range mine {
-				if t.deployment == primary {
-					current = true
-					continue
-				}
-				// A daemon is replaced in place (minimumHealthyPercent 0): the old task goes first.
-				m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Task replaced by a newer deployment.")
-			}
-			if !current {
-				started = append(started, m.newTask(ci, primary.taskDef, svc, primary, primary.id, "service:"+svc.name, now))
+			if t := m.daemonOnActive(svc, ci, mine, now); t != nil {
+				started = append(started, t)
 			}
 		case ciDraining:
-			if len(mine) == 0 || slices.ContainsFunc(ci.tasks, func(t *ecsTask) bool { return t.live() && !t.daemon() }) {
-				continue
-			}
-			for _, t := range mine {
-				m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(ci))
-			}
-			m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(mine), taskList(mine)))
+			m.daemonOnDraining(svc, ci, mine, now)
 		}
 	}
 	if len(started) > 0 {
 		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
 	}
+}
+
+// daemonOnActive keeps one task of the primary deployment on an ACTIVE instance, given the
+// service's wanted tasks there (mine), and returns the task it started, if any.
+func (m *ecsModel) daemonOnActive(svc *ecsService, ci *ecsContainerInstance, mine []*ecsTask, now time.Time) *ecsTask {
+	primary := svc.deployments[0]
+	current := false
+	for _, t := range mine {
+		if t.deployment == primary {
+			current = true
+			continue
+		}
+		// A daemon is replaced in place (minimumHealthyPercent 0): the old task goes first.
+		m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Task replaced by a newer deployment.")
+	}
+	if current {
+		return nil
+	}
+	return m.newTask(ci, primary.taskDef, svc, primary, primary.id, "service:"+svc.name, now)
+}
+
+// daemonOnDraining stops the service's daemon tasks on a DRAINING instance (mine) once every
+// other task there has stopped: daemons stop last.
+func (m *ecsModel) daemonOnDraining(svc *ecsService, ci *ecsContainerInstance, mine []*ecsTask, now time.Time) {
+	if len(mine) == 0 || slices.ContainsFunc(ci.tasks, func(t *ecsTask) bool { return t.live() && !t.daemon() }) {
+		return
+	}
+	for _, t := range mine {
+		m.stopTask(t, now, StopReasonDraining, stopCodeScheduler, drainReason(ci))
+	}
+	m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.name, len(mine), taskList(mine)))
 }
 
 // pickInstance chooses where a new task goes: an ACTIVE instance of c with a free slot, spreading

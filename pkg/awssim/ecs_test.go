@@ -417,8 +417,16 @@ func TestECSDescribeContainerInstances(t *testing.T) {
 	if len(got.Tags) != 1 || aws.ToString(got.Tags[0].Value) != "2026-03-01T12:00:00Z" {
 		t.Errorf("tags = %v", got.Tags)
 	}
+	checkMissingFailures(t, out.Failures, otherCI)
+	checkStoppingCounts(t, e, ci, run.Tasks[0].TaskArn)
+}
+
+// checkMissingFailures checks DescribeContainerInstances reported the unknown ID and the other
+// cluster's instance (otherCI) MISSING.
+func checkMissingFailures(t *testing.T, failures []types.Failure, otherCI string) {
+	t.Helper()
 	var reasons, failed []string
-	for _, f := range out.Failures {
+	for _, f := range failures {
 		reasons = append(reasons, aws.ToString(f.Reason))
 		failed = append(failed, aws.ToString(f.Arn))
 	}
@@ -428,15 +436,20 @@ func TestECSDescribeContainerInstances(t *testing.T) {
 	if want := []string{"arn:aws:ecs:us-east-1:123456789012:container-instance/prod/0123456789abcdef0123456789abcdef", otherCI}; !slices.Equal(failed, want) {
 		t.Errorf("failure ARNs = %v, want %v", failed, want)
 	}
+}
 
+// checkStoppingCounts starts the tasks on container instance ci, stops one (task), and checks the
+// instance's counts: a stopping task is in neither count, though it has not stopped.
+func checkStoppingCounts(t *testing.T, e *ecsEnv, ci string, task *string) {
+	t.Helper()
 	// Running: counts move, version moves.
 	e.advance(time.Second)
-	got = e.describeInstance("prod", ci)
+	got := e.describeInstance("prod", ci)
 	if got.RunningTasksCount != 2 || got.PendingTasksCount != 0 {
 		t.Errorf("after start running/pending = %d/%d, want 2/0", got.RunningTasksCount, got.PendingTasksCount)
 	}
 	// A stopping task is in neither count, though it has not stopped.
-	_, err = e.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("prod"), Task: run.Tasks[0].TaskArn})
+	_, err := e.ecs.StopTask(t.Context(), &ecs.StopTaskInput{Cluster: aws.String("prod"), Task: task})
 	must(t, err)
 	got = e.describeInstance("prod", ci)
 	if got.RunningTasksCount != 1 || got.PendingTasksCount != 0 {
@@ -469,16 +482,7 @@ func TestECSRunTask(t *testing.T) {
 	if len(out.Tasks) != 3 || len(out.Failures) != 0 {
 		t.Fatalf("placed %d tasks with failures %v, want 3", len(out.Tasks), out.Failures)
 	}
-	placed := map[string]int{}
-	for _, tk := range out.Tasks {
-		placed[aws.ToString(tk.ContainerInstanceArn)]++
-		if aws.ToString(tk.Group) != "family:job" || aws.ToString(tk.StartedBy) != "me" || aws.ToString(tk.LastStatus) != "PENDING" || aws.ToString(tk.DesiredStatus) != "RUNNING" || tk.LaunchType != types.LaunchTypeEc2 {
-			t.Errorf("task = group %s startedBy %s %s/%s %s", aws.ToString(tk.Group), aws.ToString(tk.StartedBy), aws.ToString(tk.LastStatus), aws.ToString(tk.DesiredStatus), tk.LaunchType)
-		}
-	}
-	if placed[a] != 2 || placed[b] != 1 {
-		t.Errorf("placement = %v, want spread 2 on a and 1 on b", placed)
-	}
+	checkRunTaskPlacement(t, out.Tasks, a, b)
 	// One slot left: two asked, one placed, and a RESOURCE failure for the full instance.
 	out, err = e.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("prod"), TaskDefinition: aws.String(td), Count: aws.Int32(2)})
 	must(t, err)
@@ -490,6 +494,30 @@ func TestECSRunTask(t *testing.T) {
 			t.Errorf("failure reason = %s, want RESOURCE:...", aws.ToString(f.Reason))
 		}
 	}
+	checkListTaskFilters(t, e, b)
+}
+
+// checkRunTaskPlacement checks three tasks RunTask started by "me" spread two on container
+// instance a and one on b, each PENDING with its defaults.
+func checkRunTaskPlacement(t *testing.T, tasks []types.Task, a, b string) {
+	t.Helper()
+	placed := map[string]int{}
+	for _, tk := range tasks {
+		placed[aws.ToString(tk.ContainerInstanceArn)]++
+		if aws.ToString(tk.Group) != "family:job" || aws.ToString(tk.StartedBy) != "me" || aws.ToString(tk.LastStatus) != "PENDING" || aws.ToString(tk.DesiredStatus) != "RUNNING" || tk.LaunchType != types.LaunchTypeEc2 {
+			t.Errorf("task = group %s startedBy %s %s/%s %s", aws.ToString(tk.Group), aws.ToString(tk.StartedBy), aws.ToString(tk.LastStatus), aws.ToString(tk.DesiredStatus), tk.LaunchType)
+		}
+	}
+	if placed[a] != 2 || placed[b] != 1 {
+		t.Errorf("placement = %v, want spread 2 on a and 1 on b", placed)
+	}
+}
+
+// checkListTaskFilters checks ListTasks' filters over the four tasks RunTask started in
+// cluster prod, two of them on container instance b.
+func checkListTaskFilters(t *testing.T, e *ecsEnv, b string) {
+	t.Helper()
+	ctx := t.Context()
 	// ListTasks filters.
 	list := func(in *ecs.ListTasksInput) int {
 		in.Cluster = aws.String("prod")
@@ -673,14 +701,7 @@ func TestECSServices(t *testing.T) {
 	}
 	e.settle(time.Second, 2)
 
-	describe := func() types.Service {
-		out, err := e.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web", "nope"}})
-		must(t, err)
-		if len(out.Services) != 1 || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "MISSING" {
-			t.Fatalf("DescribeServices = %d services, failures %+v", len(out.Services), out.Failures)
-		}
-		return out.Services[0]
-	}
+	describe := func() types.Service { return describeWeb(t, e) }
 	svc := describe()
 	if svc.RunningCount != 3 || svc.PendingCount != 0 || svc.DesiredCount != 3 || len(svc.Deployments) != 1 {
 		t.Errorf("service running/pending/desired = %d/%d/%d with %d deployments", svc.RunningCount, svc.PendingCount, svc.DesiredCount, len(svc.Deployments))
@@ -702,6 +723,30 @@ func TestECSServices(t *testing.T) {
 		t.Errorf("after a user stop running = %d, want 3", svc.RunningCount)
 	}
 
+	checkRolloutAndScaleIn(t, e, td2)
+
+	checkDeleteService(t, e)
+}
+
+// describeWeb describes service web of cluster prod, with a name that does not exist beside it.
+func describeWeb(t *testing.T, e *ecsEnv) types.Service {
+	t.Helper()
+	out, err := e.ecs.DescribeServices(t.Context(), &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web", "nope"}})
+	must(t, err)
+	if len(out.Services) != 1 || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "MISSING" {
+		t.Fatalf("DescribeServices = %d services, failures %+v", len(out.Services), out.Failures)
+	}
+	return out.Services[0]
+}
+
+// checkRolloutAndScaleIn moves service web to task definition td2, a rolling replacement, then
+// scales it in to one task.
+func checkRolloutAndScaleIn(t *testing.T, e *ecsEnv, td2 string) {
+	t.Helper()
+	ctx := t.Context()
+	describe := func() types.Service { return describeWeb(t, e) }
+	var svc types.Service
+	var err error
 	// New task definition: a rolling replacement, old tasks stopped by the scheduler.
 	_, err = e.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"), TaskDefinition: aws.String(td2)})
 	must(t, err)
@@ -725,7 +770,15 @@ func TestECSServices(t *testing.T) {
 	if len(svc.Events) == 0 || !strings.Contains(aws.ToString(svc.Events[0].Message), "steady state") {
 		t.Errorf("newest event = %v, want steady state", svc.Events)
 	}
+}
 
+// checkDeleteService deletes service web of cluster prod: refused while scaled up, then forced.
+func checkDeleteService(t *testing.T, e *ecsEnv) {
+	t.Helper()
+	ctx := t.Context()
+	describe := func() types.Service { return describeWeb(t, e) }
+	var svc types.Service
+	var err error
 	// Delete: refused while scaled up, then forced.
 	_, err = e.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String("prod"), Service: aws.String("web")})
 	if errorCode(err) != "InvalidParameterException" {

@@ -3,7 +3,7 @@ package awssim
 import (
 	"encoding/base64"
 	"fmt"
-	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +24,16 @@ const (
 	// ecsListServicesDefault is ListServices' page size without maxResults (the others use 100).
 	ecsListServicesDefault = 10
 )
+
+// resourceName is the shape ECS allows for cluster, service and task definition family names.
+var resourceName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+
+// listIn is the request of the List operations that page through one cluster.
+type listIn struct {
+	Cluster    *string `json:"cluster"`
+	MaxResults *int64  `json:"maxResults"`
+	NextToken  *string `json:"nextToken"`
+}
 
 // epochSeconds marshals a time as AWS JSON protocols send timestamps: epoch seconds, fractional.
 type epochSeconds time.Time
@@ -290,16 +300,4 @@ func mergeTags(have, add []ecsTag) []ecsTag {
 		}
 	}
 	return out
-}
-
-func serviceNotFound() *apiError {
-	return &apiError{Code: "ServiceNotFoundException", Message: "Service not found.", Status: http.StatusBadRequest}
-}
-
-func serviceNotActive() *apiError {
-	return &apiError{Code: "ServiceNotActiveException", Message: "Service was not ACTIVE.", Status: http.StatusBadRequest}
-}
-
-func resourceNotFound(arn string) *apiError {
-	return &apiError{Code: "ResourceNotFoundException", Message: "The specified resource could not be found: " + arn, Status: http.StatusBadRequest}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,20 +79,12 @@ func newEventsModel(s *Sim) *eventsModel {
 	return m
 }
 
-func eventsValidation(msg string) *apiError {
-	return &apiError{Code: "ValidationException", Message: msg, Status: http.StatusBadRequest}
-}
-
-func ruleNotFound(name string) *apiError {
-	return &apiError{Code: "ResourceNotFoundException", Message: fmt.Sprintf("Rule %s does not exist on EventBus default.", name), Status: http.StatusBadRequest}
-}
-
 // bus checks EventBusName: only the default bus exists here.
 func bus(name string) *apiError {
 	if name == "" || name == defaultEventBus || strings.HasSuffix(name, ":event-bus/default") {
 		return nil
 	}
-	return &apiError{Code: "ResourceNotFoundException", Message: fmt.Sprintf("Event bus %s does not exist.", name), Status: http.StatusBadRequest}
+	return busNotFound(name)
 }
 
 func (m *eventsModel) rule(name, busName string) (*eventRule, *apiError) {
@@ -126,7 +117,7 @@ func (m *eventsModel) putRule(in *putRuleIn) (any, *apiError) {
 	}
 	p, err := parsePattern(in.EventPattern)
 	if err != nil {
-		return nil, &apiError{Code: "InvalidEventPatternException", Message: "Event pattern is not valid. Reason: " + err.Error(), Status: http.StatusBadRequest}
+		return nil, invalidEventPattern(err)
 	}
 	state := cmp.Or(in.State, ruleStateEnabled)
 	if state != ruleStateEnabled && state != ruleStateDisabled {
@@ -135,7 +126,7 @@ func (m *eventsModel) putRule(in *putRuleIn) (any, *apiError) {
 	r := m.rules[in.Name]
 	if r == nil {
 		if len(m.rules) >= maxRulesPerBus {
-			return nil, &apiError{Code: "LimitExceededException", Message: "The requested resource exceeds the maximum number allowed.", Status: http.StatusBadRequest}
+			return nil, eventsLimitExceeded("The requested resource exceeds the maximum number allowed.")
 		}
 		r = &eventRule{name: in.Name, arn: fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", m.s.opts.Region, m.s.opts.AccountID, in.Name), targets: map[string]*eventTarget{}}
 		m.rules[in.Name] = r
@@ -283,7 +274,7 @@ func (m *eventsModel) putTargets(in *putTargetsIn) (any, *apiError) {
 		}
 	}
 	if len(r.targets)+added > maxTargetsPerRule {
-		return nil, &apiError{Code: "LimitExceededException", Message: fmt.Sprintf("The requested resource exceeds the maximum number allowed (%d targets per rule).", maxTargetsPerRule), Status: http.StatusBadRequest}
+		return nil, eventsLimitExceeded(fmt.Sprintf("The requested resource exceeds the maximum number allowed (%d targets per rule).", maxTargetsPerRule))
 	}
 	for _, t := range in.Targets {
 		r.targets[t.ID] = &eventTarget{ID: t.ID, Arn: t.Arn, Input: t.Input}
@@ -445,25 +436,15 @@ func (m *eventsModel) route(b []byte, at time.Time) {
 	}
 }
 
-// schedule queues one delivery made at at. faulty applies the EventBridge delivery faults: loss,
-// duplication and a random extra delay that reorders deliveries.
+// schedule queues one delivery made at at, EventDelay later. faulty applies the EventBridge
+// delivery faults (faults.go): loss, duplication and a random extra delay that reorders deliveries.
 func (m *eventsModel) schedule(queueARN, body, sender string, at time.Time, faulty bool) {
-	o := &m.s.opts
-	rng := m.s.evRng
-	if faulty && o.EventLoss > 0 && rng.Float64() < o.EventLoss {
-		m.s.countDelivery(deliveryLost)
-		return
+	extra := []time.Duration{0}
+	if faulty {
+		extra = m.s.deliveryFaults()
 	}
-	copies := 1
-	if faulty && o.EventDuplicate > 0 && rng.Float64() < o.EventDuplicate {
-		copies = 2
-		m.s.countDelivery(deliveryDuplicated)
-	}
-	for range copies {
-		due := at.Add(o.EventDelay)
-		if faulty && o.EventReorder > 0 {
-			due = due.Add(time.Duration(rng.Int64N(int64(o.EventReorder))))
-		}
+	for _, d := range extra {
+		due := at.Add(m.s.opts.EventDelay + d)
 		m.seq++
 		m.pending = append(m.pending, &delivery{due: due, seq: m.seq, queueARN: queueARN, body: body, sender: sender})
 	}

@@ -205,8 +205,15 @@ func TestLifecycleHookNotifiesSQS(t *testing.T) {
 		t.Errorf("LifecycleNotifications = %d, want 2", n)
 	}
 
+	checkCreateHookNotifies(t, e, q, arn)
+}
+
+// checkCreateHookNotifies checks a hook given at group creation gets its test notification too,
+// on queue q (ARN arn).
+func checkCreateHookNotifies(t *testing.T, e *sqsEnv, q, arn string) {
+	t.Helper()
 	// A hook given at group creation gets its test notification too.
-	_, err := e.client.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+	_, err := e.client.CreateAutoScalingGroup(t.Context(), &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("api"), MinSize: aws.Int32(0), MaxSize: aws.Int32(1),
 		LaunchTemplate: &asgtypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("lt")},
 		LifecycleHookSpecificationList: []asgtypes.LifecycleHookSpecification{{
@@ -258,30 +265,43 @@ func TestECSEvents(t *testing.T) {
 	if len(evs) != 1 {
 		t.Fatalf("DRAINING events = %d, want 1", len(evs))
 	}
-	d := checkEnvelope(t, evs[0], "aws.ecs", "ECS Container Instance State Change")
+	checkDrainingEvent(t, evs[0], ciARN, up.ContainerInstances[0].Version)
+
+	checkTaskStoppedEvent(t, e, ec, stopped, ciARN)
+}
+
+// checkDrainingEvent checks the container instance state change of ciARN set DRAINING.
+func checkDrainingEvent(t *testing.T, ev map[string]any, ciARN string, version int64) {
+	t.Helper()
+	d := checkEnvelope(t, ev, "aws.ecs", "ECS Container Instance State Change")
 	for _, k := range []string{"agentConnected", "attributes", "clusterArn", "containerInstanceArn", "ec2InstanceId", "pendingTasksCount", "registeredAt",
 		"registeredResources", "remainingResources", "runningTasksCount", "status", "updatedAt", "version", "versionInfo"} {
 		if _, ok := d[k]; !ok {
 			t.Errorf("container instance detail lacks %s: %v", k, keys(d))
 		}
 	}
-	if d["containerInstanceArn"] != ciARN || d["clusterArn"] != "arn:aws:ecs:us-east-1:123456789012:cluster/prod" || d["version"] != float64(up.ContainerInstances[0].Version) {
-		t.Errorf("detail = %v, want the instance at version %d", d, up.ContainerInstances[0].Version)
+	if d["containerInstanceArn"] != ciARN || d["clusterArn"] != "arn:aws:ecs:us-east-1:123456789012:cluster/prod" || d["version"] != float64(version) {
+		t.Errorf("detail = %v, want the instance at version %d", d, version)
 	}
 	if _, err := time.Parse("2006-01-02T15:04:05.000Z", d["registeredAt"].(string)); err != nil {
 		t.Errorf("registeredAt = %v, want an ISO string: %v", d["registeredAt"], err)
 	}
+}
 
+// checkTaskStoppedEvent stops a standalone task by hand (they stay on a draining instance: only
+// services move theirs) and checks its task state change reaches queue stopped.
+func checkTaskStoppedEvent(t *testing.T, e *sqsEnv, ec *ecs.Client, stopped, ciARN string) {
+	t.Helper()
 	// Standalone tasks stay on a draining instance (only services move theirs): stop one by hand.
-	if _, err := ec.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("prod"), Task: aws.String(firstTask(t, ec))}); err != nil {
+	if _, err := ec.StopTask(t.Context(), &ecs.StopTaskInput{Cluster: aws.String("prod"), Task: aws.String(firstTask(t, ec))}); err != nil {
 		t.Fatal(err)
 	}
 	e.advance(2*time.Second + eventDelay)
-	evs = e.drain(stopped)
+	evs := e.drain(stopped)
 	if len(evs) != 1 {
 		t.Fatalf("STOPPED task events = %d, want 1", len(evs))
 	}
-	d = checkEnvelope(t, evs[0], "aws.ecs", "ECS Task State Change")
+	d := checkEnvelope(t, evs[0], "aws.ecs", "ECS Task State Change")
 	if d["lastStatus"] != "STOPPED" || d["launchType"] != "EC2" || d["containerInstanceArn"] != ciARN || d["stopCode"] != "UserInitiated" {
 		t.Errorf("task detail = %v", d)
 	}
@@ -398,6 +418,14 @@ func TestEventBridgeAPI(t *testing.T) {
 	if err != nil || len(targets.Targets) != 1 || aws.ToString(targets.Targets[0].Arn) != "arn:aws:sqs:us-east-1:123456789012:q" {
 		t.Errorf("ListTargetsByRule = %+v, %v", targets, err)
 	}
+	checkDeleteRuleAndPutEvents(t, e)
+}
+
+// checkDeleteRuleAndPutEvents deletes rule a-rule (refused while it has targets) and checks
+// PutEvents refuses an AWS source and a malformed detail.
+func checkDeleteRuleAndPutEvents(t *testing.T, e *sqsEnv) {
+	t.Helper()
+	ctx := t.Context()
 	if _, err := e.eb.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String("a-rule")}); apiCode(t, err) != "ValidationException" {
 		t.Errorf("DeleteRule with targets: %v, want ValidationException", err)
 	}

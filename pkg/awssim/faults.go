@@ -1,11 +1,278 @@
 package awssim
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
+
+// This file holds every fault the simulator injects and the settings behind them: the Faults a
+// test or person changes at run time, admit (what a request meets before its operation runs:
+// throttling, then the counted and drawn failures), the token buckets, the spoiled responses
+// (Options.Hostile, Faults.SpoilNext) and the faults of EventBridge delivery. The errors they
+// answer with are in errors.go.
+
+// Faults are the fault knobs that may be changed while the simulator runs.
+type Faults struct {
+	Throttle  bool    `json:"throttle"`
+	ErrorRate float64 `json:"errorRate"`
+	Hostile   float64 `json:"hostile"`
+	LatencyMS int     `json:"latencyMs"`
+	// FailNext fails the next N admitted requests of each named operation with that service's
+	// injected 5xx, whatever ErrorRate draws: a fault a test can count on. Reading Faults gives
+	// the failures still to come; setting it replaces them all (null clears them).
+	FailNext map[string]int `json:"failNext"`
+	// SpoilNext replaces the next N successful answers of each named operation with garbage, after
+	// the request was applied, whatever Hostile draws: a malformed response a test can count on.
+	// A client that does not read the body of an empty result (aws-sdk-go-v2 for
+	// CompleteLifecycleAction or SetDesiredCapacity) cannot tell; pick an operation with a result.
+	SpoilNext map[string]int `json:"spoilNext"`
+	// Deny answers every request of the named operations with the service's access-denied error
+	// (errors.go), as AWS answers a caller whose IAM policy lacks the permission, until the
+	// operation leaves the list. Setting it replaces the list (null clears it).
+	Deny []string `json:"deny"`
+	// ThrottleRates overrides token buckets while Throttle is on, keyed like
+	// Options.ThrottleRates (an operation, or an ECS throttle group) and taking precedence over
+	// it, so a test can throttle one operation for a phase. Setting it replaces these overrides
+	// (null clears them, back to the Options' buckets); a bucket whose settings change starts full.
+	ThrottleRates map[string]Bucket `json:"throttleRates"`
+	// Event delivery knobs (Options.EventDelay, EventDuplicate, EventLoss, EventReorder);
+	// eventDelayMs 0 means the default.
+	EventDelayMS   int     `json:"eventDelayMs"`
+	EventDuplicate float64 `json:"eventDuplicate"`
+	EventLoss      float64 `json:"eventLoss"`
+	EventReorderMS int     `json:"eventReorderMs"`
+}
+
+// Faults returns the current fault settings.
+func (s *Sim) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faultsLocked()
+}
+
+func (s *Sim) faultsLocked() Faults {
+	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond),
+		EventDelayMS: int(s.opts.EventDelay / time.Millisecond), EventDuplicate: s.opts.EventDuplicate, EventLoss: s.opts.EventLoss,
+		EventReorderMS: int(s.opts.EventReorder / time.Millisecond)}
+	if len(s.failNext) > 0 {
+		f.FailNext = maps.Clone(s.failNext)
+	}
+	if len(s.spoilNext) > 0 {
+		f.SpoilNext = maps.Clone(s.spoilNext)
+	}
+	if len(s.deny) > 0 {
+		f.Deny = slices.Sorted(maps.Keys(s.deny))
+	}
+	if len(s.throttleRates) > 0 {
+		f.ThrottleRates = maps.Clone(s.throttleRates)
+	}
+	return f
+}
+
+// SetFaults changes the fault settings, for a test that needs a faulty phase then a clean one.
+func (s *Sim) SetFaults(f Faults) error {
+	if err := validateFaults(f); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setFaultsLocked(f)
+	return nil
+}
+
+func validateFaults(f Faults) error {
+	if err := validateFaultRanges(f); err != nil {
+		return err
+	}
+	known := knownOperations()
+	for _, c := range []struct {
+		name   string
+		counts map[string]int
+	}{{"failNext", f.FailNext}, {"spoilNext", f.SpoilNext}} {
+		if err := validateCounts(c.name, c.counts, known); err != nil {
+			return err
+		}
+	}
+	for _, op := range f.Deny {
+		if !known[op] {
+			return noSuchOperation("deny", op)
+		}
+	}
+	return errors.Join(throttleRateProblems("throttleRates", f.ThrottleRates)...)
+}
+
+// validateFaultRanges checks the shares, durations and latency of f.
+func validateFaultRanges(f Faults) error {
+	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
+		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
+	}
+	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 {
+		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
+	}
+	return nil
+}
+
+// validateCounts checks the counts of failNext or spoilNext.
+func validateCounts(name string, counts map[string]int, known map[string]bool) error {
+	for _, op := range slices.Sorted(maps.Keys(counts)) {
+		if !known[op] {
+			return noSuchOperation(name, op)
+		}
+		if counts[op] < 0 {
+			return fmt.Errorf("%s[%q] is %d: must be a count of requests, 0 or more", name, op, counts[op])
+		}
+	}
+	return nil
+}
+
+func noSuchOperation(field, op string) error {
+	return fmt.Errorf("%s names %q: no such operation; name an Auto Scaling, ECS, SQS or EventBridge operation such as CompleteLifecycleAction, ListTasks or ReceiveMessage", field, op)
+}
+
+func (s *Sim) setFaultsLocked(f Faults) {
+	s.opts.Throttle, s.opts.ErrorRate, s.opts.Hostile = f.Throttle, f.ErrorRate, f.Hostile
+	s.opts.Latency = time.Duration(f.LatencyMS) * time.Millisecond
+	s.opts.EventDelay = time.Duration(f.EventDelayMS) * time.Millisecond
+	if s.opts.EventDelay == 0 {
+		s.opts.EventDelay = defaultEventDelay
+	}
+	s.opts.EventDuplicate, s.opts.EventLoss = f.EventDuplicate, f.EventLoss
+	s.opts.EventReorder = time.Duration(f.EventReorderMS) * time.Millisecond
+	zero := func(_ string, n int) bool { return n == 0 }
+	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
+	maps.DeleteFunc(s.failNext, zero)
+	maps.DeleteFunc(s.spoilNext, zero)
+	s.deny = map[string]bool{}
+	for _, op := range f.Deny {
+		s.deny[op] = true
+	}
+	s.throttleRates = maps.Clone(f.ThrottleRates)
+}
+
+// faultsPatch is a PUT to /debug/faults: a field left out keeps its value. failNext, spoilNext,
+// deny and throttleRates, when given, replace every setting of their kind; null clears them.
+type faultsPatch struct {
+	Throttle      *bool           `json:"throttle"`
+	ErrorRate     *float64        `json:"errorRate"`
+	Hostile       *float64        `json:"hostile"`
+	LatencyMS     *int            `json:"latencyMs"`
+	FailNext      json.RawMessage `json:"failNext"`
+	SpoilNext     json.RawMessage `json:"spoilNext"`
+	Deny          json.RawMessage `json:"deny"`
+	ThrottleRates json.RawMessage `json:"throttleRates"`
+
+	EventDelayMS   *int     `json:"eventDelayMs"`
+	EventDuplicate *float64 `json:"eventDuplicate"`
+	EventLoss      *float64 `json:"eventLoss"`
+	EventReorderMS *int     `json:"eventReorderMs"`
+}
+
+// apply sets the scalar fields p gives on f.
+func (p faultsPatch) apply(f *Faults) {
+	set := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setF := func(dst *float64, src *float64) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if p.Throttle != nil {
+		f.Throttle = *p.Throttle
+	}
+	setF(&f.ErrorRate, p.ErrorRate)
+	setF(&f.Hostile, p.Hostile)
+	set(&f.LatencyMS, p.LatencyMS)
+	set(&f.EventDelayMS, p.EventDelayMS)
+	setF(&f.EventDuplicate, p.EventDuplicate)
+	setF(&f.EventLoss, p.EventLoss)
+	set(&f.EventReorderMS, p.EventReorderMS)
+}
+
+// applyLists sets on f the per-operation settings p gives, each replacing the setting as a whole.
+func (p faultsPatch) applyLists(f *Faults) error {
+	const counts = "an object of operation names and counts"
+	return errors.Join(
+		decodeSetting("failNext", counts, p.FailNext, &f.FailNext),
+		decodeSetting("spoilNext", counts, p.SpoilNext, &f.SpoilNext),
+		decodeSetting("deny", "a list of operation names", p.Deny, &f.Deny),
+		decodeSetting("throttleRates", `an object of operation (or ECS group) names and {"rate":N,"burst":N}`, p.ThrottleRates, &f.ThrottleRates),
+	)
+}
+
+// decodeSetting decodes raw, when given, into a fresh value that replaces *into: a patch replaces
+// a setting rather than merging with it.
+func decodeSetting[T any](name, want string, raw json.RawMessage, into *T) error {
+	if raw == nil {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("%s: %w; send %s, or null", name, err, want)
+	}
+	*into = v
+	return nil
+}
+
+// patchFaults applies p to the current faults in one step, so failures counted down meanwhile are
+// never put back.
+func (s *Sim) patchFaults(p faultsPatch) (Faults, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faultsLocked()
+	p.apply(&f)
+	if err := p.applyLists(&f); err != nil {
+		return Faults{}, err
+	}
+	if err := validateFaults(f); err != nil {
+		return Faults{}, err
+	}
+	s.setFaultsLocked(f)
+	return s.faultsLocked(), nil
+}
+
+// admit applies the account's faults before an operation runs: a denied operation first (IAM
+// authorizes a request before the service sees it, so a denial spends no token), then token-bucket
+// throttling (as AWS rejects before doing work), then the failures asked for by FailNext, then the
+// injected error rate. An admitted request returns nil, nil.
+func (s *Sim) admit(service, op string) (any, *apiError) {
+	if s.deny[op] {
+		return nil, accessDenied(service, op, s.opts.AccountID)
+	}
+	if s.opts.Throttle && !s.takeToken(service, op) {
+		return nil, throttled(service)
+	}
+	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
+	if takeOne(s.failNext, op) || drawn {
+		return nil, injected5xx(service)
+	}
+	return nil, nil
+}
+
+// Bucket is a token bucket: Burst tokens at most, refilled at Rate tokens per second.
+type Bucket struct {
+	Rate  float64 `json:"rate"`
+	Burst float64 `json:"burst"`
+}
+
+// knownThrottleKeys is every key ThrottleRates may use: the operations and the ECS throttle
+// groups.
+func knownThrottleKeys() map[string]bool {
+	out := knownOperations()
+	for _, g := range ecsThrottleGroups {
+		out[g] = true
+	}
+	return out
+}
 
 // tokenBucket is one request budget, refilled on the simulator's clock.
 type tokenBucket struct {
@@ -66,21 +333,28 @@ func validBucket(b Bucket) bool {
 
 // bucketFor returns the key and configuration of the bucket op draws from: an override for the
 // operation itself gives it a bucket of its own; otherwise an ECS operation shares its group's
-// bucket (overridable by group name), and an Auto Scaling operation has its own. Invalid overrides
-// are ignored here; Options.Validate reports them.
+// bucket (overridable by group name), and any other operation has its own.
 func (s *Sim) bucketFor(service, op string) (string, Bucket) {
-	if b, ok := s.opts.ThrottleRates[op]; ok && validBucket(b) {
+	if b, ok := s.rateOverride(op); ok {
 		return service + "/" + op, b
 	}
-	if service == serviceECS {
-		if g, ok := ecsThrottleGroups[op]; ok {
-			if b, ok := s.opts.ThrottleRates[g]; ok && validBucket(b) {
-				return g, b
-			}
-			return g, defaultBucket(op)
+	if g, ok := ecsThrottleGroups[op]; ok && service == serviceECS {
+		if b, ok := s.rateOverride(g); ok {
+			return g, b
 		}
+		return g, defaultBucket(op)
 	}
 	return service + "/" + op, defaultBucket(op)
+}
+
+// rateOverride is the bucket Faults.ThrottleRates or else Options.ThrottleRates sets for key.
+// Invalid Options entries are ignored here (Options.Validate reports them); SetFaults refuses them.
+func (s *Sim) rateOverride(key string) (Bucket, bool) {
+	if b, ok := s.throttleRates[key]; ok {
+		return b, true
+	}
+	b, ok := s.opts.ThrottleRates[key]
+	return b, ok && validBucket(b)
 }
 
 // takeToken reports whether op may run now, consuming a token if so.
@@ -88,7 +362,8 @@ func (s *Sim) takeToken(service, op string) bool {
 	key, cfg := s.bucketFor(service, op)
 	b, ok := s.buckets[key]
 	now := s.now()
-	if !ok {
+	if !ok || b.Bucket != cfg {
+		// A new bucket, or one whose settings changed at run time, starts full.
 		b = &tokenBucket{Bucket: cfg, tokens: cfg.Burst, last: now}
 		s.buckets[key] = b
 	}
@@ -160,4 +435,45 @@ func (h hostileKind) apply(body []byte, status int) ([]byte, int) {
 		return []byte(`{"__type":"` + hostileErrorCode + `","message":"an error code no SDK models"}`), http.StatusServiceUnavailable
 	}
 	return body, status
+}
+
+// deliveryFaults draws EventBridge's delivery faults for one delivery (Options.EventLoss,
+// EventDuplicate, EventReorder) and counts them: the extra delay of each copy that arrives, none
+// when the delivery is lost, two when it is duplicated. It draws from evRng, so the fleet a seed
+// builds does not depend on them.
+func (s *Sim) deliveryFaults() []time.Duration {
+	o, rng := &s.opts, s.evRng
+	if o.EventLoss > 0 && rng.Float64() < o.EventLoss {
+		s.countDelivery(deliveryLost)
+		return nil
+	}
+	copies := 1
+	if o.EventDuplicate > 0 && rng.Float64() < o.EventDuplicate {
+		copies = 2
+		s.countDelivery(deliveryDuplicated)
+	}
+	extra := make([]time.Duration, copies)
+	for i := range extra {
+		if o.EventReorder > 0 {
+			extra[i] = time.Duration(rng.Int64N(int64(o.EventReorder)))
+		}
+	}
+	return extra
+}
+
+// throttleRateProblems reports the entries of a ThrottleRates map (field names it) that name no
+// operation or ECS throttle group, or hold a bucket that could never admit a request.
+func throttleRateProblems(field string, rates map[string]Bucket) []error {
+	var p []error
+	known := knownThrottleKeys()
+	for _, k := range slices.Sorted(maps.Keys(rates)) {
+		b := rates[k]
+		if !known[k] {
+			p = append(p, fmt.Errorf("%s[%q]: no such operation or ECS throttle group", field, k))
+		}
+		if !validBucket(b) {
+			p = append(p, fmt.Errorf("%s[%q] is {Rate: %v, Burst: %v}: rate must be > 0 and burst >= 1, finite", field, k, b.Rate, b.Burst))
+		}
+	}
+	return p
 }

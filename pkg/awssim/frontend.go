@@ -88,12 +88,12 @@ var noOutputShape = map[string]bool{
 func (s *Sim) serveAutoScaling(w http.ResponseWriter, body []byte, reqID string) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		s.refuse(serviceAutoScaling, &apiError{Code: "MalformedQueryString", Message: "The query string is malformed: " + err.Error(), Status: http.StatusBadRequest}, func(e *apiError) { writeQueryError(w, reqID, e) })
+		s.refuse(serviceAutoScaling, malformedQuery(err), func(e *apiError) { writeQueryError(w, reqID, e) })
 		return
 	}
 	op := form.Get("Action")
 	if op == "" {
-		s.refuse(serviceAutoScaling, &apiError{Code: "MissingAction", Message: "Request is missing Action parameter.", Status: http.StatusBadRequest}, func(e *apiError) { writeQueryError(w, reqID, e) })
+		s.refuse(serviceAutoScaling, missingAction(), func(e *apiError) { writeQueryError(w, reqID, e) })
 		return
 	}
 
@@ -150,7 +150,7 @@ func (s *Sim) serveEvents(w http.ResponseWriter, target string, body []byte, req
 func (s *Sim) serveJSON(w http.ResponseWriter, service, prefix, target string, body []byte, reqID string, handlers map[string]func([]byte) (any, *apiError)) {
 	op, ok := strings.CutPrefix(target, prefix)
 	if !ok {
-		s.refuse(service, &apiError{Code: "UnknownOperationException", Message: "Unknown target " + target, Status: http.StatusBadRequest}, func(e *apiError) { writeJSONError(w, reqID, e) })
+		s.refuse(service, unknownTarget(target), func(e *apiError) { writeJSONError(w, reqID, e) })
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -162,7 +162,7 @@ func (s *Sim) serveJSON(w http.ResponseWriter, service, prefix, target string, b
 	var apiErr *apiError
 	if h, known := handlers[op]; !known {
 		// The protocol's unknown-operation error; an unknown name never becomes a metric label.
-		apiErr = &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
+		apiErr = unknownOperation(op)
 		op = unknownOp
 	} else if result, apiErr = s.admit(service, op); apiErr == nil {
 		result, apiErr = h(body)
@@ -181,51 +181,11 @@ func (s *Sim) serveJSON(w http.ResponseWriter, service, prefix, target string, b
 	out, err := json.Marshal(result)
 	if err != nil {
 		// Cannot happen with the model's result types; counted as OK, since the request was applied.
-		writeJSONError(w, reqID, &apiError{Code: "ServerException", Message: fmt.Sprintf("encoding %s result: %v", op, err), Status: http.StatusInternalServerError})
+		writeJSONError(w, reqID, serverException(fmt.Sprintf("encoding %s result: %v", op, err)))
 		return
 	}
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	writeBody(w, jsonMimeType, http.StatusOK, out, hostile)
-}
-
-// admit applies the account's faults before an operation runs: token-bucket throttling first (as
-// AWS rejects before doing work), then the failures asked for by FailNext, then the injected error
-// rate. An admitted request returns nil, nil.
-func (s *Sim) admit(service, op string) (any, *apiError) {
-	if s.opts.Throttle && !s.takeToken(service, op) {
-		return nil, throttled(service)
-	}
-	drawn := s.opts.ErrorRate > 0 && s.rng.Float64() < s.opts.ErrorRate // drawn first: FailNext leaves the seed's draws alone
-	if takeOne(s.failNext, op) || drawn {
-		return nil, injected5xx(service)
-	}
-	return nil, nil
-}
-
-// throttled is each service's answer to a request over its rate.
-func throttled(service string) *apiError {
-	switch service {
-	case serviceECS, serviceEvents:
-		return &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest}
-	case serviceSQS:
-		return sqsErr("RequestThrottled", "RequestThrottled", http.StatusForbidden, "Rate exceeded")
-	}
-	return &apiError{Code: "Throttling", Message: "Rate exceeded", Status: http.StatusBadRequest}
-}
-
-// injected5xx is each service's internal error, as FailNext and ErrorRate answer.
-func injected5xx(service string) *apiError {
-	switch service {
-	case serviceECS:
-		return &apiError{Code: "ServerException", Message: "Service encountered an internal error (injected).", Status: http.StatusInternalServerError}
-	case serviceEvents:
-		return &apiError{Code: "InternalException", Message: "An internal error occurred (injected).", Status: http.StatusInternalServerError}
-	}
-	return internalFailure("An internal error occurred (injected).")
-}
-
-func internalFailure(msg string) *apiError {
-	return &apiError{Code: "InternalFailure", Message: msg, Status: http.StatusInternalServerError}
 }
 
 // refuse answers a request turned away before its operation is known (it cannot be parsed or names

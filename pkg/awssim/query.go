@@ -3,7 +3,6 @@ package awssim
 import (
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -101,11 +100,6 @@ func (q queryParams) indices(prefix string) []int {
 // member returns the query for the fields of structure N of list prefix.
 func member(prefix string, n int) string { return prefix + ".member." + strconv.Itoa(n) }
 
-// missingParam is AWS's error for an absent required member.
-func missingParam(name string) *apiError {
-	return validationError(fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(name)))
-}
-
 // lowerFirst turns a wire member name into the lowerCamel form AWS quotes in validation messages.
 func lowerFirst(s string) string {
 	if s == "" {
@@ -129,7 +123,7 @@ func parsePageToken(kind, token string) (string, *apiError) {
 			return last, nil
 		}
 	}
-	return "", &apiError{Code: "InvalidNextToken", Message: fmt.Sprintf("The token '%s' is invalid.", token), Status: http.StatusBadRequest}
+	return "", invalidNextToken(token)
 }
 
 // isoTime formats a timestamp as the Query protocol's ISO-8601 with milliseconds, in UTC.

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
@@ -283,7 +284,7 @@ func TestFaultsLatencyBounded(t *testing.T) {
 
 // TestFailNextIsExact: FailNext fails exactly the next N requests of the named operation with the
 // service's 5xx, leaves other operations alone, counts down in Faults, and over HTTP a body without
-// failNext keeps the pending failures while one with it replaces them. SpoilNext truncates exactly
+// failNext keeps the pending failures while one with it replaces them. SpoilNext spoils exactly
 // the next N answers. Unknown names are refused.
 func TestFailNextIsExact(t *testing.T) {
 	e := newASGEnv(t, awssim.Options{})
@@ -312,19 +313,21 @@ func TestFailNextIsExact(t *testing.T) {
 		t.Errorf("awssim counted %d InternalFailure answers, want 2", got)
 	}
 
-	put := func(body string) int {
-		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, e.url+"/debug/faults", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode
+	checkFailNextOverHTTP(t, e)
+	checkSpoilNext(t, e, once, c)
+	if code := e.putFaults(`{"failNext":null}`); code != http.StatusOK {
+		t.Fatalf("PUT failNext null: status %d", code)
 	}
+	if got := e.sim.Faults().FailNext; len(got) != 0 {
+		t.Errorf("after failNext null the pending failures are %v, want none", got)
+	}
+}
+
+// checkFailNextOverHTTP checks PUT /debug/faults: a body without failNext keeps the pending
+// failures, one with it replaces them, and a refused one changes nothing.
+func checkFailNextOverHTTP(t *testing.T, e *asgEnv) {
+	t.Helper()
+	put := e.putFaults
 	if code := put(`{"failNext":{"CompleteLifecycleAction":3},"spoilNext":{"ListTasks":2}}`); code != http.StatusOK {
 		t.Fatalf("PUT failNext and spoilNext: status %d", code)
 	}
@@ -348,10 +351,14 @@ func TestFailNextIsExact(t *testing.T) {
 	if got := e.sim.Faults().FailNext; !maps.Equal(got, map[string]int{"ListTasks": 1}) {
 		t.Errorf("after refused PUTs the pending failures are %v, want ListTasks:1 unchanged", got)
 	}
+}
 
-	// A spoiled answer is garbage, and the request was applied all the same. (aws-sdk-go-v2 does not
-	// read the body of an operation whose result is empty, such as SetDesiredCapacity, so for those
-	// the client cannot tell; awssim only promises the garbage.)
+// checkSpoilNext checks a spoiled answer is garbage, and the request was applied all the same.
+// (aws-sdk-go-v2 does not read the body of an operation whose result is empty, such as
+// SetDesiredCapacity, so for those the client cannot tell; awssim only promises the garbage.)
+func checkSpoilNext(t *testing.T, e *asgEnv, once, c *autoscaling.Client) {
+	t.Helper()
+	ctx := t.Context()
 	if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("spoiled"), MinSize: aws.Int32(0), MaxSize: aws.Int32(2)}); err != nil {
 		t.Fatalf("CreateAutoScalingGroup: %v", err)
 	}
@@ -371,12 +378,6 @@ func TestFailNextIsExact(t *testing.T) {
 	}
 	if len(out.AutoScalingGroups) != 1 || aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity) != 1 {
 		t.Errorf("after the spoiled SetDesiredCapacity the group is %+v, want desired capacity 1 (applied)", out.AutoScalingGroups)
-	}
-	if code := put(`{"failNext":null}`); code != http.StatusOK {
-		t.Fatalf("PUT failNext null: status %d", code)
-	}
-	if got := e.sim.Faults().FailNext; len(got) != 0 {
-		t.Errorf("after failNext null the pending failures are %v, want none", got)
 	}
 }
 
@@ -604,24 +605,7 @@ func TestBadRequestsCounted(t *testing.T) {
 func TestStateGaugesAlwaysPresent(t *testing.T) {
 	e := newASGEnv(t, awssim.Options{})
 	has := func(name, label, value string) (float64, bool) {
-		t.Helper()
-		mfs, err := e.sim.Registry().Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == label && l.GetValue() == value {
-						return m.GetGauge().GetValue(), true
-					}
-				}
-			}
-		}
-		return 0, false
+		return gaugeValue(t, e.sim.Registry(), name, label, value)
 	}
 	for _, c := range []struct{ name, label, value string }{
 		{"awssim_instances", "lifecycle_state", "InService"},
@@ -648,6 +632,28 @@ func TestStateGaugesAlwaysPresent(t *testing.T) {
 	if problems, err := testutil.CollectAndLint(e.sim.Registry()); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
 	}
+}
+
+// gaugeValue is the value of gauge name with label=value in reg, and whether it is there.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label, value string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 // TestDebugStatsFieldNames pins the JSON field names other tests parse from /debug/stats.

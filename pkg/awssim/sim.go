@@ -15,23 +15,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 )
-
-// Bucket is a token bucket: Burst tokens at most, refilled at Rate tokens per second.
-type Bucket struct {
-	Rate  float64
-	Burst float64
-}
 
 // Options configure a Sim. The zero value is usable: every field has a default.
 type Options struct {
@@ -59,7 +51,7 @@ type Options struct {
 	// one bucket per group of actions as ECS documents (ecs:ClusterRead, ecs:ClusterModify,
 	// ecs:ContainerInstanceRead, ecs:ContainerInstanceModify, ecs:TaskRead, ecs:TaskModify,
 	// ecs:ServiceRead, ecs:ServiceModify, ecs:TaskDefinitionRead, ecs:TaskDefinitionModify,
-	// ecs:TagRead, ecs:TagModify); each Auto Scaling operation has its own.
+	// ecs:TagRead, ecs:TagModify); every other operation has its own.
 	Throttle bool
 	// ThrottleRates overrides buckets. A key naming an operation gives that operation a bucket of
 	// its own; a key naming an ECS group changes the group's shared bucket. Validate reports
@@ -71,7 +63,7 @@ type Options struct {
 	// Latency is added to every request, at most MaxLatency.
 	Latency time.Duration
 	// Hostile is the share (0..1) of responses made malformed: truncated bodies, bad XML/JSON,
-	// unknown error codes. The request is still applied or not applied consistently (see hostile.go).
+	// unknown error codes. The request is still applied or not applied consistently (faults.go).
 	Hostile float64
 
 	// Event delivery (events.go). EventDelay is how long an event or a lifecycle notification takes
@@ -160,30 +152,11 @@ func (o Options) Validate() error {
 			p = append(p, fmt.Errorf("%s is %v: must be a share from 0 to 1", r.name, r.v))
 		}
 	}
-	known := knownThrottleKeys()
-	for _, k := range slices.Sorted(maps.Keys(o.ThrottleRates)) {
-		b := o.ThrottleRates[k]
-		if !known[k] {
-			p = append(p, fmt.Errorf("ThrottleRates[%q]: no such operation or ECS throttle group", k))
-		}
-		if !validBucket(b) {
-			p = append(p, fmt.Errorf("ThrottleRates[%q] is {Rate: %v, Burst: %v}: rate must be > 0 and burst >= 1, finite", k, b.Rate, b.Burst))
-		}
-	}
+	p = append(p, throttleRateProblems("ThrottleRates", o.ThrottleRates)...)
 	return errors.Join(p...)
 }
 
-// knownThrottleKeys is every key ThrottleRates may use: the operations of both services and the
-// ECS throttle groups.
-func knownThrottleKeys() map[string]bool {
-	out := knownOperations()
-	for _, g := range ecsThrottleGroups {
-		out[g] = true
-	}
-	return out
-}
-
-// knownOperations is every operation of both services the simulator implements.
+// knownOperations is every operation the simulator implements, of all four services.
 func knownOperations() map[string]bool {
 	out := map[string]bool{}
 	for op := range newASGModel(nil).ops {
@@ -201,7 +174,7 @@ func knownOperations() map[string]bool {
 	return out
 }
 
-// Sim is one simulated AWS account and region holding both services.
+// Sim is one simulated AWS account and region holding all four services.
 type Sim struct {
 	opts Options
 
@@ -217,8 +190,10 @@ type Sim struct {
 	buckets map[string]*tokenBucket
 	stats   Stats
 
-	failNext  map[string]int // operation -> injected 5xx still to answer; see Faults.FailNext
-	spoilNext map[string]int // operation -> successful answers still to truncate; see Faults.SpoilNext
+	failNext      map[string]int    // operation -> injected 5xx still to answer; see Faults.FailNext
+	spoilNext     map[string]int    // operation -> successful answers still to spoil; see Faults.SpoilNext
+	deny          map[string]bool   // operations answered access denied; see Faults.Deny
+	throttleRates map[string]Bucket // run-time bucket overrides; see Faults.ThrottleRates
 
 	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
 	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead
@@ -261,11 +236,12 @@ func (s *Sim) Step() {
 	s.stepLocked()
 }
 
-// stepLocked advances both models to now. The timed transitions of both (instances launching,
-// registering, timing out and terminating; tasks starting and finishing their stop) happen one at
-// a time in the order they fell due, each at its own due time, so the outcome does not depend on
-// how coarsely the clock is stepped: a task whose stop ended before its host terminated stopped
-// cleanly, even when both fell due within one step. Then the service scheduler acts once, at now.
+// stepLocked advances the model to now. The timed transitions of Auto Scaling and ECS (instances
+// launching, registering, timing out and terminating; tasks starting and finishing their stop)
+// happen one at a time in the order they fell due, each at its own due time, so the outcome does
+// not depend on how coarsely the clock is stepped: a task whose stop ended before its host
+// terminated stopped cleanly, even when both fell due within one step. Then the service scheduler acts once, at now,
+// and the event deliveries due by now reach their queues.
 func (s *Sim) stepLocked() {
 	now := s.now()
 	tasks := s.ecs.dueTasks(now)
@@ -307,7 +283,7 @@ func (s *Sim) Start(ctx context.Context) {
 	}
 }
 
-// Handler serves both AWS protocols on "/", plus "/metrics" and "/healthz".
+// Handler serves every AWS protocol on "/", plus "/metrics", "/healthz" and "/debug/".
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -318,34 +294,4 @@ func (s *Sim) Handler() http.Handler {
 	mux.Handle("/debug/", s.debugHandler())
 	mux.HandleFunc("/", s.serveAPI)
 	return mux
-}
-
-// apiError is an AWS error as the wire carries it. Status is the HTTP status code.
-type apiError struct {
-	Code    string
-	Message string
-	Status  int
-	// QueryCode is, for SQS, the Query protocol's code when it differs from the JSON shape in Code
-	// (AWS.SimpleQueueService.NonExistentQueue for QueueDoesNotExist).
-	QueryCode string
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
-// Auto Scaling (Query protocol) errors.
-func validationError(msg string) *apiError {
-	return &apiError{Code: "ValidationError", Message: msg, Status: http.StatusBadRequest}
-}
-
-// ECS (JSON protocol) errors.
-func invalidParameter(msg string) *apiError {
-	return &apiError{Code: "InvalidParameterException", Message: msg, Status: http.StatusBadRequest}
-}
-
-func clientException(msg string) *apiError {
-	return &apiError{Code: "ClientException", Message: msg, Status: http.StatusBadRequest}
-}
-
-func clusterNotFound() *apiError {
-	return &apiError{Code: "ClusterNotFoundException", Message: "Cluster not found.", Status: http.StatusBadRequest}
 }

@@ -65,13 +65,7 @@ func TestSpotInterruptionWithoutRebalancing(t *testing.T) {
 	if got := detailTypes(evs); len(got) != 1 || got[0] != "EC2 Spot Instance Interruption Warning" {
 		t.Fatalf("events = %v, want the interruption warning", got)
 	}
-	d := checkEnvelope(t, evs[0], "aws.ec2", "EC2 Spot Instance Interruption Warning")
-	if d["instance-id"] != id || d["instance-action"] != "terminate" || len(d) != 2 {
-		t.Errorf("detail = %v", d)
-	}
-	if r := evs[0]["resources"].([]any); len(r) != 1 || r[0] != "arn:aws:ec2:us-east-1a:instance/"+id {
-		t.Errorf("resources = %v, want the instance ARN with its AZ", r)
-	}
+	checkInterruptionWarning(t, evs[0], id)
 
 	e.advance(2*time.Minute - eventDelay - time.Millisecond)
 	if st := e.states("spot"); st[id] != "InService" || e.sim.Stats().TasksStoppedByReason[awssim.StopReasonHostTerminated] != 0 {
@@ -89,6 +83,18 @@ func TestSpotInterruptionWithoutRebalancing(t *testing.T) {
 	e.advance(eventDelay)
 	if got := detailTypes(e.drain(q)); len(got) != 1 || got[0] != "EC2 Instance-terminate Lifecycle Action" {
 		t.Errorf("events after the reclaim = %v, want one lifecycle action", got)
+	}
+}
+
+// checkInterruptionWarning checks the Spot interruption warning event of instance id.
+func checkInterruptionWarning(t *testing.T, ev map[string]any, id string) {
+	t.Helper()
+	d := checkEnvelope(t, ev, "aws.ec2", "EC2 Spot Instance Interruption Warning")
+	if d["instance-id"] != id || d["instance-action"] != "terminate" || len(d) != 2 {
+		t.Errorf("detail = %v", d)
+	}
+	if r := ev["resources"].([]any); len(r) != 1 || r[0] != "arn:aws:ec2:us-east-1a:instance/"+id {
+		t.Errorf("resources = %v, want the instance ARN with its AZ", r)
 	}
 }
 

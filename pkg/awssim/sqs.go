@@ -111,24 +111,6 @@ func newSQSModel(s *Sim) *sqsModel {
 	return m
 }
 
-// sqsErr is an SQS error: shape is the model's error shape (the JSON protocol's __type), code the
-// Query protocol's code (also sent in x-amzn-query-error).
-func sqsErr(shape, code string, status int, msg string) *apiError {
-	return &apiError{Code: shape, QueryCode: code, Message: msg, Status: status}
-}
-
-func queueDoesNotExist() *apiError {
-	return sqsErr("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", http.StatusBadRequest, "The specified queue does not exist.")
-}
-
-func sqsInvalidParam(msg string) *apiError {
-	return sqsErr("InvalidParameterValue", "InvalidParameterValue", http.StatusBadRequest, msg)
-}
-
-func sqsMissingParam(name string) *apiError {
-	return sqsErr("MissingParameter", "MissingParameter", http.StatusBadRequest, "The request must contain the parameter "+name+".")
-}
-
 // notify wakes every long poll so it looks again. Called with s.mu held after any change that may
 // make a message receivable, and on every Step (visibility timeouts and delays end on the clock).
 func (m *sqsModel) notify() {

@@ -136,20 +136,27 @@ func TestSQSVisibilityTimeout(t *testing.T) {
 	if len(second) != 1 || receiveCount(second[0]) != 2 || *second[0].ReceiptHandle == *first[0].ReceiptHandle {
 		t.Fatalf("second receive = %+v, want the message again, receive count 2, a new receipt handle", second)
 	}
+	checkChangeVisibilityAndDelete(t, e, q, second[0].ReceiptHandle)
+}
+
+// checkChangeVisibilityAndDelete checks a new visibility timeout for the message of handle counts
+// from the call, and that deleting it twice succeeds, as on AWS.
+func checkChangeVisibilityAndDelete(t *testing.T, e *sqsEnv, q string, handle *string) {
+	t.Helper()
 	// The new visibility timeout counts from the call.
 	e.advance(5 * time.Second)
-	if _, err := e.sqs.ChangeMessageVisibility(t.Context(), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q), ReceiptHandle: second[0].ReceiptHandle, VisibilityTimeout: 20}); err != nil {
+	if _, err := e.sqs.ChangeMessageVisibility(t.Context(), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q), ReceiptHandle: handle, VisibilityTimeout: 20}); err != nil {
 		t.Fatalf("ChangeMessageVisibility: %v", err)
 	}
 	e.advance(19 * time.Second)
 	if got := e.receive(q, 10); len(got) != 0 {
 		t.Fatalf("receive before the changed timeout ends = %d messages, want 0", len(got))
 	}
-	if _, err := e.sqs.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: second[0].ReceiptHandle}); err != nil {
+	if _, err := e.sqs.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: handle}); err != nil {
 		t.Fatalf("DeleteMessage: %v", err)
 	}
 	// Deleting again with the same handle succeeds, as on AWS.
-	if _, err := e.sqs.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: second[0].ReceiptHandle}); err != nil {
+	if _, err := e.sqs.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: handle}); err != nil {
 		t.Fatalf("second DeleteMessage: %v", err)
 	}
 	e.advance(time.Minute)
@@ -363,7 +370,14 @@ func TestSQSBatchesAndListing(t *testing.T) {
 	if err != nil || len(del.Successful) != 1 || len(del.Failed) != 1 || *del.Failed[0].Code != "ReceiptHandleIsInvalid" {
 		t.Fatalf("DeleteMessageBatch = %+v, %v; want one success, one ReceiptHandleIsInvalid", del, err)
 	}
+	checkListQueues(t, e)
+}
 
+// checkListQueues checks ListQueues, by prefix over one-item pages and in all, and GetQueueUrl
+// over the queues a-queue, b-queue and other.
+func checkListQueues(t *testing.T, e *sqsEnv) {
+	t.Helper()
+	ctx := t.Context()
 	var urls []string
 	p := sqs.NewListQueuesPaginator(e.sqs, &sqs.ListQueuesInput{QueueNamePrefix: aws.String("a"), MaxResults: aws.Int32(1)})
 	pages := 0

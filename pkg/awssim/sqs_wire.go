@@ -177,14 +177,6 @@ func (m sqsAttrMap) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	return nil
 }
 
-// QueryCodeOrCode is the code a Query-protocol client sees.
-func (e *apiError) QueryCodeOrCode() string {
-	if e.QueryCode != "" {
-		return e.QueryCode
-	}
-	return e.Code
-}
-
 // isSQSQuery reports whether a form post is an SQS Query request: it names an SQS operation, or
 // goes to a queue URL's path, as Query clients send queue operations to the queue URL.
 func (s *Sim) isSQSQuery(path string, form url.Values) bool {
@@ -231,13 +223,6 @@ func (s *Sim) serveSQS(w http.ResponseWriter, r *http.Request, op string, body [
 		w.Header().Set("X-Amzn-Requestid", reqID)
 		writeBody(w, sqsJSONMime, http.StatusOK, out, hostile)
 	}
-}
-
-func sqsUnknownOp(op string, query bool) *apiError {
-	if query {
-		return sqsErr("InvalidAction", "InvalidAction", http.StatusBadRequest, "The action "+op+" is not valid for this endpoint.")
-	}
-	return &apiError{Code: "UnknownOperationException", Message: "Unknown operation " + op, Status: http.StatusBadRequest}
 }
 
 // serveSQSQuery runs a Query-protocol SQS request. Queue operations may name the queue by the

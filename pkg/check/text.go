@@ -63,10 +63,22 @@ func WriteText(w io.Writer, r *Report) error {
 
 	fmt.Fprintf(&b, "\nEvent queue: %s\n", queueLine(r.Queue))
 
+	writePermissions(&b, r.Permissions)
+
+	writeProblems(&b, r.Problems)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	return nil
+}
+
+// writePermissions writes the permission probes: each read with its result, and the writes that
+// no harmless call can prove, in one line.
+func writePermissions(b *strings.Builder, perms []Permission) {
 	b.WriteString("\nPermissions (reads probed with harmless calls):\n")
-	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
 	var writes []string
-	for _, line := range permissionLines(r.Permissions) {
+	for _, line := range permissionLines(perms) {
 		if line.result == PermUnproven {
 			writes = append(writes, strings.TrimPrefix(strings.TrimPrefix(line.action, "autoscaling:"), "ecs:"))
 			continue
@@ -75,22 +87,21 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	_ = tw.Flush()
 	if len(writes) > 0 {
-		fmt.Fprintf(&b, "  writes (%s): cannot be proven without a write; compare the role with %s\n", strings.Join(writes, ", "), policyFile)
+		fmt.Fprintf(b, "  writes (%s): cannot be proven without a write; compare the role with %s\n", strings.Join(writes, ", "), policyFile)
 	}
+}
 
-	if len(r.Problems) > 0 {
+// writeProblems writes each problem with its fix.
+func writeProblems(b *strings.Builder, problems []Problem) {
+	if len(problems) > 0 {
 		b.WriteString("\nProblems and fixes:\n")
-		for _, p := range r.Problems {
-			fmt.Fprintf(&b, "  %-4s %s: %s\n", label(p.Severity), p.Subject, p.Message)
+		for _, p := range problems {
+			fmt.Fprintf(b, "  %-4s %s: %s\n", label(p.Severity), p.Subject, p.Message)
 			if p.Fix != "" {
-				fmt.Fprintf(&b, "       fix: %s\n", p.Fix)
+				fmt.Fprintf(b, "       fix: %s\n", p.Fix)
 			}
 		}
 	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("writing the report: %w", err)
-	}
-	return nil
 }
 
 type permLine struct{ action, result, where string }

@@ -90,28 +90,8 @@ func Build(ctx context.Context, as AutoScalingAPI, ec ECSAPI, f Fleet) error {
 		stop = 5 * time.Second
 	}
 	for _, c := range f.Clusters {
-		if _, err := ec.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(c.Name)}); err != nil {
-			return fmt.Errorf("creating cluster %s: %w", c.Name, err)
-		}
-		for _, s := range c.Services {
-			if err := registerTaskDefinition(ctx, ec, taskFamily(c.Name, s.Name), stop); err != nil {
-				return err
-			}
-		}
-		if c.StandaloneTasks > 0 {
-			if err := registerTaskDefinition(ctx, ec, taskFamily(c.Name, "job"), stop); err != nil {
-				return err
-			}
-		}
-		for _, g := range c.ASGs {
-			if err := createGroup(ctx, as, c.Name, g); err != nil {
-				return err
-			}
-		}
-		for _, s := range c.Services {
-			if err := createService(ctx, ec, c.Name, s); err != nil {
-				return err
-			}
+		if err := buildCluster(ctx, as, ec, c, stop); err != nil {
+			return err
 		}
 	}
 	for _, c := range f.Clusters {
@@ -126,6 +106,34 @@ func Build(ctx context.Context, as AutoScalingAPI, ec ECSAPI, f Fleet) error {
 			return err
 		}
 		if err := runStandalone(ctx, ec, c.Name, c.StandaloneTasks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildCluster creates cluster c with its task definitions, groups and services.
+func buildCluster(ctx context.Context, as AutoScalingAPI, ec ECSAPI, c Cluster, stop time.Duration) error {
+	if _, err := ec.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(c.Name)}); err != nil {
+		return fmt.Errorf("creating cluster %s: %w", c.Name, err)
+	}
+	for _, s := range c.Services {
+		if err := registerTaskDefinition(ctx, ec, taskFamily(c.Name, s.Name), stop); err != nil {
+			return err
+		}
+	}
+	if c.StandaloneTasks > 0 {
+		if err := registerTaskDefinition(ctx, ec, taskFamily(c.Name, "job"), stop); err != nil {
+			return err
+		}
+	}
+	for _, g := range c.ASGs {
+		if err := createGroup(ctx, as, c.Name, g); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Services {
+		if err := createService(ctx, ec, c.Name, s); err != nil {
 			return err
 		}
 	}

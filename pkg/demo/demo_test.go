@@ -134,44 +134,7 @@ func TestBuildSmall(t *testing.T) {
 		t.Fatalf("WaitRegistered: %v", err)
 	}
 
-	groups, err := as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
-	if err != nil {
-		t.Fatalf("DescribeAutoScalingGroups: %v", err)
-	}
-	tagged := map[string]map[string]string{}
-	for _, g := range groups.AutoScalingGroups {
-		tags := map[string]string{}
-		for _, tg := range g.Tags {
-			tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-		}
-		tagged[aws.ToString(g.AutoScalingGroupName)] = tags
-	}
-	if tagged["web-asg"][ManagedTagKey] != "true" || tagged["web-asg"][ClusterTagKey] != "web" || tagged["web-asg"][TaskSlotsTagKey] != "6" {
-		t.Errorf("web-asg tags = %v", tagged["web-asg"])
-	}
-	if _, ok := tagged["batch-legacy-asg"][ManagedTagKey]; ok || tagged["batch-legacy-asg"][ClusterTagKey] != "batch" {
-		t.Errorf("batch-legacy-asg tags = %v", tagged["batch-legacy-asg"])
-	}
-	for _, name := range []string{"web-asg", "batch-asg", "batch-legacy-asg"} {
-		hooks, err := as.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(name)})
-		if err != nil {
-			t.Fatalf("DescribeLifecycleHooks %s: %v", name, err)
-		}
-		want := 1
-		if name == "batch-legacy-asg" {
-			want = 0
-		}
-		if len(hooks.LifecycleHooks) != want {
-			t.Errorf("%s has %d hooks, want %d", name, len(hooks.LifecycleHooks), want)
-			continue
-		}
-		if want == 1 {
-			h := hooks.LifecycleHooks[0]
-			if aws.ToString(h.LifecycleHookName) != DefaultHookName || aws.ToInt32(h.HeartbeatTimeout) != 60 || aws.ToString(h.LifecycleTransition) != "autoscaling:EC2_INSTANCE_TERMINATING" {
-				t.Errorf("%s hook = %+v", name, h)
-			}
-		}
-	}
+	checkDemoGroups(ctx, t, as)
 
 	for _, c := range []struct {
 		name       string
@@ -196,33 +159,89 @@ func TestBuildSmall(t *testing.T) {
 		if len(jobs.TaskArns) != c.standalone {
 			t.Errorf("cluster %s has %d standalone tasks, want %d", c.name, len(jobs.TaskArns), c.standalone)
 		}
-		var names []string
-		for s := range c.services {
-			names = append(names, s)
+		waitServiceCounts(ctx, t, ec, c.name, c.services)
+	}
+}
+
+// checkDemoGroups checks the demo's groups carry their tags and hooks.
+func checkDemoGroups(ctx context.Context, t *testing.T, as *autoscaling.Client) {
+	t.Helper()
+	groups, err := as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+	if err != nil {
+		t.Fatalf("DescribeAutoScalingGroups: %v", err)
+	}
+	tagged := map[string]map[string]string{}
+	for _, g := range groups.AutoScalingGroups {
+		tags := map[string]string{}
+		for _, tg := range g.Tags {
+			tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 		}
-		// The services reach their desired counts once placement has run on registered instances.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, err := ec.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(c.name), Services: names})
-			if err != nil {
-				t.Fatalf("DescribeServices: %v", err)
-			}
-			got := map[string]int32{}
-			for _, s := range out.Services {
-				got[aws.ToString(s.ServiceName)] = s.RunningCount
-				if s.SchedulingStrategy == ecstypes.SchedulingStrategyDaemon && aws.ToString(s.ServiceName) != "log-router" {
-					t.Errorf("service %s is a daemon", aws.ToString(s.ServiceName))
-				}
-			}
-			if equalCounts(got, c.services) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("cluster %s running counts = %v, want %v", c.name, got, c.services)
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+		tagged[aws.ToString(g.AutoScalingGroupName)] = tags
+	}
+	if tagged["web-asg"][ManagedTagKey] != "true" || tagged["web-asg"][ClusterTagKey] != "web" || tagged["web-asg"][TaskSlotsTagKey] != "6" {
+		t.Errorf("web-asg tags = %v", tagged["web-asg"])
+	}
+	if _, ok := tagged["batch-legacy-asg"][ManagedTagKey]; ok || tagged["batch-legacy-asg"][ClusterTagKey] != "batch" {
+		t.Errorf("batch-legacy-asg tags = %v", tagged["batch-legacy-asg"])
+	}
+	checkDemoHooks(ctx, t, as)
+}
+
+// checkDemoHooks checks each managed group has the drain hook and the legacy group none.
+func checkDemoHooks(ctx context.Context, t *testing.T, as *autoscaling.Client) {
+	t.Helper()
+	for _, name := range []string{"web-asg", "batch-asg", "batch-legacy-asg"} {
+		hooks, err := as.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(name)})
+		if err != nil {
+			t.Fatalf("DescribeLifecycleHooks %s: %v", name, err)
 		}
+		want := 1
+		if name == "batch-legacy-asg" {
+			want = 0
+		}
+		if len(hooks.LifecycleHooks) != want {
+			t.Errorf("%s has %d hooks, want %d", name, len(hooks.LifecycleHooks), want)
+			continue
+		}
+		if want == 1 {
+			h := hooks.LifecycleHooks[0]
+			if aws.ToString(h.LifecycleHookName) != DefaultHookName || aws.ToInt32(h.HeartbeatTimeout) != 60 || aws.ToString(h.LifecycleTransition) != "autoscaling:EC2_INSTANCE_TERMINATING" {
+				t.Errorf("%s hook = %+v", name, h)
+			}
+		}
+	}
+}
+
+// waitServiceCounts waits until cluster's services run the counts in want: they reach their
+// desired counts once placement has run on registered instances.
+func waitServiceCounts(ctx context.Context, t *testing.T, ec *ecs.Client, cluster string, want map[string]int32) {
+	t.Helper()
+	var names []string
+	for s := range want {
+		names = append(names, s)
+	}
+	// The services reach their desired counts once placement has run on registered instances.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := ec.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: names})
+		if err != nil {
+			t.Fatalf("DescribeServices: %v", err)
+		}
+		got := map[string]int32{}
+		for _, s := range out.Services {
+			got[aws.ToString(s.ServiceName)] = s.RunningCount
+			if s.SchedulingStrategy == ecstypes.SchedulingStrategyDaemon && aws.ToString(s.ServiceName) != "log-router" {
+				t.Errorf("service %s is a daemon", aws.ToString(s.ServiceName))
+			}
+		}
+		if equalCounts(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("cluster %s running counts = %v, want %v", cluster, got, want)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

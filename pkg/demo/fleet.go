@@ -107,26 +107,42 @@ func (f Fleet) Validate() error {
 				return fmt.Errorf("cluster %s: group name %q is empty or repeated", c.Name, g.Name)
 			}
 			seenASG[g.Name] = true
-			if g.Min < 0 || g.Min > g.Desired || g.Desired > g.Max {
-				return fmt.Errorf("group %s: sizes must satisfy 0 <= min (%d) <= desired (%d) <= max (%d)", g.Name, g.Min, g.Desired, g.Max)
-			}
-			if g.HookHeartbeatTimeout > 0 && g.HookHeartbeatTimeout < 30*time.Second {
-				return fmt.Errorf("group %s: hook heartbeat timeout %s is below Auto Scaling's minimum of 30s", g.Name, g.HookHeartbeatTimeout)
+			if err := g.validate(); err != nil {
+				return err
 			}
 		}
-		seenService := map[string]bool{}
-		for _, s := range c.Services {
-			if s.Name == "" || seenService[s.Name] {
-				return fmt.Errorf("cluster %s: service name %q is empty or repeated", c.Name, s.Name)
-			}
-			seenService[s.Name] = true
-			if s.DesiredCount < 0 {
-				return fmt.Errorf("cluster %s: service %s has negative desired count %d", c.Name, s.Name, s.DesiredCount)
-			}
+		if err := validateServices(c); err != nil {
+			return err
 		}
 		if c.StandaloneTasks < 0 {
 			return fmt.Errorf("cluster %s: negative standalone task count %d", c.Name, c.StandaloneTasks)
 		}
+	}
+	return nil
+}
+
+// validateServices checks cluster c's services have distinct names and sane counts.
+func validateServices(c Cluster) error {
+	seenService := map[string]bool{}
+	for _, s := range c.Services {
+		if s.Name == "" || seenService[s.Name] {
+			return fmt.Errorf("cluster %s: service name %q is empty or repeated", c.Name, s.Name)
+		}
+		seenService[s.Name] = true
+		if s.DesiredCount < 0 {
+			return fmt.Errorf("cluster %s: service %s has negative desired count %d", c.Name, s.Name, s.DesiredCount)
+		}
+	}
+	return nil
+}
+
+// validate checks the group's sizes and hook timeout.
+func (g ASG) validate() error {
+	if g.Min < 0 || g.Min > g.Desired || g.Desired > g.Max {
+		return fmt.Errorf("group %s: sizes must satisfy 0 <= min (%d) <= desired (%d) <= max (%d)", g.Name, g.Min, g.Desired, g.Max)
+	}
+	if g.HookHeartbeatTimeout > 0 && g.HookHeartbeatTimeout < 30*time.Second {
+		return fmt.Errorf("group %s: hook heartbeat timeout %s is below Auto Scaling's minimum of 30s", g.Name, g.HookHeartbeatTimeout)
 	}
 	return nil
 }

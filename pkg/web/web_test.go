@@ -104,27 +104,14 @@ func TestPageShows(t *testing.T) {
 	_, body := serve(Page(source(view(), true), "v1.2.3"), "/")
 	inProgress, ended := section(t, body, "in-progress"), section(t, body, "ended")
 	health := section(t, body, "health")
-	for _, want := range []string{
+	sectionHas(t, "in-progress", inProgress,
 		"In progress (2)", "draining: tasks moving off", "1m 05s", ">3<", ">1<", "in 25s", "in 58m 55s",
-		"i-0000000000000000b", "looking up its container instance", "not known yet", ">–<", "web-asg",
-	} {
-		if !strings.Contains(inProgress, want) {
-			t.Errorf("in-progress section lacks %q:\n%s", want, inProgress)
-		}
-	}
-	for _, want := range []string{"i-0000000000000000c", "drained: every task stopped", "CONTINUE", "30s", "1m 30s ago", "2026-03-01 11:58:30 UTC"} {
-		if !strings.Contains(ended, want) {
-			t.Errorf("ended section lacks %q:\n%s", want, ended)
-		}
-	}
+		"i-0000000000000000b", "looking up its container instance", "not known yet", ">–<", "web-asg")
+	sectionHas(t, "ended", ended, "i-0000000000000000c", "drained: every task stopped", "CONTINUE", "30s", "1m 30s ago", "2026-03-01 11:58:30 UTC")
 	if strings.Contains(ended, "i-0000000000000000b") || strings.Contains(inProgress, "i-0000000000000000c") {
 		t.Error("a drain shows in the wrong section")
 	}
-	for _, want := range []string{"yes", "2s ago", "at least every 1m 00s", "Event queue lag", "not configured", ">2<"} {
-		if !strings.Contains(health, want) {
-			t.Errorf("health section lacks %q:\n%s", want, health)
-		}
-	}
+	sectionHas(t, "health", health, "yes", "2s ago", "at least every 1m 00s", "Event queue lag", "not configured", ">2<")
 	for _, want := range []string{`<meta http-equiv="refresh" content="5">`, `<meta name="viewport" content="width=device-width, initial-scale=1">`, "@media (max-width:", `<title>ecs-drainer: 2 drains in progress</title>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -145,6 +132,16 @@ func TestPageShows(t *testing.T) {
 	_, body = serve(Page(source(v, true), "v1.2.3"), "/")
 	if health := section(t, body, "health"); !strings.Contains(health, "not yet: no successful resync") || !strings.Contains(health, `class="warn" title="">not yet<`) || strings.Contains(health, "stale") {
 		t.Errorf("health before the first resync:\n%s", health)
+	}
+}
+
+// sectionHas reports each of wants that the page section name (its HTML, text) lacks.
+func sectionHas(t *testing.T, name, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s section lacks %q:\n%s", name, want, text)
+		}
 	}
 }
 

@@ -67,6 +67,12 @@ func decodeCFN(n *yaml.Node) (any, error) {
 	default:
 		return nil, fmt.Errorf("line %d: unexpected YAML node kind %v", n.Line, n.Kind)
 	}
+	return withCFNTag(n, v)
+}
+
+// withCFNTag gives v the long form of the intrinsic function its short-form tag (!Ref, !Sub,
+// ...) names, if it has one.
+func withCFNTag(n *yaml.Node, v any) (any, error) {
 	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
 		fn, ok := cfnTags[n.Tag]
 		if !ok {
@@ -190,6 +196,15 @@ func TestTemplateReferencesResolve(t *testing.T) {
 			problems = append(problems, fmt.Sprintf("If %v names no condition", ifArgs))
 		}
 	})
+	problems = append(problems, conditionProblems(tpl, isCondition)...)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// conditionProblems lists the resources and outputs whose Condition is not declared.
+func conditionProblems(tpl template, isCondition func(any) bool) []string {
+	var problems []string
 	for section, entries := range map[string]map[string]any{"Resources": tpl.Resources, "Outputs": tpl.Outputs} {
 		for name, e := range entries {
 			if c := dig(e, "Condition"); c != nil && !isCondition(c) {
@@ -197,9 +212,7 @@ func TestTemplateReferencesResolve(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	return problems
 }
 
 // templateActions returns the actions of the task role's inline policy, from both branches of

@@ -463,18 +463,7 @@ func TestTaskDefinition(t *testing.T) {
 	var td taskDefinition
 	readJSON(t, &td, "config/ecs/task-definition.json")
 
-	if td.NetworkMode != "awsvpc" {
-		t.Errorf("networkMode %q, want awsvpc (required by Fargate)", td.NetworkMode)
-	}
-	if !slices.Contains(td.RequiresCompatibilities, "FARGATE") {
-		t.Errorf("requiresCompatibilities %v lacks FARGATE", td.RequiresCompatibilities)
-	}
-	if td.CPU != "256" || td.Memory != "512" {
-		t.Errorf("cpu/memory = %s/%s, want 256/512 (0.25 vCPU, 512 MiB)", td.CPU, td.Memory)
-	}
-	if td.TaskRoleArn == "" || td.ExecutionRoleArn == "" {
-		t.Error("taskRoleArn and executionRoleArn must both be set")
-	}
+	checkFargateSettings(t, td)
 	if len(td.ContainerDefinitions) != 1 {
 		t.Fatalf("%d containers, want 1", len(td.ContainerDefinitions))
 	}
@@ -501,6 +490,23 @@ func TestTaskDefinition(t *testing.T) {
 		names = append(names, e.Name)
 	}
 	checkControllerEnv(t, env, names)
+}
+
+// checkFargateSettings checks the task definition's network mode, compatibilities, size and roles.
+func checkFargateSettings(t *testing.T, td taskDefinition) {
+	t.Helper()
+	if td.NetworkMode != "awsvpc" {
+		t.Errorf("networkMode %q, want awsvpc (required by Fargate)", td.NetworkMode)
+	}
+	if !slices.Contains(td.RequiresCompatibilities, "FARGATE") {
+		t.Errorf("requiresCompatibilities %v lacks FARGATE", td.RequiresCompatibilities)
+	}
+	if td.CPU != "256" || td.Memory != "512" {
+		t.Errorf("cpu/memory = %s/%s, want 256/512 (0.25 vCPU, 512 MiB)", td.CPU, td.Memory)
+	}
+	if td.TaskRoleArn == "" || td.ExecutionRoleArn == "" {
+		t.Error("taskRoleArn and executionRoleArn must both be set")
+	}
 }
 
 func TestService(t *testing.T) {

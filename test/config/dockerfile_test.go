@@ -113,9 +113,24 @@ func TestDockerfile(t *testing.T) {
 	}
 	build, final := st[0], st[len(st)-1]
 
-	// The base images are global ARGs (the Go version among them, so that it is bumped in one
-	// place) whose defaults are the public images; test/image/build.sh overrides the two image
-	// arguments with local stand-ins.
+	checkBaseImages(t, ins, build, final)
+
+	for _, in := range ins {
+		if in.cmd == "HEALTHCHECK" {
+			t.Errorf("line %d: HEALTHCHECK; health comes from ECS and Prometheus (see the comment at the top)", in.line)
+		}
+	}
+
+	checkBuilderStage(t, build)
+
+	checkRuntimeStage(t, final)
+}
+
+// checkBaseImages checks the base images are global ARGs (the Go version among them, so that it
+// is bumped in one place) whose defaults are the public images; test/image/build.sh overrides the
+// two image arguments with local stand-ins.
+func checkBaseImages(t *testing.T, ins, build, final []instruction) {
+	t.Helper()
 	args := globalArgs(ins)
 	for _, name := range []string{"GO_VERSION", "BUILDER_IMAGE", "RUNTIME_IMAGE"} {
 		if _, ok := args[name]; !ok {
@@ -129,13 +144,12 @@ func TestDockerfile(t *testing.T) {
 	if got := expandArgs(final[0].args, args); got != "gcr.io/distroless/static-debian12:nonroot" {
 		t.Errorf("runtime stage FROM %q (%q by default), want gcr.io/distroless/static-debian12:nonroot", final[0].args, got)
 	}
+}
 
-	for _, in := range ins {
-		if in.cmd == "HEALTHCHECK" {
-			t.Errorf("line %d: HEALTHCHECK; health comes from ECS and Prometheus (see the comment at the top)", in.line)
-		}
-	}
-
+// checkBuilderStage checks the builder stage caches its dependencies in a layer of their own and
+// builds a static, stamped binary.
+func checkBuilderStage(t *testing.T, build []instruction) {
+	t.Helper()
 	copyMod := index(build, "COPY", "go.mod", "go.sum")
 	download := index(build, "RUN", "go mod download")
 	copyAll := index(build, "COPY", ". .")
@@ -161,7 +175,12 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("ARG %s is not declared in the builder stage before go build", arg)
 		}
 	}
+}
 
+// checkRuntimeStage checks the runtime stage copies the binary, runs as non-root, exposes the
+// HTTP port and execs the binary directly.
+func checkRuntimeStage(t *testing.T, final []instruction) {
+	t.Helper()
 	if index(final, "COPY", "--from=build", "/ecs-drainer") < 0 {
 		t.Error("runtime stage does not copy /ecs-drainer from the build stage")
 	}
@@ -227,30 +246,36 @@ func TestControllerDeclaresVersionVars(t *testing.T) {
 		if f.Name.Name != "main" {
 			continue
 		}
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					// -X sets only a string variable whose value is a constant or absent.
-					isString := false
-					if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "string" {
-						isString = true
-					} else if vs.Type == nil && i < len(vs.Values) {
-						lit, ok := vs.Values[i].(*ast.BasicLit)
-						isString = ok && lit.Kind == token.STRING
-					}
-					found[n.Name] = isString
-				}
-			}
-		}
+		stringVars(f, found)
 	}
 	for _, name := range []string{"version", "revision"} {
 		if !found[name] {
 			t.Errorf("package main in cmd/controller has no package-level string variable %q for -X main.%s", name, name)
+		}
+	}
+}
+
+// stringVars records in found each package-level variable of f, and whether -X can set it: only
+// a string variable whose value is a constant or absent.
+func stringVars(f *ast.File, found map[string]bool) {
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, n := range vs.Names {
+				// -X sets only a string variable whose value is a constant or absent.
+				isString := false
+				if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "string" {
+					isString = true
+				} else if vs.Type == nil && i < len(vs.Values) {
+					lit, ok := vs.Values[i].(*ast.BasicLit)
+					isString = ok && lit.Kind == token.STRING
+				}
+				found[n.Name] = isString
+			}
 		}
 	}
 }

@@ -279,6 +279,23 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 	known := knownMetrics(t)
 	used := map[string]bool{}
+	checkPanels(t, dash, known, used)
+	for _, want := range []string{
+		"ecs_drainer_drains_in_progress", "ecs_drainer_oldest_drain_age_seconds",
+		"ecs_drainer_drains_ended_total", "ecs_drainer_lifecycle_actions_completed_total",
+		"ecs_drainer_drain_duration_seconds_bucket", "ecs_drainer_aws_requests_total",
+		"ecs_drainer_workqueue_depth", "ecs_drainer_last_resync_success_timestamp_seconds",
+	} {
+		if !used[want] {
+			t.Errorf("no panel shows %s", want)
+		}
+	}
+}
+
+// checkPanels checks each panel queries the datasource variable and only the metrics known, and
+// records in used the metrics the panels show.
+func checkPanels(t *testing.T, dash dashboard, known []string, used map[string]bool) {
+	t.Helper()
 	for _, p := range dash.Panels {
 		if p.Type == "row" {
 			continue
@@ -296,16 +313,6 @@ func TestGrafanaDashboard(t *testing.T) {
 			for _, m := range metricRE.FindAllString(tg.Expr, -1) {
 				used[m] = true
 			}
-		}
-	}
-	for _, want := range []string{
-		"ecs_drainer_drains_in_progress", "ecs_drainer_oldest_drain_age_seconds",
-		"ecs_drainer_drains_ended_total", "ecs_drainer_lifecycle_actions_completed_total",
-		"ecs_drainer_drain_duration_seconds_bucket", "ecs_drainer_aws_requests_total",
-		"ecs_drainer_workqueue_depth", "ecs_drainer_last_resync_success_timestamp_seconds",
-	} {
-		if !used[want] {
-			t.Errorf("no panel shows %s", want)
 		}
 	}
 }

@@ -63,6 +63,19 @@ func cliDrainFlow(t *testing.T, simBin string) {
 	sim := cliStartSim(t, simBin)
 	aws := newCLIRunner(t, sim)
 
+	cliBuildFleet(t, aws)
+	ci, instanceID := cliFirstInstance(t, aws)
+	onInstance := cliStartService(aws, ci, instanceID)
+	complete := cliScaleInAndDrain(t, aws, ci, instanceID, onInstance)
+	cliCheckErrorEnvelopes(t, aws, complete, instanceID)
+	cliCheckSimAccount(t, sim, instanceID)
+}
+
+// cliBuildFleet builds the fleet: a cluster, a task definition whose container takes 2 s to
+// stop, and a group of two instances that join the cluster and hold two tasks each, with a
+// terminating hook.
+func cliBuildFleet(t *testing.T, aws *cliRunner) {
+	t.Helper()
 	var cluster struct {
 		Cluster struct{ ClusterName, Status string }
 	}
@@ -99,7 +112,12 @@ func cliDrainFlow(t *testing.T, simBin string) {
 		hooks.LifecycleHooks[0].GlobalTimeout != 30000 { // min(48 h, 100 x heartbeat timeout)
 		t.Fatalf("describe-lifecycle-hooks returned %+v", hooks.LifecycleHooks)
 	}
+}
 
+// cliFirstInstance waits for the group's two container instances and returns the first one's
+// ARN and EC2 instance ID.
+func cliFirstInstance(t *testing.T, aws *cliRunner) (string, string) {
+	t.Helper()
 	var arns struct{ ContainerInstanceArns []string }
 	aws.eventually("two container instances registered", func() (bool, string) {
 		aws.json(&arns, "ecs", "list-container-instances", "--cluster", "web")
@@ -116,9 +134,14 @@ func cliDrainFlow(t *testing.T, simBin string) {
 		t.Fatalf("describe-container-instances returned %+v", cis.ContainerInstances)
 	}
 	ci, instanceID := cis.ContainerInstances[0].ContainerInstanceArn, cis.ContainerInstances[0].EC2InstanceID
+	return ci, instanceID
+}
 
-	// minimumHealthyPercent 50: the fleet has no room for replacements after the scale-in, so the
-	// scheduler may stop the drained instance's tasks without starting others first.
+// cliStartService starts a service of four tasks and returns the two on container instance ci
+// (EC2 instance instanceID). minimumHealthyPercent 50: the fleet has no room for replacements
+// after the scale-in, so the scheduler may stop the drained instance's tasks without starting
+// others first.
+func cliStartService(aws *cliRunner, ci, instanceID string) []string {
 	aws.ok("ecs", "create-service", "--cluster", "web", "--service-name", "web", "--task-definition", "web",
 		"--desired-count", "4", "--deployment-configuration", "minimumHealthyPercent=50,maximumPercent=200")
 	var onInstance []string
@@ -133,7 +156,14 @@ func cliDrainFlow(t *testing.T, simBin string) {
 		onInstance = aws.taskArns("--cluster", "web", "--container-instance", ci, "--desired-status", "RUNNING")
 		return len(onInstance) == 2, fmt.Sprintf("%d tasks on %s", len(onInstance), instanceID)
 	})
+	return onInstance
+}
 
+// cliScaleInAndDrain scales in instanceID (container instance ci, running the tasks onInstance),
+// drains it, waits for its tasks to stop and completes the lifecycle action, as ecs-drainer
+// would. It returns the completion command.
+func cliScaleInAndDrain(t *testing.T, aws *cliRunner, ci, instanceID string, onInstance []string) []string {
+	t.Helper()
 	var term struct {
 		Activity struct{ Description, StatusCode string }
 	}
@@ -175,8 +205,13 @@ func cliDrainFlow(t *testing.T, simBin string) {
 		state := aws.lifecycleState(instanceID)
 		return state == "" || state == "Terminated", state
 	})
+	return complete
+}
 
-	// Error envelopes, decoded by botocore.
+// cliCheckErrorEnvelopes checks the error envelopes, decoded by botocore: a second completion
+// (the command complete), and calls about a missing cluster.
+func cliCheckErrorEnvelopes(t *testing.T, aws *cliRunner, complete []string, instanceID string) {
+	t.Helper()
 	_, stderr := aws.fails(cliExitServiceError, complete...)
 	if want := "No active Lifecycle Action found with instance ID " + instanceID; !strings.Contains(stderr, "(ValidationError)") || !strings.Contains(stderr, want) {
 		t.Errorf("a second complete-lifecycle-action printed %q, want ValidationError and %q", stderr, want)
@@ -193,8 +228,12 @@ func cliDrainFlow(t *testing.T, simBin string) {
 	if _, stderr := aws.fails(cliExitServiceError, "ecs", "list-container-instances", "--cluster", "no-such-cluster"); !strings.Contains(stderr, "(ClusterNotFoundException)") {
 		t.Errorf("list-container-instances on a missing cluster printed %q, want ClusterNotFoundException", stderr)
 	}
+}
 
-	// The simulator's own account of it: no task died with the host, one completion.
+// cliCheckSimAccount checks the simulator's own account of the drain of instanceID: no task
+// died with the host, one completion.
+func cliCheckSimAccount(t *testing.T, sim *harness.Process, instanceID string) {
+	t.Helper()
 	mfs, err := harness.Metrics(sim.Addr)
 	if err != nil {
 		t.Fatal(err)

@@ -131,20 +131,33 @@ func cliEventsFlow(t *testing.T, aws *cliRunner, events, hooks string) {
 	if msgs[0].Attributes["ApproximateReceiveCount"] != "1" || msgs[0].MD5OfBody == "" {
 		t.Errorf("message attributes = %v", msgs[0].Attributes)
 	}
+	cliCheckHookMessage(t, aws, hooks, ev.Detail.LifecycleActionToken)
+	aws.ok("autoscaling", "complete-lifecycle-action", "--auto-scaling-group-name", "web-asg", "--lifecycle-hook-name", "drain",
+		"--lifecycle-action-result", "CONTINUE", "--lifecycle-action-token", ev.Detail.LifecycleActionToken)
+
+	cliCheckRedrive(t, aws, events, msgs[0].MessageId)
+}
+
+// cliCheckHookMessage checks the hook's queue got Auto Scaling's own lifecycle message with
+// the action's token.
+func cliCheckHookMessage(t *testing.T, aws *cliRunner, hooks, token string) {
+	t.Helper()
 	hookMsgs := aws.receive(hooks, "10", "20")
-	if len(hookMsgs) != 1 || !strings.Contains(hookMsgs[0].Body, `"LifecycleActionToken":"`+ev.Detail.LifecycleActionToken+`"`) {
-		t.Fatalf("hook queue = %+v, want the lifecycle message with token %s", hookMsgs, ev.Detail.LifecycleActionToken)
+	if len(hookMsgs) != 1 || !strings.Contains(hookMsgs[0].Body, `"LifecycleActionToken":"`+token+`"`) {
+		t.Fatalf("hook queue = %+v, want the lifecycle message with token %s", hookMsgs, token)
 	}
 	if !strings.Contains(hookMsgs[0].Body, `"Service":"AWS Auto Scaling"`) || strings.Contains(hookMsgs[0].Body, "detail-type") {
 		t.Errorf("hook message = %s, want Auto Scaling's own format", hookMsgs[0].Body)
 	}
-	aws.ok("autoscaling", "complete-lifecycle-action", "--auto-scaling-group-name", "web-asg", "--lifecycle-hook-name", "drain",
-		"--lifecycle-action-result", "CONTINUE", "--lifecycle-action-token", ev.Detail.LifecycleActionToken)
+}
 
-	// Never deleted, the event comes back after the 1 s visibility timeout; the receive after the
-	// second moves it to the dead-letter queue (maxReceiveCount 2).
+// cliCheckRedrive checks the event (messageID), never deleted, comes back after the 1 s
+// visibility timeout, and the receive after the second moves it to the dead-letter queue
+// (maxReceiveCount 2).
+func cliCheckRedrive(t *testing.T, aws *cliRunner, events, messageID string) {
+	t.Helper()
 	again := aws.receive(events, "10", "20")
-	if len(again) != 1 || again[0].MessageId != msgs[0].MessageId || again[0].Attributes["ApproximateReceiveCount"] != "2" {
+	if len(again) != 1 || again[0].MessageId != messageID || again[0].Attributes["ApproximateReceiveCount"] != "2" {
 		t.Fatalf("second receive = %+v, want the event again, received twice", again)
 	}
 	// The next receive, once the timeout ends, finds it due for the dead-letter queue and moves it.
@@ -152,7 +165,7 @@ func cliEventsFlow(t *testing.T, aws *cliRunner, events, hooks string) {
 		t.Fatalf("third receive = %+v, want nothing: the event moved", moved)
 	}
 	dead := aws.receive(strings.Replace(events, "/events", "/dead", 1), "10", "20")
-	if len(dead) != 1 || dead[0].MessageId != msgs[0].MessageId || dead[0].Attributes["DeadLetterQueueSourceArn"] != "arn:aws:sqs:us-east-1:123456789012:events" {
+	if len(dead) != 1 || dead[0].MessageId != messageID || dead[0].Attributes["DeadLetterQueueSourceArn"] != "arn:aws:sqs:us-east-1:123456789012:events" {
 		t.Fatalf("dead-letter queue = %+v, want the event from events", dead)
 	}
 }

@@ -379,6 +379,16 @@ func (s *diffSide) build(ctx context.Context) error {
 		return fmt.Errorf("putting the lifecycle hook: %w", err)
 	}
 
+	if err := s.waitInstances(ctx); err != nil {
+		return err
+	}
+
+	return s.startTasks(ctx)
+}
+
+// waitInstances waits for the group's two instances and their container instances, which on
+// moto it registers by hand.
+func (s *diffSide) waitInstances(ctx context.Context) error {
 	var instanceIDs []string
 	if err := harness.Eventually(20*time.Second, 100*time.Millisecond, func() (bool, string) {
 		out, err := s.as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{diffGroup}})
@@ -420,7 +430,12 @@ func (s *diffSide) build(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("waiting for the container instances: %w", err)
 	}
+	return nil
+}
 
+// startTasks creates the service and runs one standalone task, and on awssim waits for it to
+// start, so both sides describe a RUNNING task.
+func (s *diffSide) startTasks(ctx context.Context) error {
 	if _, err := s.ec.CreateService(ctx, &ecs.CreateServiceInput{
 		Cluster: aws.String(diffCluster), ServiceName: aws.String(diffService), TaskDefinition: aws.String(diffFamily),
 		DesiredCount: aws.Int32(1), LaunchType: ecstypes.LaunchTypeEc2,

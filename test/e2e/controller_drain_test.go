@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
+	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
 )
 
 // TestControllerDrainOutlivesHeartbeatTimeout drains an instance whose task takes 40 s to stop
@@ -306,29 +307,37 @@ func TestControllerDrainTimeout(t *testing.T) {
 				cont, abandon = 0, 1
 			}
 			e.completions(st, cont, abandon)
-			if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": tc.result, "reason": "drain_timeout"}); got != 1 {
-				t.Errorf("the controller counted %v %s completions for drain_timeout, want 1", got, tc.result)
-			}
-			if got := e.ctrlMetric(ctrl, "ecs_drainer_drain_timeouts_total", map[string]string{"action": tc.action}); got != 1 {
-				t.Errorf("drain_timeouts_total{action=%s} = %v, want 1", tc.action, got)
-			}
-			userStops := st.TasksStoppedByReason[awssim.StopReasonUser]
-			ctrlStops := e.ctrlMetric(ctrl, "ecs_drainer_tasks_stopped_total", map[string]string{"policy": "drain_timeout"})
-			if userStops < tc.controllerStopsMin || int(ctrlStops) != userStops || userStops != ctrlCalls(st, "ecs", "StopTask") {
-				t.Errorf("tasks stopped: %d by StopTask, %v counted by the controller, %d StopTask calls; want equal and at least %d",
-					userStops, ctrlStops, ctrlCalls(st, "ecs", "StopTask"), tc.controllerStopsMin)
-			}
-			// The stall was real: nothing moved off the instance by draining before the timeout,
-			// except the daemon task once the controller had stopped the pinned one.
-			if tc.action != "stop-tasks" && st.TasksStoppedByReason[awssim.StopReasonDraining] != 0 {
-				t.Errorf("%d tasks moved by draining: the drain was not stalled", st.TasksStoppedByReason[awssim.StopReasonDraining])
-			}
-			if tc.action == "stop-tasks" {
-				if got := userStops + st.TasksStoppedByReason[awssim.StopReasonDraining]; got != 2 {
-					t.Errorf("%d tasks stopped by the controller or by draining, want both tasks of the instance", got)
-				}
-			}
+			checkDrainTimeoutCounts(t, e, ctrl, st, tc.action, tc.result, tc.controllerStopsMin)
 		})
+	}
+}
+
+// checkDrainTimeoutCounts checks the controller counted one completion with result for the drain
+// timeout and one timeout of action, stopped at least controllerStopsMin tasks itself (each
+// counted once), and that the drain was really stalled until then.
+func checkDrainTimeoutCounts(t *testing.T, e *ctrlEnv, ctrl *harness.Process, st awssim.Stats, action, result string, controllerStopsMin int) {
+	t.Helper()
+	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": result, "reason": "drain_timeout"}); got != 1 {
+		t.Errorf("the controller counted %v %s completions for drain_timeout, want 1", got, result)
+	}
+	if got := e.ctrlMetric(ctrl, "ecs_drainer_drain_timeouts_total", map[string]string{"action": action}); got != 1 {
+		t.Errorf("drain_timeouts_total{action=%s} = %v, want 1", action, got)
+	}
+	userStops := st.TasksStoppedByReason[awssim.StopReasonUser]
+	ctrlStops := e.ctrlMetric(ctrl, "ecs_drainer_tasks_stopped_total", map[string]string{"policy": "drain_timeout"})
+	if userStops < controllerStopsMin || int(ctrlStops) != userStops || userStops != ctrlCalls(st, "ecs", "StopTask") {
+		t.Errorf("tasks stopped: %d by StopTask, %v counted by the controller, %d StopTask calls; want equal and at least %d",
+			userStops, ctrlStops, ctrlCalls(st, "ecs", "StopTask"), controllerStopsMin)
+	}
+	// The stall was real: nothing moved off the instance by draining before the timeout,
+	// except the daemon task once the controller had stopped the pinned one.
+	if action != "stop-tasks" && st.TasksStoppedByReason[awssim.StopReasonDraining] != 0 {
+		t.Errorf("%d tasks moved by draining: the drain was not stalled", st.TasksStoppedByReason[awssim.StopReasonDraining])
+	}
+	if action == "stop-tasks" {
+		if got := userStops + st.TasksStoppedByReason[awssim.StopReasonDraining]; got != 2 {
+			t.Errorf("%d tasks stopped by the controller or by draining, want both tasks of the instance", got)
+		}
 	}
 }
 

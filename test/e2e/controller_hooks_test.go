@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 
+	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
 	"github.com/ecs-drainer/ecs-drainer/pkg/options"
+	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
 )
 
 // TestControllerActionAlreadyEnded starts the controller on an instance whose lifecycle action for
@@ -67,22 +69,7 @@ func TestControllerActionAlreadyEnded(t *testing.T) {
 				return ctrlLogLines(ctrl, "Lifecycle action already ended") == 1, "not yet"
 			})
 			e.ctrlWaitResyncs(ctrl, 3)
-			st := e.stats()
-			if got := st.WriteCalls - before.WriteCalls; got != 0 {
-				t.Errorf("%d successful writes by the controller, want none:\n%s", got, ctrlFormatCounts(ctrlDelta(before, st)))
-			}
-			for _, op := range []string{"ecs/UpdateContainerInstancesState", "ecs/TagResource", "autoscaling/CompleteLifecycleAction"} {
-				if n := ctrlByOp(ctrlDelta(before, st))[op]; n != 0 {
-					t.Errorf("%d %s calls for an action already over, want none", n, op)
-				}
-			}
-			// One attempt (the heartbeat at first sight) told it the action was over; no retries.
-			if n := ctrlByOp(ctrlDelta(before, st))["autoscaling/RecordLifecycleActionHeartbeat"]; n != 1 {
-				t.Errorf("%d RecordLifecycleActionHeartbeat calls, want 1", n)
-			}
-			if got := ctrlLogLines(ctrl, "Lifecycle action already ended"); got != 1 {
-				t.Errorf("logged the end %d times, want once", got)
-			}
+			checkLeftEndedActionAlone(t, e, ctrl, before)
 			if got := e.inState("ended-asg", astypes.LifecycleStateTerminatingWait); !slices.Equal(got, ids) {
 				t.Fatalf("in Terminating:Wait: %v, want %v: the second hook's action was completed", got, ids)
 			}
@@ -91,7 +78,7 @@ func TestControllerActionAlreadyEnded(t *testing.T) {
 			e.completeAction("ended-asg", options.ECSManagedHookName, ids[0], "CONTINUE")
 			e.waitTerminated(ids)
 			e.waitCtrlMetric(ctrl, "ecs_drainer_drains_ended_total", map[string]string{"outcome": "other"}, 1)
-			st = e.stats()
+			st := e.stats()
 			tl := e.timelines()[ids[0]]
 			if !tl.DrainingAt.IsZero() || tl.TimedOut != timedOut || tl.TasksKilled != 0 {
 				t.Errorf("timeline %+v: want never DRAINING, %d timed out (before the controller started), no task killed", tl, timedOut)
@@ -103,6 +90,28 @@ func TestControllerActionAlreadyEnded(t *testing.T) {
 				t.Errorf("the controller counted %v completions, want 0", got)
 			}
 		})
+	}
+}
+
+// checkLeftEndedActionAlone checks that, since before, the controller wrote nothing for an action
+// already over: one heartbeat told it so, and it logged that once.
+func checkLeftEndedActionAlone(t *testing.T, e *ctrlEnv, ctrl *harness.Process, before awssim.Stats) {
+	t.Helper()
+	st := e.stats()
+	if got := st.WriteCalls - before.WriteCalls; got != 0 {
+		t.Errorf("%d successful writes by the controller, want none:\n%s", got, ctrlFormatCounts(ctrlDelta(before, st)))
+	}
+	for _, op := range []string{"ecs/UpdateContainerInstancesState", "ecs/TagResource", "autoscaling/CompleteLifecycleAction"} {
+		if n := ctrlByOp(ctrlDelta(before, st))[op]; n != 0 {
+			t.Errorf("%d %s calls for an action already over, want none", n, op)
+		}
+	}
+	// One attempt (the heartbeat at first sight) told it the action was over; no retries.
+	if n := ctrlByOp(ctrlDelta(before, st))["autoscaling/RecordLifecycleActionHeartbeat"]; n != 1 {
+		t.Errorf("%d RecordLifecycleActionHeartbeat calls, want 1", n)
+	}
+	if got := ctrlLogLines(ctrl, "Lifecycle action already ended"); got != 1 {
+		t.Errorf("logged the end %d times, want once", got)
 	}
 }
 
@@ -145,6 +154,30 @@ func TestControllerLeavesOtherHooksAlone(t *testing.T) {
 	e.waitCtrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "drained"}, 2)
 	e.ctrlWaitResyncs(ctrl, 3)
 
+	checkOtherHooksLeftAlone(t, e, ctrl, left)
+
+	// ECS finishes its drain and completes its hook: the instance goes, with nothing running.
+	e.completeAction("both", options.ECSManagedHookName, left["both"], "CONTINUE")
+	e.waitTerminated([]string{left["both"]})
+	e.waitCtrlMetric(ctrl, "ecs_drainer_drains_ended_total", map[string]string{"outcome": "completed"}, 2)
+	st := e.stats()
+	e.noHarm(st)
+	tls := e.timelines()
+	for _, g := range []string{"mine", "both"} {
+		if tl := tls[left[g]]; tl.TasksKilled != 0 || tl.TimedOut != 0 || tl.TerminatedAt.IsZero() {
+			t.Errorf("%s's instance: %+v, want terminated with no task killed", g, tl)
+		}
+	}
+	if got, want := st.CompletionsByInstance, map[string]int{left["mine"]: 1, left["both"]: 2}; !maps.Equal(got, want) {
+		t.Errorf("completions by instance %v, want %v (the controller once each, ECS once)", got, want)
+	}
+}
+
+// checkOtherHooksLeftAlone checks the controller touched neither the legacy group's instance nor
+// the one held only by ECS's hook, drained and completed its own hook on the group with both, and
+// warned once about each. left maps each group to its scaled-in instance.
+func checkOtherHooksLeftAlone(t *testing.T, e *ctrlEnv, ctrl *harness.Process, left map[string]string) {
+	t.Helper()
 	tls := e.timelines()
 	for _, g := range []string{"legacy", "ecs-only"} {
 		if tl := tls[left[g]]; !tl.DrainingAt.IsZero() || tl.Completions != 0 || tl.Heartbeats != 0 || !tl.TerminatedAt.IsZero() {
@@ -164,22 +197,6 @@ func TestControllerLeavesOtherHooksAlone(t *testing.T) {
 	}
 	if got := ctrlLogLines(ctrl, "ECS managed draining hook is on this group too; ECS also drains its instances, and its hook is left to ECS"); got != 1 {
 		t.Errorf("warned %d times about the group with both hooks, want once", got)
-	}
-
-	// ECS finishes its drain and completes its hook: the instance goes, with nothing running.
-	e.completeAction("both", options.ECSManagedHookName, left["both"], "CONTINUE")
-	e.waitTerminated([]string{left["both"]})
-	e.waitCtrlMetric(ctrl, "ecs_drainer_drains_ended_total", map[string]string{"outcome": "completed"}, 2)
-	st := e.stats()
-	e.noHarm(st)
-	tls = e.timelines()
-	for _, g := range []string{"mine", "both"} {
-		if tl := tls[left[g]]; tl.TasksKilled != 0 || tl.TimedOut != 0 || tl.TerminatedAt.IsZero() {
-			t.Errorf("%s's instance: %+v, want terminated with no task killed", g, tl)
-		}
-	}
-	if got, want := st.CompletionsByInstance, map[string]int{left["mine"]: 1, left["both"]: 2}; !maps.Equal(got, want) {
-		t.Errorf("completions by instance %v, want %v (the controller once each, ECS once)", got, want)
 	}
 }
 
@@ -248,6 +265,13 @@ func TestControllerDryRun(t *testing.T) {
 			t.Errorf("%q logged %d times, want %d", msg, got, n)
 		}
 	}
+	checkDryRunChangedNothing(t, e, before, waiting)
+}
+
+// checkDryRunChangedNothing checks that, since before, the dry run made no write call, left the
+// waiting instances as they were, and created no hook.
+func checkDryRunChangedNothing(t *testing.T, e *ctrlEnv, before awssim.Stats, waiting []string) {
+	t.Helper()
 	st := e.stats()
 	if got := st.WriteCalls - before.WriteCalls; got != 0 {
 		t.Errorf("%d successful writes in dry run, want none", got)

@@ -76,24 +76,7 @@ func TestDrainsPageInBrowser(t *testing.T) {
 	task, id := holdDrain(t, as, ec, "web")
 	_, held := holdDrain(t, as, ec, "batch")
 
-	// In progress: the page shows the instance in the in-progress table, and the JSON agrees.
-	d := waitDraining(t, base, id)
-	dom := chromiumDOM(t, chromium, base+"/")
-	inProgress, ended := domSection(t, dom, "in-progress"), domSection(t, dom, "ended")
-	for _, want := range []string{id, "web-asg", ">web<", d.PhaseText} {
-		if !strings.Contains(inProgress, want) {
-			t.Errorf("the page's in-progress table lacks %q:\n%s", want, inProgress)
-		}
-	}
-	if strings.Contains(ended, id) {
-		t.Errorf("the page shows %s as ended while it drains:\n%s", id, ended)
-	}
-	v := fetchDrains(t, base)
-	if !slices.ContainsFunc(v.InProgress, func(j reconciler.DrainInProgress) bool {
-		return j.InstanceID == id && j.ASG == "web-asg" && j.Phase == reconciler.PhaseDraining && strings.HasSuffix(j.Cluster, ":cluster/web")
-	}) || slices.ContainsFunc(v.Ended, func(e reconciler.EndedDrain) bool { return e.InstanceID == id }) {
-		t.Errorf("/drains disagrees with the page: %s not draining in web-asg, cluster web, in progress:\n%+v", id, v)
-	}
+	checkPageDraining(t, chromium, base, id)
 
 	// Let the drain end: stop the standalone task.
 	if _, err := ec.StopTask(t.Context(), &ecs.StopTaskInput{Cluster: aws.String("web"), Task: aws.String(task), Reason: aws.String("drains page test")}); err != nil {
@@ -111,16 +94,44 @@ func TestDrainsPageInBrowser(t *testing.T) {
 		t.Errorf("/drains: %s ended %+v, want drained in web-asg, completed CONTINUE", id, e)
 	}
 
-	// Ended: the page shows it among the ended drains, drained, and no longer in progress, while
-	// the batch drain still is.
+	checkPageEnded(t, chromium, base, id, held, e)
+}
+
+// checkPageDraining checks the page shows the drain of id in the in-progress table, and the JSON
+// agrees.
+func checkPageDraining(t *testing.T, chromium, base, id string) {
+	t.Helper()
+	d := waitDraining(t, base, id)
+	dom := chromiumDOM(t, chromium, base+"/")
+	inProgress, ended := domSection(t, dom, "in-progress"), domSection(t, dom, "ended")
+	for _, want := range []string{id, "web-asg", ">web<", d.PhaseText} {
+		if !strings.Contains(inProgress, want) {
+			t.Errorf("the page's in-progress table lacks %q:\n%s", want, inProgress)
+		}
+	}
+	if strings.Contains(ended, id) {
+		t.Errorf("the page shows %s as ended while it drains:\n%s", id, ended)
+	}
+	v := fetchDrains(t, base)
+	if !slices.ContainsFunc(v.InProgress, func(j reconciler.DrainInProgress) bool {
+		return j.InstanceID == id && j.ASG == "web-asg" && j.Phase == reconciler.PhaseDraining && strings.HasSuffix(j.Cluster, ":cluster/web")
+	}) || slices.ContainsFunc(v.Ended, func(e reconciler.EndedDrain) bool { return e.InstanceID == id }) {
+		t.Errorf("/drains disagrees with the page: %s not draining in web-asg, cluster web, in progress:\n%+v", id, v)
+	}
+}
+
+// checkPageEnded checks the page and /drains show the drain of id among the ended ones (e),
+// drained, and no longer in progress, while the drain of held still is.
+func checkPageEnded(t *testing.T, chromium, base, id, held string, e reconciler.EndedDrain) {
+	t.Helper()
 	waitDraining(t, base, held)
 	shot := filepath.Join(t.TempDir(), "drains-page.png")
 	if path := os.Getenv(drainsPageScreenshotEnv); path != "" {
 		shot = path
 	}
-	dom = chromiumDOM(t, chromium, base+"/")
+	dom := chromiumDOM(t, chromium, base+"/")
 	chromiumScreenshot(t, chromium, base+"/", shot)
-	inProgress, ended = domSection(t, dom, "in-progress"), domSection(t, dom, "ended")
+	inProgress, ended := domSection(t, dom, "in-progress"), domSection(t, dom, "ended")
 	for _, want := range []string{id, "web-asg", e.OutcomeText, metrics.ResultContinue} {
 		if !strings.Contains(ended, want) {
 			t.Errorf("the page's ended table lacks %q:\n%s", want, ended)
@@ -129,7 +140,7 @@ func TestDrainsPageInBrowser(t *testing.T) {
 	if strings.Contains(inProgress, id) || !strings.Contains(inProgress, held) {
 		t.Errorf("the page's in-progress table shows %s, or lacks %s:\n%s", id, held, inProgress)
 	}
-	v = fetchDrains(t, base)
+	v := fetchDrains(t, base)
 	if slices.ContainsFunc(v.InProgress, func(d reconciler.DrainInProgress) bool { return d.InstanceID == id }) ||
 		!slices.ContainsFunc(v.InProgress, func(d reconciler.DrainInProgress) bool { return d.InstanceID == held }) {
 		t.Errorf("/drains disagrees with the page: %s in progress, or %s not:\n%+v", id, held, v.InProgress)

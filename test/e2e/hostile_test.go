@@ -64,17 +64,7 @@ func TestHostileResponses(t *testing.T) {
 	}()
 	alive := func(phase string) {
 		t.Helper()
-		if ctrl.Exited() {
-			t.Fatalf("%s: the controller exited", phase)
-		}
-		resp, err := http.Get("http://" + ctrl.Addr + "/healthz")
-		if err != nil {
-			t.Fatalf("%s: /healthz: %v", phase, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: /healthz answered %s", phase, resp.Status)
-		}
+		hostileAlive(t, ctrl, phase)
 	}
 
 	// Phase 1, 20% spoiled: the controller still drains what it finds.
@@ -99,6 +89,44 @@ func TestHostileResponses(t *testing.T) {
 	if _, finished, err := hostileGroupProgress(simURL, groupB); err != nil || finished != 0 {
 		t.Fatalf("test premise: with every answer spoiled the controller cannot list %s, yet %d of its drains finished (err %v)", groupB, finished, err)
 	}
+	hostileCheckErrorsCounted(t, ctrl)
+
+	// Phase 3, clean: what was left converges.
+	if err := chaosSetFaults(simURL, awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	err = harness.Eventually(90*time.Second, 500*time.Millisecond, func() (bool, string) {
+		alive("answers clean again")
+		return hostileGroupDrained(simURL, groupB)
+	})
+	if err != nil {
+		t.Fatalf("once answers were clean, the drains of %s did not finish: %v", groupB, err)
+	}
+
+	hostileCheckEnd(t, simURL, ctrl)
+}
+
+// hostileAlive fails the test if the controller exited or its /healthz does not answer OK; phase
+// says when.
+func hostileAlive(t *testing.T, ctrl *harness.Process, phase string) {
+	t.Helper()
+	if ctrl.Exited() {
+		t.Fatalf("%s: the controller exited", phase)
+	}
+	resp, err := http.Get("http://" + ctrl.Addr + "/healthz")
+	if err != nil {
+		t.Fatalf("%s: /healthz: %v", phase, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: /healthz answered %s", phase, resp.Status)
+	}
+}
+
+// hostileCheckErrorsCounted checks the controller counted the spoiled answers as AWS errors
+// (DeserializationError among them) and its reconciles as errors.
+func hostileCheckErrorsCounted(t *testing.T, ctrl *harness.Process) {
+	t.Helper()
 	mfs, err := harness.Metrics(ctrl.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -121,19 +149,12 @@ func TestHostileResponses(t *testing.T) {
 	if n := harness.Sum(mfs, "ecs_drainer_reconcile_total", map[string]string{"result": "error"}); n == 0 {
 		t.Errorf("ecs_drainer_reconcile_total{result=\"error\"} is 0 after spoiled answers")
 	}
+}
 
-	// Phase 3, clean: what was left converges.
-	if err := chaosSetFaults(simURL, awssim.Faults{}); err != nil {
-		t.Fatal(err)
-	}
-	err = harness.Eventually(90*time.Second, 500*time.Millisecond, func() (bool, string) {
-		alive("answers clean again")
-		return hostileGroupDrained(simURL, groupB)
-	})
-	if err != nil {
-		t.Fatalf("once answers were clean, the drains of %s did not finish: %v", groupB, err)
-	}
-
+// hostileCheckEnd checks every drain of both groups ended right, the controller never panicked,
+// and it stops cleanly.
+func hostileCheckEnd(t *testing.T, simURL string, ctrl *harness.Process) {
+	t.Helper()
 	stats, err := chaosStats(simURL)
 	if err != nil {
 		t.Fatal(err)

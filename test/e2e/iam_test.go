@@ -308,33 +308,12 @@ func iamActionsFromInterfaces(dir string) ([]string, error) {
 				if !ok {
 					continue
 				}
-				for _, m := range it.Methods.List {
-					if len(m.Names) == 0 {
-						return nil, fmt.Errorf("%s: interface %s embeds %s; list its operations as methods so they can be checked",
-							fset.Position(m.Pos()), ts.Name.Name, iamExprString(m.Type))
-					}
-					ft, ok := m.Type.(*ast.FuncType)
-					if !ok {
-						continue
-					}
-					for _, name := range m.Names {
-						svc, input, ok := iamOperationShape(ft, services)
-						if !ok {
-							continue
-						}
-						if input != name.Name+"Input" {
-							return nil, fmt.Errorf("%s: %s.%s takes %s, not %sInput: not the SDK's signature",
-								fset.Position(name.Pos()), ts.Name.Name, name.Name, input, name.Name)
-						}
-						prefix, ok := iamSDKServicePrefix[svc]
-						if !ok {
-							return nil, fmt.Errorf("%s: %s.%s is an operation of SDK service %q, whose IAM prefix this test does not know; add it to iamSDKServicePrefix",
-								fset.Position(name.Pos()), ts.Name.Name, name.Name, svc)
-						}
-						actions = append(actions, prefix+":"+name.Name)
-						found[ts.Name.Name]++
-					}
+				ops, err := iamInterfaceActions(fset, ts.Name.Name, it, services)
+				if err != nil {
+					return nil, err
 				}
+				actions = append(actions, ops...)
+				found[ts.Name.Name] += len(ops)
 			}
 		}
 	}
@@ -345,6 +324,39 @@ func iamActionsFromInterfaces(dir string) ([]string, error) {
 	}
 	slices.Sort(actions)
 	return slices.Compact(actions), nil
+}
+
+// iamInterfaceActions lists the IAM actions of the SDK operations interface name (it) declares,
+// given the SDK services its file imports.
+func iamInterfaceActions(fset *token.FileSet, name string, it *ast.InterfaceType, services map[string]string) ([]string, error) {
+	var actions []string
+	for _, m := range it.Methods.List {
+		if len(m.Names) == 0 {
+			return nil, fmt.Errorf("%s: interface %s embeds %s; list its operations as methods so they can be checked",
+				fset.Position(m.Pos()), name, iamExprString(m.Type))
+		}
+		ft, ok := m.Type.(*ast.FuncType)
+		if !ok {
+			continue
+		}
+		for _, op := range m.Names {
+			svc, input, ok := iamOperationShape(ft, services)
+			if !ok {
+				continue
+			}
+			if input != op.Name+"Input" {
+				return nil, fmt.Errorf("%s: %s.%s takes %s, not %sInput: not the SDK's signature",
+					fset.Position(op.Pos()), name, op.Name, input, op.Name)
+			}
+			prefix, ok := iamSDKServicePrefix[svc]
+			if !ok {
+				return nil, fmt.Errorf("%s: %s.%s is an operation of SDK service %q, whose IAM prefix this test does not know; add it to iamSDKServicePrefix",
+					fset.Position(op.Pos()), name, op.Name, svc)
+			}
+			actions = append(actions, prefix+":"+op.Name)
+		}
+	}
+	return actions, nil
 }
 
 // iamSDKImports maps the local names of a file's imports of SDK service packages to the service.
@@ -596,6 +608,20 @@ func (t *iamTemplate) taskRoleActions() ([]string, error) {
 	if policies == nil {
 		return nil, fmt.Errorf("%s: task role %s has no inline Policies", t.path, roleID)
 	}
+	actions, err := t.policyActions(policies)
+	if err != nil {
+		return nil, err
+	}
+	if len(actions) == 0 {
+		return nil, fmt.Errorf("%s: task role %s grants no action", t.path, roleID)
+	}
+	slices.Sort(actions)
+	return slices.Compact(actions), nil
+}
+
+// policyActions lists the actions the statements under policies allow, and refuses a statement
+// that is not a plain Allow of Actions.
+func (t *iamTemplate) policyActions(policies *yaml.Node) ([]string, error) {
 	var actions []string
 	var walkErr error
 	var walk func(n *yaml.Node)
@@ -623,14 +649,7 @@ func (t *iamTemplate) taskRoleActions() ([]string, error) {
 		}
 	}
 	walk(policies)
-	if walkErr != nil {
-		return nil, walkErr
-	}
-	if len(actions) == 0 {
-		return nil, fmt.Errorf("%s: task role %s grants no action", t.path, roleID)
-	}
-	slices.Sort(actions)
-	return slices.Compact(actions), nil
+	return actions, walkErr
 }
 
 // iamGetAttResource returns the logical ID in "!GetAtt X.Arn", "!GetAtt [X, Arn]" or

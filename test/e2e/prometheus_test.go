@@ -81,42 +81,8 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 	as, ec := harness.Clients("http://" + sim.Addr)
 	promBuildFleet(t, sim, as, ec, fleet, 1)
 
-	// Before anything happens: Prometheus scrapes the controller and has evaluated every rule,
-	// including the templated one, since. Until the first scrape absent(up) holds, so
-	// EcsDrainerDown is rightly pending; from here on the controller is up and states are recorded.
-	promWait(t, "Prometheus scrapes the controller and evaluates every rule", func() (bool, string) {
-		up, err := promQueryScalar(prom.addr, `up{job="ecs-drainer"}`)
-		if err != nil {
-			return false, err.Error()
-		}
-		rules, err := promRules(prom.addr)
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, r := range rules {
-			if r.Health != "ok" {
-				return false, fmt.Sprintf("rule %s health %q %s", r.Name, r.Health, r.LastError)
-			}
-		}
-		down := rules[promDownRule]
-		return up == 1 && down.State == "inactive", fmt.Sprintf("up = %v, %s %q", up, promDownRule, down.State)
-	})
-	states := promStateLog{}
-	rules, err := promRules(prom.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states.record(rules)
-	stuck, ok := rules[promStuckRule]
-	if !ok {
-		t.Fatalf("Prometheus loaded no rule %s from the templated alerts.yml; rules: %v", promStuckRule, slices.Sorted(maps.Keys(rules)))
-	}
-	if !strings.Contains(stuck.Query, promStuckThresholdTest) || stuck.Duration != promStuckForSeconds {
-		t.Fatalf("rule %s runs query %q for %vs, want the templated threshold %q for %ds", promStuckRule, stuck.Query, stuck.Duration, promStuckThresholdTest, promStuckForSeconds)
-	}
-	if stuck.State != "inactive" {
-		t.Fatalf("rule %s is %q before any scale-in, want inactive", promStuckRule, stuck.State)
-	}
+	promWaitRulesLoaded(t, prom)
+	states := checkStuckRuleLoaded(t, prom)
 
 	if _, err := as.SetDesiredCapacity(t.Context(), &autoscaling.SetDesiredCapacityInput{
 		AutoScalingGroupName: aws.String(asg), DesiredCapacity: aws.Int32(0),
@@ -135,33 +101,9 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 			return r.State == want, fmt.Sprintf("state %q, alerts %+v", r.State, r.Alerts)
 		})
 	}
-	rules, err = promRules(prom.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts := rules[promStuckRule].Alerts
-	if len(alerts) != 1 {
-		t.Fatalf("%s has %d alerts, want 1 (one job): %+v", promStuckRule, len(alerts), alerts)
-	}
-	labels, runbook := alerts[0].Labels, rules[promStuckRule].Annotations["runbook_url"]
-	if labels["severity"] != "warning" || labels["job"] != "ecs-drainer" || labels["alertname"] != promStuckRule {
-		t.Errorf("%s alert labels %v, want alertname=%s job=ecs-drainer severity=warning", promStuckRule, labels, promStuckRule)
-	}
-	amWaitDelivered(t, rcv, promStuckRule, labels, runbook, "firing")
-	// The warning also goes to Slack, whose message template must carry the runbook link.
-	promWait(t, "the Slack receiver gets the firing "+promStuckRule+" with its runbook link", func() (bool, string) {
-		return rcv.slackMentions("FIRING", promStuckRule, runbook), rcv.String()
-	})
+	labels, runbook := checkStuckAlertFires(t, prom, rcv)
 
-	// The drain really is stuck, not slow: DRAINING, not completed, the controller sees it.
-	tl := promTimelines(t, sim.Addr)
-	if len(tl) != 1 || tl[0].DrainingAt.IsZero() || !tl[0].CompletedAt.IsZero() || !tl[0].TerminatedAt.IsZero() {
-		t.Fatalf("while the alert fires, want one instance DRAINING and not completed; timelines %+v", tl)
-	}
-	ctlMetrics := promMetrics(t, ctl.Addr)
-	if got := harness.Sum(ctlMetrics, "ecs_drainer_drains_in_progress", nil); got != 1 {
-		t.Errorf("ecs_drainer_drains_in_progress = %v while stuck, want 1", got)
-	}
+	checkStuck(t, sim, ctl)
 
 	// Unstick: with no task wanted, ECS stops the one on the draining instance.
 	if _, err := ec.UpdateService(t.Context(), &ecs.UpdateServiceInput{
@@ -187,8 +129,101 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 		return s.Terminated == 1 && ended == 1, fmt.Sprintf("terminated %d, drains ended %v", s.Terminated, ended)
 	})
 
-	// The drain ended the right way, once.
-	ctlMetrics = promMetrics(t, ctl.Addr)
+	checkDrainEndedOnce(t, sim, ctl)
+
+	checkOnlyStuckAlerted(t, states, rcv)
+}
+
+// promWaitRulesLoaded waits until Prometheus scrapes the controller and has evaluated every rule,
+// including the templated one, since. Until the first scrape absent(up) holds, so EcsDrainerDown
+// is rightly pending; from here on the controller is up and states are recorded.
+func promWaitRulesLoaded(t *testing.T, prom *promServer) {
+	t.Helper()
+	promWait(t, "Prometheus scrapes the controller and evaluates every rule", func() (bool, string) {
+		up, err := promQueryScalar(prom.addr, `up{job="ecs-drainer"}`)
+		if err != nil {
+			return false, err.Error()
+		}
+		rules, err := promRules(prom.addr)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range rules {
+			if r.Health != "ok" {
+				return false, fmt.Sprintf("rule %s health %q %s", r.Name, r.Health, r.LastError)
+			}
+		}
+		down := rules[promDownRule]
+		return up == 1 && down.State == "inactive", fmt.Sprintf("up = %v, %s %q", up, promDownRule, down.State)
+	})
+}
+
+// checkStuckRuleLoaded checks Prometheus loaded the templated stuck-drain rule, inactive before
+// any scale-in, and returns the rule states recorded so far.
+func checkStuckRuleLoaded(t *testing.T, prom *promServer) promStateLog {
+	t.Helper()
+	states := promStateLog{}
+	rules, err := promRules(prom.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states.record(rules)
+	stuck, ok := rules[promStuckRule]
+	if !ok {
+		t.Fatalf("Prometheus loaded no rule %s from the templated alerts.yml; rules: %v", promStuckRule, slices.Sorted(maps.Keys(rules)))
+	}
+	if !strings.Contains(stuck.Query, promStuckThresholdTest) || stuck.Duration != promStuckForSeconds {
+		t.Fatalf("rule %s runs query %q for %vs, want the templated threshold %q for %ds", promStuckRule, stuck.Query, stuck.Duration, promStuckThresholdTest, promStuckForSeconds)
+	}
+	if stuck.State != "inactive" {
+		t.Fatalf("rule %s is %q before any scale-in, want inactive", promStuckRule, stuck.State)
+	}
+	return states
+}
+
+// checkStuckAlertFires checks the stuck-drain alert carries its labels and reaches the webhook
+// and, with its runbook link, the Slack receiver. It returns the labels and the runbook URL.
+func checkStuckAlertFires(t *testing.T, prom *promServer, rcv *amReceiver) (map[string]string, string) {
+	t.Helper()
+	rules, err := promRules(prom.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := rules[promStuckRule].Alerts
+	if len(alerts) != 1 {
+		t.Fatalf("%s has %d alerts, want 1 (one job): %+v", promStuckRule, len(alerts), alerts)
+	}
+	labels, runbook := alerts[0].Labels, rules[promStuckRule].Annotations["runbook_url"]
+	if labels["severity"] != "warning" || labels["job"] != "ecs-drainer" || labels["alertname"] != promStuckRule {
+		t.Errorf("%s alert labels %v, want alertname=%s job=ecs-drainer severity=warning", promStuckRule, labels, promStuckRule)
+	}
+	amWaitDelivered(t, rcv, promStuckRule, labels, runbook, "firing")
+	// The warning also goes to Slack, whose message template must carry the runbook link.
+	promWait(t, "the Slack receiver gets the firing "+promStuckRule+" with its runbook link", func() (bool, string) {
+		return rcv.slackMentions("FIRING", promStuckRule, runbook), rcv.String()
+	})
+	return labels, runbook
+}
+
+// checkStuck checks the drain really is stuck, not slow: DRAINING, not completed, and the
+// controller sees it.
+func checkStuck(t *testing.T, sim, ctl *harness.Process) {
+	t.Helper()
+	tl := promTimelines(t, sim.Addr)
+	if len(tl) != 1 || tl[0].DrainingAt.IsZero() || !tl[0].CompletedAt.IsZero() || !tl[0].TerminatedAt.IsZero() {
+		t.Fatalf("while the alert fires, want one instance DRAINING and not completed; timelines %+v", tl)
+	}
+	ctlMetrics := promMetrics(t, ctl.Addr)
+	if got := harness.Sum(ctlMetrics, "ecs_drainer_drains_in_progress", nil); got != 1 {
+		t.Errorf("ecs_drainer_drains_in_progress = %v while stuck, want 1", got)
+	}
+}
+
+// checkDrainEndedOnce checks the drain ended the right way, once, in the controller's metrics
+// and the simulator's ground truth.
+func checkDrainEndedOnce(t *testing.T, sim, ctl *harness.Process) {
+	t.Helper()
+	ctlMetrics := promMetrics(t, ctl.Addr)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -212,8 +247,12 @@ func TestStuckDrainAlertOnRealPrometheus(t *testing.T) {
 		t.Errorf("simulator: completed %v by instance %v, timed out %d, terminated with tasks %d; want one CONTINUE, none timed out or killed",
 			s.LifecycleActionsCompleted, s.CompletionsByInstance, s.LifecycleActionsTimedOut, s.TerminatedWithTasks)
 	}
+}
 
-	// EcsDrainerDown saw the controller up throughout; nothing but the stuck drain alerted.
+// checkOnlyStuckAlerted checks EcsDrainerDown saw the controller up throughout, and nothing but
+// the stuck drain alerted.
+func checkOnlyStuckAlerted(t *testing.T, states promStateLog, rcv *amReceiver) {
+	t.Helper()
 	if got := states.seen(promDownRule); !slices.Equal(got, []string{"inactive"}) {
 		t.Errorf("%s went through states %v while the controller was up, want only inactive", promDownRule, got)
 	}

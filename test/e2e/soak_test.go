@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
@@ -135,20 +136,91 @@ func TestSoak(t *testing.T) {
 
 // runSoak runs one soak of the given shape and checks and prints its outcome.
 func runSoak(t *testing.T, plan soakPlan) {
-	rng := rand.New(rand.NewPCG(*soakSeed, *soakSeed^0x50a4))
-	awssimBin, ctrlBin := chaosBinaries(t)
+	s := startSoak(t, plan)
+	s.primary = s.startCtrl("the controller")
+	defer s.dumpOnFailure()
+	if err := chaosWaitReady(s.primary.Addr, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Baseline goroutines: the controller idle with the fleet listed, before any scale-in.
+	time.Sleep(3 * time.Second)
+	base, err := harness.Metrics(s.primary.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := soakResult{baseGoroutines: harness.Sum(base, "go_goroutines", nil)}
+
+	s.scheduleRestarts()
+	s.start = time.Now()
+	s.scaleLoop()
+	r.loopTime = time.Since(s.start)
+	s.endLoop()
+	s.waitTail()
+	r.endGoroutines = s.waitGoroutines(r.baseGoroutines)
+	s.judge(&r)
+	s.summarize(r)
+}
+
+// soak is one soak run in progress: the simulator, the controller processes, and what the scale
+// loop has planned and done.
+type soak struct {
+	t         *testing.T
+	plan      soakPlan
+	rng       *rand.Rand
+	sim       *harness.Process
+	simURL    string
+	ctrlBin   string
+	ctrlFlags []string
+	loopAS    *autoscaling.Client
+	fast      demo.Fleet
+	groups    []soakGroup
+
+	outputs        []string     // every finished controller process's output, for diagnosis
+	samples        []soakSample // readings of the primary controller, every second
+	primary        *harness.Process
+	replica        *harness.Process
+	replicaStopped chan error // receives the replica's exit once it was told to stop
+	incarnation    int
+
+	start                   time.Time
+	restartAt, restartsDone []time.Duration
+	replicaFrom, replicaTo  time.Duration
+	replicaRan              bool
+	neighbour, completer    *soakNeighbour
+	slowStarted, slowEnded  bool
+	scaleIns, scaleOut      int
+	scaleInCalls, scaleErrs int
+}
+
+// soakResult is what the soak measured, for its checks and its summary.
+type soakResult struct {
+	loopTime                      time.Duration
+	baseGoroutines, endGoroutines float64
+	stats                         awssim.Stats
+	drains                        chaosDrains
+	mem                           soakMemory
+	injected, throttled           int
+	ctrlErrors, ctrlThrottled     float64
+}
+
+// startSoak starts awssim and builds the soak's fleet: quick drains in plan.fastClusters clusters
+// and a slow cluster whose drains outlast the heartbeat timeout.
+func startSoak(t *testing.T, plan soakPlan) *soak {
+	s := &soak{t: t, plan: plan, rng: rand.New(rand.NewPCG(*soakSeed, *soakSeed^0x50a4))}
+	var awssimBin string
+	awssimBin, s.ctrlBin = chaosBinaries(t)
 	sim, err := harness.StartSim(awssimBin, "--throttle", "--error-rate", fmt.Sprint(soakErrorRate), "--seed", fmt.Sprint(*soakSeed), "--log-format", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Kill)
-	simURL := "http://" + sim.Addr
-	as, ec := harness.Clients(simURL)
+	s.sim, s.simURL = sim, "http://"+sim.Addr
+	as, ec := harness.Clients(s.simURL)
 	// The scale loop gives up on a call sooner than the set-up clients, so that a throttled pass is
 	// skipped rather than holding up the loop (and its restarts, replica and samples) for seconds.
-	loopAS := autoscaling.NewFromConfig(soakAWSConfig(simURL, retry.AddWithMaxAttempts(retry.NewStandard(), 3)))
+	s.loopAS = autoscaling.NewFromConfig(soakAWSConfig(s.simURL, retry.AddWithMaxAttempts(retry.NewStandard(), 3)))
 
-	fast := demo.Uniform(demo.Shape{
+	s.fast = demo.Uniform(demo.Shape{
 		Clusters: plan.fastClusters, ASGsPerCluster: 2, InstancesPerASG: 8,
 		ServicesPerCluster: 2, TasksPerInstance: 2, Daemon: true, StandalonePerASG: 1,
 		HookHeartbeatTimeout: soakHeartbeatTimeout, StopTimeout: 2 * time.Second,
@@ -162,7 +234,7 @@ func runSoak(t *testing.T, plan soakPlan) {
 		// Replacements start before old tasks stop, so a slow drain is one stopTimeout long.
 		Services: []demo.Service{{Name: "svc", DesiredCount: 8, MinimumHealthyPercent: 100, MaximumPercent: 200}},
 	}}}
-	for _, f := range []demo.Fleet{fast, slow} {
+	for _, f := range []demo.Fleet{s.fast, slow} {
 		if err := demo.Build(t.Context(), as, ec, f); err != nil {
 			t.Fatalf("building the soak fleet: %v", err)
 		}
@@ -170,186 +242,202 @@ func runSoak(t *testing.T, plan soakPlan) {
 			t.Fatalf("waiting for the soak fleet: %v", err)
 		}
 	}
-	var groups []soakGroup
-	for _, g := range fast.ManagedASGs() {
-		groups = append(groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 4, scaleInBefore: plan.scaleFor})
+	for _, g := range s.fast.ManagedASGs() {
+		s.groups = append(s.groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 4, scaleInBefore: plan.scaleFor})
 	}
 	for _, g := range slow.ManagedASGs() {
 		// A slow drain takes a stopTimeout and a little more; the last may start that long before the end.
-		groups = append(groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 2, scaleInBefore: plan.scaleFor - soakSlowStop - 5*time.Second})
+		s.groups = append(s.groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 2, scaleInBefore: plan.scaleFor - soakSlowStop - 5*time.Second})
 	}
-
-	ctrlFlags := []string{
+	s.ctrlFlags = []string{
 		"--resync-period", "2s", "--poll-interval", "1s", "--standalone-task-grace", "5s",
 		"--hook-heartbeat-timeout", "30s", "--log-format", "json",
 	}
-	var (
-		outputs        []string     // every finished controller process's output, for diagnosis
-		samples        []soakSample // readings of the primary controller, every second
-		replica        *harness.Process
-		replicaStopped chan error // receives the replica's exit once it was told to stop
-	)
-	startCtrl := func(name string) *harness.Process {
-		t.Helper()
-		p, err := harness.StartController(ctrlBin, simURL, ctrlFlags...)
-		if err != nil {
-			t.Fatalf("starting %s: %v", name, err)
-		}
-		t.Cleanup(p.Kill)
-		return p
+	return s
+}
+
+// startCtrl starts a controller process, killed when the test ends.
+func (s *soak) startCtrl(name string) *harness.Process {
+	s.t.Helper()
+	p, err := harness.StartController(s.ctrlBin, s.simURL, s.ctrlFlags...)
+	if err != nil {
+		s.t.Fatalf("starting %s: %v", name, err)
 	}
-	primary := startCtrl("the controller")
-	incarnation := 0
-	defer func() {
-		if !t.Failed() {
-			return
-		}
-		if replica != nil && !slices.Contains(outputs, replica.Output()) {
-			outputs = append(outputs, replica.Output())
-		}
-		outputs = append(outputs, primary.Output())
-		dir := t.TempDir()
-		if root, err := harness.RepoRoot(); err == nil {
-			dir = filepath.Join(root, "bin", "soak-logs")
-		}
-		for i, o := range outputs {
-			t.Logf("controller process %d of %d, output (last 4000 bytes):\n%s", i+1, len(outputs), soakTail(o, 4000))
-		}
-		t.Logf("awssim output (last 2000 bytes):\n%s", soakTail(sim.Output(), 2000))
-		// The whole outputs, and the simulator's view of every instance, for a closer look.
-		if err := os.MkdirAll(dir, 0o755); err == nil {
-			for i, o := range outputs {
-				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("controller-%d.log", i+1)), []byte(o), 0o644)
-			}
-			_ = os.WriteFile(filepath.Join(dir, "awssim.log"), []byte(sim.Output()), 0o644)
-			_ = os.WriteFile(filepath.Join(dir, "requests.tsv"), soakRequestDeltas(samples), 0o644)
-			if tl, err := chaosTimelines(simURL); err == nil {
-				if b, err := json.MarshalIndent(tl, "", "  "); err == nil {
-					_ = os.WriteFile(filepath.Join(dir, "timeline.json"), b, 0o644)
-				}
-			}
-			t.Logf("full outputs and timelines written to %s", dir)
-		}
-	}()
-	if err := chaosWaitReady(primary.Addr, 30*time.Second); err != nil {
-		t.Fatal(err)
+	s.t.Cleanup(p.Kill)
+	return p
+}
+
+// dumpOnFailure logs the tails of every process's output when the test failed, and writes the
+// whole outputs, the request counts and the simulator's view of every instance to bin/soak-logs.
+func (s *soak) dumpOnFailure() {
+	t := s.t
+	if !t.Failed() {
+		return
 	}
-	// Baseline goroutines: the controller idle with the fleet listed, before any scale-in.
-	time.Sleep(3 * time.Second)
-	base, err := harness.Metrics(primary.Addr)
+	if s.replica != nil && !slices.Contains(s.outputs, s.replica.Output()) {
+		s.outputs = append(s.outputs, s.replica.Output())
+	}
+	s.outputs = append(s.outputs, s.primary.Output())
+	dir := t.TempDir()
+	if root, err := harness.RepoRoot(); err == nil {
+		dir = filepath.Join(root, "bin", "soak-logs")
+	}
+	for i, o := range s.outputs {
+		t.Logf("controller process %d of %d, output (last 4000 bytes):\n%s", i+1, len(s.outputs), soakTail(o, 4000))
+	}
+	t.Logf("awssim output (last 2000 bytes):\n%s", soakTail(s.sim.Output(), 2000))
+	// The whole outputs, and the simulator's view of every instance, for a closer look.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	for i, o := range s.outputs {
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("controller-%d.log", i+1)), []byte(o), 0o644)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "awssim.log"), []byte(s.sim.Output()), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "requests.tsv"), soakRequestDeltas(s.samples), 0o644)
+	if tl, err := chaosTimelines(s.simURL); err == nil {
+		if b, err := json.MarshalIndent(tl, "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, "timeline.json"), b, 0o644)
+		}
+	}
+	t.Logf("full outputs and timelines written to %s", dir)
+}
+
+// at is a share of the scale loop's length.
+func (s *soak) at(share float64) time.Duration {
+	return time.Duration(share * float64(s.plan.scaleFor))
+}
+
+// scheduleRestarts picks the restart times, one random point in the middle half of each of
+// plan.restarts equal slices of the window, so restarts are random yet never back to back, and
+// the second replica's window.
+func (s *soak) scheduleRestarts() {
+	p := s.plan
+	slot := (s.at(p.restartTo) - s.at(p.restartFrom)) / time.Duration(p.restarts)
+	for i := range p.restarts {
+		s.restartAt = append(s.restartAt, s.at(p.restartFrom)+time.Duration(i)*slot+slot/4+time.Duration(s.rng.Int64N(int64(slot/2))))
+	}
+	s.replicaFrom, s.replicaTo = s.at(p.replicaFrom), s.at(p.replicaTo)
+}
+
+// sample reads the primary controller's memory and goroutines; inLoop says the scale loop runs.
+func (s *soak) sample(inLoop bool) {
+	t := s.t
+	t.Helper()
+	if s.primary.Exited() {
+		t.Fatalf("the controller exited on its own at %s", time.Since(s.start).Round(time.Second))
+	}
+	ps, err := harness.ReadProcStats(s.primary.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseGoroutines := harness.Sum(base, "go_goroutines", nil)
-
-	at := func(share float64) time.Duration { return time.Duration(share * float64(plan.scaleFor)) }
-	// Restart times: one random point in the middle half of each of plan.restarts equal slices of
-	// the window, so restarts are random yet never back to back.
-	var restartAt []time.Duration
-	slot := (at(plan.restartTo) - at(plan.restartFrom)) / time.Duration(plan.restarts)
-	for i := range plan.restarts {
-		restartAt = append(restartAt, at(plan.restartFrom)+time.Duration(i)*slot+slot/4+time.Duration(rng.Int64N(int64(slot/2))))
+	mfs, err := harness.Metrics(s.primary.Addr)
+	if err != nil {
+		t.Fatalf("the controller stopped serving /metrics: %v", err)
 	}
-	replicaFrom, replicaTo := at(plan.replicaFrom), at(plan.replicaTo)
-	var neighbour, completer *soakNeighbour
-	slowStarted, slowEnded := false, false
+	// The simulator's counts are kept only to explain a failure; a failed read leaves them out.
+	st, _ := chaosStats(s.simURL)
+	s.samples = append(s.samples, soakSample{
+		at: time.Since(s.start), incarnation: s.incarnation, inLoop: inLoop, simRequests: st.Requests,
+		rss: float64(ps.RSSBytes), heapInuse: harness.Sum(mfs, "go_memstats_heap_inuse_bytes", nil),
+		goroutines: harness.Sum(mfs, "go_goroutines", nil),
+	})
+}
 
-	var (
-		replicaRan         bool
-		scaleIns, scaleOut int
-		scaleInCalls       int
-		scaleErrors        int
-		restartsDone       []time.Duration
-	)
-	start := time.Now()
-	sample := func(inLoop bool) {
-		t.Helper()
-		if primary.Exited() {
-			t.Fatalf("the controller exited on its own at %s", time.Since(start).Round(time.Second))
-		}
-		ps, err := harness.ReadProcStats(primary.PID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		mfs, err := harness.Metrics(primary.Addr)
-		if err != nil {
-			t.Fatalf("the controller stopped serving /metrics: %v", err)
-		}
-		// The simulator's counts are kept only to explain a failure; a failed read leaves them out.
-		st, _ := chaosStats(simURL)
-		samples = append(samples, soakSample{
-			at: time.Since(start), incarnation: incarnation, inLoop: inLoop, simRequests: st.Requests,
-			rss: float64(ps.RSSBytes), heapInuse: harness.Sum(mfs, "go_memstats_heap_inuse_bytes", nil),
-			goroutines: harness.Sum(mfs, "go_goroutines", nil),
-		})
-	}
-
+// scaleLoop scales the groups in and out every second for plan.scaleFor, while the restarts, the
+// second replica, the noisy neighbours and the slow API come and go on their schedule.
+func (s *soak) scaleLoop() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for elapsed := time.Duration(0); elapsed < plan.scaleFor; elapsed = time.Since(start) {
-		in, out, calls, errs := soakScaleStep(t, loopAS, groups, elapsed, rng)
-		scaleIns, scaleOut, scaleInCalls, scaleErrors = scaleIns+in, scaleOut+out, scaleInCalls+calls, scaleErrors+errs
-		if len(restartsDone) < len(restartAt) && elapsed >= restartAt[len(restartsDone)] {
-			// SIGKILL: no shutdown, no flush; whatever was in flight is lost, as in an OOM kill.
-			primary.Kill()
-			outputs = append(outputs, primary.Output())
-			primary = startCtrl("the restarted controller")
-			incarnation++
-			restartsDone = append(restartsDone, elapsed)
+	for elapsed := time.Duration(0); elapsed < s.plan.scaleFor; elapsed = time.Since(s.start) {
+		in, out, calls, errs := soakScaleStep(s.t, s.loopAS, s.groups, elapsed, s.rng)
+		s.scaleIns, s.scaleOut, s.scaleInCalls, s.scaleErrs = s.scaleIns+in, s.scaleOut+out, s.scaleInCalls+calls, s.scaleErrs+errs
+		s.restartIfDue(elapsed)
+		if s.replica == nil && !s.replicaRan && elapsed >= s.replicaFrom {
+			s.replica, s.replicaRan = s.startCtrl("the second replica"), true
 		}
-		if replica == nil && !replicaRan && elapsed >= replicaFrom {
-			replica, replicaRan = startCtrl("the second replica"), true
-		}
-		if neighbour == nil && elapsed >= at(plan.neighbourFrom) {
-			neighbour = startSoakNeighbour(t, soakReadOps(simURL, fast.Clusters[0].Name))
-		}
-		if completer == nil && elapsed >= at(plan.completionFrom) {
-			completer = startSoakNeighbour(t, soakCompletionOps(simURL, groups[0].name))
-		}
-		if completer != nil && elapsed >= at(plan.completionFrom)+plan.completionStorm {
-			completer.stop()
-		}
-		if !slowStarted && elapsed >= at(plan.slowFrom) {
-			slowStarted = true
-			soakFaults(t, simURL, soakSlowLatency)
-		}
-		if slowStarted && !slowEnded && elapsed >= at(plan.slowFrom)+plan.slowFor {
-			slowEnded = true
-			soakFaults(t, simURL, 0)
-		}
-		if neighbour != nil && elapsed >= at(plan.neighbourFrom)+plan.storm {
-			neighbour.stop()
-		}
-		if replica != nil && replicaStopped == nil && elapsed >= replicaTo {
-			// Stopped in the background: a graceful shutdown finishes the reconciles in hand, which
-			// may take a while under throttling, and the scale loop must not pause meanwhile.
-			replicaStopped = make(chan error, 1)
-			go func(p *harness.Process) { replicaStopped <- p.Stop(time.Minute) }(replica)
-		}
-		sample(true)
+		s.neighbourStep(elapsed)
+		s.stopReplicaIfDue(elapsed)
+		s.sample(true)
 		<-tick.C
 	}
-	loopTime := time.Since(start)
-	if replicaStopped == nil {
+}
+
+// restartIfDue SIGKILLs and restarts the primary controller when its next restart is due: no
+// shutdown, no flush; whatever was in flight is lost, as in an OOM kill.
+func (s *soak) restartIfDue(elapsed time.Duration) {
+	if len(s.restartsDone) >= len(s.restartAt) || elapsed < s.restartAt[len(s.restartsDone)] {
+		return
+	}
+	s.primary.Kill()
+	s.outputs = append(s.outputs, s.primary.Output())
+	s.primary = s.startCtrl("the restarted controller")
+	s.incarnation++
+	s.restartsDone = append(s.restartsDone, elapsed)
+}
+
+// stopReplicaIfDue stops the second replica at the end of its window. It is stopped in the
+// background: a graceful shutdown finishes the reconciles in hand, which may take a while under
+// throttling, and the scale loop must not pause meanwhile.
+func (s *soak) stopReplicaIfDue(elapsed time.Duration) {
+	if s.replica == nil || s.replicaStopped != nil || elapsed < s.replicaTo {
+		return
+	}
+	stopped := make(chan error, 1)
+	s.replicaStopped = stopped
+	go func(p *harness.Process) { stopped <- p.Stop(time.Minute) }(s.replica)
+}
+
+// neighbourStep starts and stops the noisy neighbours and the slow API on their schedule.
+func (s *soak) neighbourStep(elapsed time.Duration) {
+	p := s.plan
+	if s.neighbour == nil && elapsed >= s.at(p.neighbourFrom) {
+		s.neighbour = startSoakNeighbour(s.t, soakReadOps(s.simURL, s.fast.Clusters[0].Name))
+	}
+	if s.completer == nil && elapsed >= s.at(p.completionFrom) {
+		s.completer = startSoakNeighbour(s.t, soakCompletionOps(s.simURL, s.groups[0].name))
+	}
+	if s.completer != nil && elapsed >= s.at(p.completionFrom)+p.completionStorm {
+		s.completer.stop()
+	}
+	if !s.slowStarted && elapsed >= s.at(p.slowFrom) {
+		s.slowStarted = true
+		soakFaults(s.t, s.simURL, soakSlowLatency)
+	}
+	if s.slowStarted && !s.slowEnded && elapsed >= s.at(p.slowFrom)+p.slowFor {
+		s.slowEnded = true
+		soakFaults(s.t, s.simURL, 0)
+	}
+	if s.neighbour != nil && elapsed >= s.at(p.neighbourFrom)+p.storm {
+		s.neighbour.stop()
+	}
+}
+
+// endLoop waits for the second replica's clean stop and stops the neighbours and the slow API.
+func (s *soak) endLoop() {
+	t := s.t
+	if s.replicaStopped == nil {
 		t.Fatal("the scale loop ended before the second replica's window did")
 	}
-	if err := <-replicaStopped; err != nil {
-		t.Errorf("the second replica did not stop cleanly on SIGTERM: %v\n%s", err, soakTail(replica.Output(), 4000))
+	if err := <-s.replicaStopped; err != nil {
+		t.Errorf("the second replica did not stop cleanly on SIGTERM: %v\n%s", err, soakTail(s.replica.Output(), 4000))
 	}
-	outputs = append(outputs, replica.Output())
-	if neighbour == nil || completer == nil || !slowStarted {
+	s.outputs = append(s.outputs, s.replica.Output())
+	if s.neighbour == nil || s.completer == nil || !s.slowStarted {
 		t.Fatal("the scale loop ended before the noisy neighbours' or the slow API's window")
 	}
-	neighbour.stop()
-	completer.stop()
-	if !slowEnded {
-		soakFaults(t, simURL, 0)
+	s.neighbour.stop()
+	s.completer.stop()
+	if !s.slowEnded {
+		soakFaults(t, s.simURL, 0)
 	}
+}
 
-	// Tail: every instance the loop scaled in must be completed and terminated.
-	err = harness.Eventually(plan.tail, time.Second, func() (bool, string) {
-		sample(false)
-		tl, err := chaosTimelines(simURL)
+// waitTail waits until every instance the loop scaled in has been completed and terminated.
+func (s *soak) waitTail() {
+	err := harness.Eventually(s.plan.tail, time.Second, func() (bool, string) {
+		s.sample(false)
+		tl, err := chaosTimelines(s.simURL)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -362,59 +450,79 @@ func runSoak(t *testing.T, plan soakPlan) {
 		return waiting == 0, fmt.Sprintf("%d scaled-in instances not yet terminated", waiting)
 	})
 	if err != nil {
-		t.Fatalf("drains did not all end after the scale loop: %v", err)
+		s.t.Fatalf("drains did not all end after the scale loop: %v", err)
 	}
-	// Goroutines back to the idle baseline. Slack: the controller's one HTTP transport (both
-	// services, one awssim host) keeps up to 10 idle keep-alive connections, two goroutines each,
-	// that close only after 90 s; hooks are described 10 groups at a time, so all 10 get opened.
-	// Plus a few for the scrape's own connection. A leak grows with the drains done (dozens here,
-	// hundreds in the long soak), beyond this.
+}
+
+// waitGoroutines waits for the controller's goroutines to come back to the idle baseline and
+// returns their count. Slack: the controller's one HTTP transport (both services, one awssim host)
+// keeps up to 10 idle keep-alive connections, two goroutines each, that close only after 90 s;
+// hooks are described 10 groups at a time, so all 10 get opened. Plus a few for the scrape's own
+// connection. A leak grows with the drains done (dozens here, hundreds in the long soak), beyond
+// this.
+func (s *soak) waitGoroutines(base float64) float64 {
 	goroutineSlack := 2*awshttp.DefaultHTTPTransportMaxIdleConnsPerHost + 4
-	var endGoroutines float64
-	err = harness.Eventually(30*time.Second, time.Second, func() (bool, string) {
-		sample(false)
-		endGoroutines = samples[len(samples)-1].goroutines
-		return endGoroutines <= baseGoroutines+float64(goroutineSlack), fmt.Sprintf("%v goroutines, idle baseline %v (+%d allowed)", endGoroutines, baseGoroutines, goroutineSlack)
+	var end float64
+	err := harness.Eventually(30*time.Second, time.Second, func() (bool, string) {
+		s.sample(false)
+		end = s.samples[len(s.samples)-1].goroutines
+		return end <= base+float64(goroutineSlack), fmt.Sprintf("%v goroutines, idle baseline %v (+%d allowed)", end, base, goroutineSlack)
 	})
 	if err != nil {
-		t.Errorf("goroutine leak: %v", err)
+		s.t.Errorf("goroutine leak: %v", err)
 	}
+	return end
+}
 
-	stats, err := chaosStats(simURL)
+// judge reads the simulator's ground truth and the last controller's metrics, stops the
+// controller, and checks the drains, the schedule, the memory and that faults were injected.
+func (s *soak) judge(r *soakResult) {
+	t := s.t
+	var err error
+	if r.stats, err = chaosStats(s.simURL); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := chaosTimelines(s.simURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := chaosTimelines(simURL)
+	final, err := harness.Metrics(s.primary.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	final, err := harness.Metrics(primary.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := primary.Stop(30 * time.Second); err != nil {
+	if err := s.primary.Stop(30 * time.Second); err != nil {
 		t.Errorf("the controller did not stop cleanly on SIGTERM: %v", err)
 	}
 
-	drains := chaosCheckDrains(t, stats, tl)
-	if drains.scaledIn != scaleIns {
-		t.Errorf("%d instances went through Terminating:Wait, the scale loop asked for %d", drains.scaledIn, scaleIns)
+	r.drains = chaosCheckDrains(t, r.stats, tl)
+	if r.drains.scaledIn != s.scaleIns {
+		t.Errorf("%d instances went through Terminating:Wait, the scale loop asked for %d", r.drains.scaledIn, s.scaleIns)
 	}
-	if drains.scaledIn < plan.minScaleIns {
-		t.Errorf("only %d scale-in events, the %s soak needs at least %d", drains.scaledIn, plan.mode, plan.minScaleIns)
+	if r.drains.scaledIn < s.plan.minScaleIns {
+		t.Errorf("only %d scale-in events, the %s soak needs at least %d", r.drains.scaledIn, s.plan.mode, s.plan.minScaleIns)
 	}
-	if len(restartsDone) < plan.restarts {
-		t.Errorf("only %d SIGKILL restarts, want %d", len(restartsDone), plan.restarts)
+	if len(s.restartsDone) < s.plan.restarts {
+		t.Errorf("only %d SIGKILL restarts, want %d", len(s.restartsDone), s.plan.restarts)
 	}
-	if drains.pastHeartbeat == 0 {
+	if r.drains.pastHeartbeat == 0 {
 		t.Errorf("no drain outlasted the %s heartbeat timeout: the soak did not exercise heartbeats", soakHeartbeatTimeout)
 	}
-	mem := soakJudgeMemory(samples, incarnation)
-	for _, p := range mem.problems {
+	r.mem = soakJudgeMemory(s.samples, s.incarnation)
+	for _, p := range r.mem.problems {
 		t.Error(p)
 	}
+	r.injected, r.throttled = soakInjected(r.stats)
+	r.ctrlErrors, r.ctrlThrottled = soakControllerErrors(final)
+	if r.injected == 0 {
+		t.Errorf("awssim injected no errors: the soak ran without faults")
+	}
+	if r.ctrlThrottled == 0 {
+		t.Errorf("the last controller was never throttled: the soak did not exercise throttling (awssim throttled %d calls of all callers)", r.throttled)
+	}
+}
 
-	var injected, throttled int
+// soakInjected counts the 5xx awssim injected and the calls it throttled, of all callers.
+func soakInjected(stats awssim.Stats) (injected, throttled int) {
 	for k, n := range stats.Requests {
 		switch code := k[strings.LastIndexByte(k, '/')+1:]; code {
 		case "InternalFailure", "ServerException":
@@ -423,58 +531,62 @@ func runSoak(t *testing.T, plan soakPlan) {
 			throttled += n
 		}
 	}
-	var ctrlErrors, ctrlThrottled float64
+	return injected, throttled
+}
+
+// soakControllerErrors counts the AWS errors, and the throttles among them, that the controller's
+// metrics in final report.
+func soakControllerErrors(final map[string]*dto.MetricFamily) (errs, throttled float64) {
 	for _, m := range final["ecs_drainer_aws_requests_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() != "code" || l.GetValue() == "OK" {
 				continue
 			}
-			ctrlErrors += m.GetCounter().GetValue()
+			errs += m.GetCounter().GetValue()
 			if l.GetValue() == "Throttling" || l.GetValue() == "ThrottlingException" {
-				ctrlThrottled += m.GetCounter().GetValue()
+				throttled += m.GetCounter().GetValue()
 			}
 		}
 	}
-	if injected == 0 {
-		t.Errorf("awssim injected no errors: the soak ran without faults")
-	}
-	if ctrlThrottled == 0 {
-		t.Errorf("the last controller was never throttled: the soak did not exercise throttling (awssim throttled %d calls of all callers)", throttled)
-	}
+	return errs, throttled
+}
 
+// summarize logs the soak's summary and keeps it in bin/, since go test hides a passing test's
+// output unless -v.
+func (s *soak) summarize(r soakResult) {
+	p, d, stats, mem := s.plan, r.drains, r.stats, r.mem
 	var b bytes.Buffer
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(k string, format string, a ...any) { fmt.Fprintf(w, "  %s\t%s\n", k, fmt.Sprintf(format, a...)) }
 	fmt.Fprintf(w, "ecs-drainer chaos soak (%s, seed %d): %d groups in %d clusters, scale loop %s, tail %s\n",
-		plan.mode, *soakSeed, len(groups), plan.fastClusters+1, loopTime.Round(time.Second), (time.Since(start) - loopTime).Round(time.Second))
-	row("scale-in events (instances through Terminating:Wait)", "%d (asked for %d in %d SetDesiredCapacity calls; at least %d needed)", drains.scaledIn, scaleIns, scaleInCalls, plan.minScaleIns)
-	row("scale-outs / scale-loop calls that failed after retries", "%d / %d", scaleOut, scaleErrors)
-	row("controller SIGKILL restarts at", "%s", soakDurations(restartsDone))
-	row("second replica ran", "%s to %s", replicaFrom.Round(time.Second), replicaTo.Round(time.Second))
-	nCalls, nThrottled := neighbour.totals()
-	row("noisy neighbour ran", "%s for %s: %d calls, %d throttled", at(plan.neighbourFrom).Round(time.Second), neighbour.ran.Round(time.Second), nCalls, nThrottled)
-	cCalls, cThrottled := completer.totals()
-	row("completion neighbour ran", "%s for %s: %d CompleteLifecycleAction calls, %d throttled", at(plan.completionFrom).Round(time.Second), completer.ran.Round(time.Second), cCalls, cThrottled)
-	row("slow API", "%s per request for %s from %s", soakSlowLatency, plan.slowFor, at(plan.slowFrom).Round(time.Second))
-	row("drains longer than the heartbeat timeout ("+soakHeartbeatTimeout.String()+")", "%d (heartbeats on them: %d; longest drain %s)", drains.pastHeartbeat, drains.heartbeatsPast, drains.longest.Round(time.Second))
-	row("Terminating:Wait to DRAINING, p50 / p90 / max", "%s", soakPercentiles(drains.toDraining))
-	row("Terminating:Wait to completion, p50 / p90 / max", "%s", soakPercentiles(drains.toCompleted))
-	row("tasks killed by termination", "%d (instances terminated with tasks: %d)", drains.tasksKilled, stats.TerminatedWithTasks)
+		p.mode, *soakSeed, len(s.groups), p.fastClusters+1, r.loopTime.Round(time.Second), (time.Since(s.start) - r.loopTime).Round(time.Second))
+	row("scale-in events (instances through Terminating:Wait)", "%d (asked for %d in %d SetDesiredCapacity calls; at least %d needed)", d.scaledIn, s.scaleIns, s.scaleInCalls, p.minScaleIns)
+	row("scale-outs / scale-loop calls that failed after retries", "%d / %d", s.scaleOut, s.scaleErrs)
+	row("controller SIGKILL restarts at", "%s", soakDurations(s.restartsDone))
+	row("second replica ran", "%s to %s", s.replicaFrom.Round(time.Second), s.replicaTo.Round(time.Second))
+	nCalls, nThrottled := s.neighbour.totals()
+	row("noisy neighbour ran", "%s for %s: %d calls, %d throttled", s.at(p.neighbourFrom).Round(time.Second), s.neighbour.ran.Round(time.Second), nCalls, nThrottled)
+	cCalls, cThrottled := s.completer.totals()
+	row("completion neighbour ran", "%s for %s: %d CompleteLifecycleAction calls, %d throttled", s.at(p.completionFrom).Round(time.Second), s.completer.ran.Round(time.Second), cCalls, cThrottled)
+	row("slow API", "%s per request for %s from %s", soakSlowLatency, p.slowFor, s.at(p.slowFrom).Round(time.Second))
+	row("drains longer than the heartbeat timeout ("+soakHeartbeatTimeout.String()+")", "%d (heartbeats on them: %d; longest drain %s)", d.pastHeartbeat, d.heartbeatsPast, d.longest.Round(time.Second))
+	row("Terminating:Wait to DRAINING, p50 / p90 / max", "%s", soakPercentiles(d.toDraining))
+	row("Terminating:Wait to completion, p50 / p90 / max", "%s", soakPercentiles(d.toCompleted))
+	row("tasks killed by termination", "%d (instances terminated with tasks: %d)", d.tasksKilled, stats.TerminatedWithTasks)
 	row("lifecycle actions expired", "%d", stats.LifecycleActionsTimedOut)
-	row("terminated / completed exactly once", "%d / %d of %d", drains.terminated, drains.completedOnce, drains.scaledIn)
+	row("terminated / completed exactly once", "%d / %d of %d", d.terminated, d.completedOnce, d.scaledIn)
 	row("completions CONTINUE / ABANDON", "%d / %d", stats.LifecycleActionsCompleted["CONTINUE"], stats.LifecycleActionsCompleted["ABANDON"])
-	row("awssim injected 5xx / throttled (all callers)", "%d / %d", injected, throttled)
-	row("AWS errors counted by the last controller (throttles)", "%.0f (%.0f)", ctrlErrors, ctrlThrottled)
+	row("awssim injected 5xx / throttled (all callers)", "%d / %d", r.injected, r.throttled)
+	row("AWS errors counted by the last controller (throttles)", "%.0f (%.0f)", r.ctrlErrors, r.ctrlThrottled)
 	row("last controller RSS, median middle/last third", "%.1f / %.1f MiB (peak %.1f MiB)", mem.rssMid/soakMiB, mem.rssLast/soakMiB, mem.rssPeak/soakMiB)
 	row("last controller heap in use, median middle/last third", "%.1f / %.1f MiB", mem.heapMid/soakMiB, mem.heapLast/soakMiB)
-	row("goroutines idle before / peak / idle after", "%.0f / %.0f / %.0f", baseGoroutines, mem.goroutinesPeak, endGoroutines)
+	row("goroutines idle before / peak / idle after", "%.0f / %.0f / %.0f", r.baseGoroutines, mem.goroutinesPeak, r.endGoroutines)
 	_ = w.Flush()
-	t.Log("\n" + b.String())
-	// go test hides a passing test's output unless -v; the summary is also kept in bin/.
+	s.t.Log("\n" + b.String())
 	if root, err := harness.RepoRoot(); err == nil {
-		path := filepath.Join(root, "bin", "soak-summary-"+plan.mode+".txt")
+		path := filepath.Join(root, "bin", "soak-summary-"+p.mode+".txt")
 		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Logf("writing %s: %v", path, err)
+			s.t.Logf("writing %s: %v", path, err)
 		}
 	}
 }
@@ -768,18 +880,7 @@ func chaosCheckDrains(t *testing.T, stats awssim.Stats, tl []awssim.Timeline) ch
 			t.Errorf("instance %s (%s): terminated with %d tasks still running", x.InstanceID, x.Group, x.TasksKilled)
 		}
 		d.tasksKilled += x.TasksKilled
-		if !x.DrainingAt.IsZero() {
-			d.toDraining = append(d.toDraining, x.DrainingAt.Sub(x.TerminatingWaitAt))
-		}
-		if !x.CompletedAt.IsZero() {
-			dur := x.CompletedAt.Sub(x.TerminatingWaitAt)
-			d.toCompleted = append(d.toCompleted, dur)
-			d.longest = max(d.longest, dur)
-			if dur > soakHeartbeatTimeout {
-				d.pastHeartbeat++
-				d.heartbeatsPast += x.Heartbeats
-			}
-		}
+		d.addDurations(x)
 	}
 	for id, n := range stats.CompletionsByInstance {
 		if n != 1 {
@@ -796,6 +897,22 @@ func chaosCheckDrains(t *testing.T, stats awssim.Stats, tl []awssim.Timeline) ch
 		t.Errorf("%d lifecycle actions completed with ABANDON", n)
 	}
 	return d
+}
+
+// addDurations adds the times to DRAINING and to completion of scaled-in instance x.
+func (d *chaosDrains) addDurations(x awssim.Timeline) {
+	if !x.DrainingAt.IsZero() {
+		d.toDraining = append(d.toDraining, x.DrainingAt.Sub(x.TerminatingWaitAt))
+	}
+	if !x.CompletedAt.IsZero() {
+		dur := x.CompletedAt.Sub(x.TerminatingWaitAt)
+		d.toCompleted = append(d.toCompleted, dur)
+		d.longest = max(d.longest, dur)
+		if dur > soakHeartbeatTimeout {
+			d.pastHeartbeat++
+			d.heartbeatsPast += x.Heartbeats
+		}
+	}
 }
 
 // chaosBinaries builds the binaries and copies them into the test's own directory, so that every
