@@ -15,8 +15,8 @@
 // function's timeout is retried after Lambda's asynchronous retry delays, then dropped; and
 // recursive loop detection drops the invocation that would be the 17th of one chain of publishes
 // (see Config). Messages from outside (Auto Scaling's lifecycle notifications) enter through
-// Runtime.Publish too, whatever carries them: today an HTTP POST from the benchmark harness
-// (Server), later a queue reader.
+// Runtime.Notify, whatever carries them: today an HTTP POST from the benchmark harness
+// (Runtime.Handler), later a reader of the simulator's queue.
 package awssample
 
 import (
