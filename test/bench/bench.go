@@ -71,7 +71,7 @@ func runBench(ctx context.Context, cfg Config, log io.Writer) (res *Result, err 
 	if err := measureIdle(ctx, cfg, res, sim, ctrl, sc, progress); err != nil {
 		return res, err
 	}
-	drainErr := measureDrains(ctx, cfg, res, sim, ctrl, sc, progress)
+	drainErr := measureDrains(ctx, cfg, &res.Drain, sim, ctrl, sc, progress)
 	// The end is collected even when the run's deadline passed during the drains, so the report
 	// shows how far they got.
 	endCtx, endCancel := context.WithTimeout(context.WithoutCancel(ctx), collectTimeout)
@@ -163,9 +163,10 @@ func nextResync(ctx context.Context, ctrl *harness.Process, after float64, want 
 
 // measureDrains scales in and follows the drains until every instance scaled in has terminated
 // (or the run's deadline passes), sampling awssim's counters and both processes every second.
-func measureDrains(ctx context.Context, cfg Config, res *Result, sim, ctrl *harness.Process, sc *simClient, progress func(string, ...any)) error {
+// drainer is the process under test: ecs-drainer, or a peer.
+func measureDrains(ctx context.Context, cfg Config, d *DrainResult, sim, drainer *harness.Process, sc *simClient, progress func(string, ...any)) error {
 	progress("Scaling in %d instances at once", cfg.ScaleIn)
-	c0, err := readProc(ctrl)
+	c0, err := readProc(drainer)
 	if err != nil {
 		return err
 	}
@@ -207,13 +208,13 @@ func measureDrains(ctx context.Context, cfg Config, res *Result, sim, ctrl *harn
 		if gone >= cfg.ScaleIn {
 			break
 		}
-		if ctrl.Exited() {
-			loopErr = fmt.Errorf("ecs-drainer exited during the drains:\n%s", tail(ctrl.Output(), 4000))
+		if drainer.Exited() {
+			loopErr = fmt.Errorf("%s exited during the drains:\n%s", drainer.Name, tail(drainer.Output(), 4000))
 			break
 		}
 	}
 	end := samples[len(samples)-1]
-	c1, err := readProc(ctrl)
+	c1, err := readProc(drainer)
 	if err != nil {
 		return errors.Join(loopErr, err)
 	}
@@ -222,7 +223,6 @@ func measureDrains(ctx context.Context, cfg Config, res *Result, sim, ctrl *harn
 		return errors.Join(loopErr, err)
 	}
 	calls := callsBetween(first, end.stats)
-	d := &res.Drain
 	d.ScaledIn = cfg.ScaleIn
 	d.Calls = calls
 	d.Errors = errorsBetween(first, end.stats)
@@ -237,53 +237,15 @@ func measureDrains(ctx context.Context, cfg Config, res *Result, sim, ctrl *harn
 	return loopErr
 }
 
-// collectEnd reads the ground truth once the drains are over: timelines (kept in timeline.json for
-// a closer look), final counters, the controller's own metrics and both processes' peak memory.
+// collectEnd reads the ground truth once the drains are over (collectDrains), the controller's own
+// metrics and both processes' peak memory.
 func collectEnd(ctx context.Context, res *Result, sim, ctrl *harness.Process, sc *simClient) error {
-	tls, err := sc.Timelines(ctx)
+	var err error
+	res.Latency, res.Safety, err = collectDrains(ctx, res.Config, sc, &res.Drain, "timeline.json")
 	if err != nil {
 		return err
 	}
-	stats, err := sc.Stats(ctx)
-	if err != nil {
-		return err
-	}
-	if err := writeJSON(filepath.Join(res.Config.Out, "timeline.json"), tls); err != nil {
-		return err
-	}
-	ts := summarise(tls)
-	res.Latency = ts.Latencies
-	d := &res.Drain
-	d.Started = ts.Instances
-	d.Completed = ts.Completed
-	d.Heartbeats = ts.Heartbeats
-	if !ts.LastComplete.IsZero() {
-		d.DurationSeconds = round2(ts.LastComplete.Sub(ts.FirstWait).Seconds())
-		d.Polls = round2(ts.LastComplete.Sub(ts.FirstWait).Seconds() / res.Config.PollInterval.Seconds())
-	}
-	if d.Completed > 0 {
-		n := float64(d.Completed)
-		d.CallsPerDrain = round2(float64(d.Calls.Total()) / n)
-		d.ECSPerDrain = round2(float64(d.ECSCalls) / n)
-		d.AutoScalingPerDrain = round2(float64(d.AutoScalingCalls) / n)
-		d.WritesPerDrain = round2(float64(d.WriteCalls) / n)
-		d.ControllerCPUPerDrain = round3(d.Controller.CPUSeconds / n)
-	}
-	if d.Polls > 0 {
-		d.CallsPerPoll = round2(float64(d.Calls.Total()) / d.Polls)
-		d.ECSPerPoll = round2(float64(d.ECSCalls) / d.Polls)
-	}
-	for _, w := range d.Windows {
-		d.MaxCallsInPoll = max(d.MaxCallsInPoll, w.ECS+w.AutoScaling)
-	}
-	res.Safety = Safety{
-		DrainsExpected:           res.Config.ScaleIn,
-		DrainsCompleted:          ts.Completed,
-		TasksKilledByTermination: ts.TasksKilled,
-		InstancesWithTasksKilled: stats.TerminatedWithTasks,
-		LifecycleActionsExpired:  stats.LifecycleActionsTimedOut,
-		CompletedMoreThanOnce:    ts.MultiComplete,
-	}
+	res.Drain.ControllerCPUPerDrain = perCompleted(res.Drain.Controller.CPUSeconds, res.Drain.Completed)
 
 	mfs, err := harness.Metrics(ctrl.Addr)
 	if err != nil {
@@ -299,17 +261,79 @@ func collectEnd(ctx context.Context, res *Result, sim, ctrl *harness.Process, sc
 
 		ErrorsByOperation: failedAttempts(mfs),
 	}
-	for _, p := range []struct {
-		proc *harness.Process
-		into *ProcResult
-	}{{ctrl, &res.Controller}, {sim, &res.Awssim}} {
-		s, err := readProc(p.proc)
+	return readTotals(map[*harness.Process]*ProcResult{ctrl: &res.Controller, sim: &res.Awssim})
+}
+
+// readTotals reads each process's totals from /proc into its ProcResult.
+func readTotals(into map[*harness.Process]*ProcResult) error {
+	for p, r := range into {
+		s, err := readProc(p)
 		if err != nil {
 			return err
 		}
-		*p.into = ProcResult{CPUSeconds: round2(s.CPUSeconds), RSSMiB: mib(s.RSSBytes), PeakRSSMiB: mib(s.PeakRSS), Threads: s.Threads}
+		*r = ProcResult{CPUSeconds: round2(s.CPUSeconds), RSSMiB: mib(s.RSSBytes), PeakRSSMiB: mib(s.PeakRSS), Threads: s.Threads}
 	}
 	return nil
+}
+
+// collectDrains reads awssim's ground truth once the drains are over, whoever drained: the
+// timelines (kept in --out/timelineFile for a closer look), and from them the drains' latencies,
+// per-drain and per-poll figures, and the safety invariants.
+func collectDrains(ctx context.Context, cfg Config, sc *simClient, d *DrainResult, timelineFile string) (Latencies, Safety, error) {
+	tls, err := sc.Timelines(ctx)
+	if err != nil {
+		return Latencies{}, Safety{}, err
+	}
+	stats, err := sc.Stats(ctx)
+	if err != nil {
+		return Latencies{}, Safety{}, err
+	}
+	if err := writeJSON(filepath.Join(cfg.Out, timelineFile), tls); err != nil {
+		return Latencies{}, Safety{}, err
+	}
+	ts := summarise(tls)
+	d.Started = ts.Instances
+	d.Completed = ts.Completed
+	d.CompletedWithTasks = ts.CompletedWithTasks
+	d.Heartbeats = ts.Heartbeats
+	if !ts.LastComplete.IsZero() {
+		d.DurationSeconds = round2(ts.LastComplete.Sub(ts.FirstWait).Seconds())
+		d.Polls = round2(ts.LastComplete.Sub(ts.FirstWait).Seconds() / cfg.PollInterval.Seconds())
+	}
+	if !ts.LastTerminated.IsZero() {
+		d.AllEndedSeconds = round2(ts.LastTerminated.Sub(ts.FirstWait).Seconds())
+	}
+	if d.Completed > 0 {
+		n := float64(d.Completed)
+		d.CallsPerDrain = round2(float64(d.Calls.Total()) / n)
+		d.ECSPerDrain = round2(float64(d.ECSCalls) / n)
+		d.AutoScalingPerDrain = round2(float64(d.AutoScalingCalls) / n)
+		d.WritesPerDrain = round2(float64(d.WriteCalls) / n)
+	}
+	if d.Polls > 0 {
+		d.CallsPerPoll = round2(float64(d.Calls.Total()) / d.Polls)
+		d.ECSPerPoll = round2(float64(d.ECSCalls) / d.Polls)
+	}
+	for _, w := range d.Windows {
+		d.MaxCallsInPoll = max(d.MaxCallsInPoll, w.ECS+w.AutoScaling)
+	}
+	safety := Safety{
+		DrainsExpected:           cfg.ScaleIn,
+		DrainsCompleted:          ts.Completed,
+		TasksKilledByTermination: ts.TasksKilled,
+		InstancesWithTasksKilled: stats.TerminatedWithTasks,
+		LifecycleActionsExpired:  stats.LifecycleActionsTimedOut,
+		CompletedMoreThanOnce:    ts.MultiComplete,
+	}
+	return ts.Latencies, safety, nil
+}
+
+// perCompleted is v per completed drain, 0 when none completed.
+func perCompleted(v float64, completed int) float64 {
+	if completed == 0 {
+		return 0
+	}
+	return round3(v / float64(completed))
 }
 
 // failedAttempts reads ecs_drainer_aws_requests_total's series whose code is not OK.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,21 @@ func TestParseFlags(t *testing.T) {
 					t.Errorf("controllerFlags (-want +got):\n%s", diff)
 				}
 			},
+		},
+		{
+			name: "the peer gets the controller's client-side rate limit",
+			args: []string{"--peer=aws-sample", "--aws-qps=10", "--aws-burst=20", "--peer-args=--recursive-loop-limit=0"},
+			check: func(t *testing.T, c Config) {
+				want := []string{"--aws-qps=10", "--aws-burst=20", "--recursive-loop-limit=0"}
+				if diff := cmp.Diff(want, c.peerFlags()); diff != "" {
+					t.Errorf("peerFlags (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name:    "unknown peer",
+			args:    []string{"--peer=lambda"},
+			wantErr: []string{`--peer is "lambda": the only peer is aws-sample`},
 		},
 		{
 			name:    "uneven shape",
@@ -196,19 +212,23 @@ func TestSummarise(t *testing.T) {
 		{InstanceID: "i-c", TerminatingWaitAt: at(1), DrainingAt: at(3), TerminatedAt: at(301), TimedOut: 1, TasksKilled: 2},
 		// Never scaled in: only a task-stop record, ignored.
 		{InstanceID: "i-d", LastTaskStoppedAt: at(4)},
+		// Completed with a task still stopping (runningTasksCount was 0): the kill is its last stop,
+		// after the completion, so it is in no STOPPED latency.
+		{InstanceID: "i-e", TerminatingWaitAt: at(2), DrainingAt: at(3), LastTaskStoppedAt: at(9.2), CompletedAt: at(9), TerminatedAt: at(9.2), Completions: 1, TasksKilled: 1},
 	}
 	s := summarise(tls)
-	if s.Instances != 3 || s.Completed != 2 || s.Terminated != 3 || s.MultiComplete != 1 || s.TimedOut != 1 || s.TasksKilled != 2 || s.Heartbeats != 1 {
+	if s.Instances != 4 || s.Completed != 3 || s.Terminated != 4 || s.MultiComplete != 1 || s.TimedOut != 1 || s.TasksKilled != 3 || s.Heartbeats != 1 || s.CompletedWithTasks != 1 {
 		t.Errorf("counts = %+v", s)
 	}
-	if !s.FirstWait.Equal(at(0)) || !s.LastComplete.Equal(at(15)) {
-		t.Errorf("first wait %v, last completion %v", s.FirstWait, s.LastComplete)
+	if !s.FirstWait.Equal(at(0)) || !s.LastComplete.Equal(at(15)) || !s.LastTerminated.Equal(at(301)) {
+		t.Errorf("first wait %v, last completion %v, last termination %v", s.FirstWait, s.LastComplete, s.LastTerminated)
 	}
 	want := Latencies{
-		WaitToDraining:       Dist{Count: 3, Median: 2, P99: 4, Max: 4, Mean: 2.667},
+		WaitToDraining:       Dist{Count: 4, Median: 2, P99: 4, Max: 4, Mean: 2.25},
+		DrainingToLastStop:   Dist{Count: 2, Median: 6, P99: 8, Max: 8, Mean: 7},
 		LastStopToCompleted:  Dist{Count: 2, Median: 2, P99: 4, Max: 4, Mean: 3},
-		WaitToCompleted:      Dist{Count: 2, Median: 12, P99: 14, Max: 14, Mean: 13},
-		CompletedToTerminate: Dist{Count: 2, Median: 0.2, P99: 0.2, Max: 0.2, Mean: 0.2},
+		WaitToCompleted:      Dist{Count: 3, Median: 12, P99: 14, Max: 14, Mean: 11},
+		CompletedToTerminate: Dist{Count: 3, Median: 0.2, P99: 0.2, Max: 0.2, Mean: 0.2},
 	}
 	if diff := cmp.Diff(want, s.Latencies); diff != "" {
 		t.Errorf("latencies (-want +got):\n%s", diff)
@@ -314,5 +334,42 @@ func TestReportRoundTrip(t *testing.T) {
 	}
 	if back["config"].(map[string]any)["pollInterval"] == nil {
 		t.Errorf("config.pollInterval missing")
+	}
+}
+
+// TestComparison prints ecs-drainer and a peer in one table, calls per instance scaled in (so a
+// drain that never completed still counts), SNS publishes with the AWS calls.
+func TestComparison(t *testing.T) {
+	cfg, err := parseFlags([]string{"--instances=1000", "--scale-in=100", "--peer=aws-sample"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Config: cfg}
+	res.Drain = DrainResult{ScaledIn: 100, Completed: 100, ECSCalls: 190, AutoScalingCalls: 115, AllEndedSeconds: 39.7}
+	res.Latency.WaitToDraining = Dist{Count: 100, Median: 9.9, P99: 9.9, Max: 9.95}
+	peer := PeerResult{Name: "aws-sample"}
+	peer.Drain = DrainResult{ScaledIn: 100, Completed: 99, ECSCalls: 648, AutoScalingCalls: 100, AllEndedSeconds: 60.2}
+	peer.Lambda.Publishes = 174
+	peer.Safety = Safety{TasksKilledByTermination: 38, LifecycleActionsExpired: 1}
+	res.Peers = []PeerResult{peer}
+	table := renderComparison(res)
+	for _, want := range []string{"100 scaled in at once", "hooks' heartbeat timeout 5m0s", "client-side limit 100/s, burst 200"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, table)
+		}
+	}
+	cells := map[string][]string{}
+	for _, l := range strings.Split(table, "\n") {
+		c := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(l), -1)
+		cells[c[0]] = c
+	}
+	wantRows := map[string][]string{
+		"ecs-drainer": {"ecs-drainer", "100 of 100", "3.05 (1.90 + 1.15 + 0.00)", "9.9 / 9.9 / 9.9", "-", "39.7", "0", "0"},
+		"aws-sample":  {"aws-sample", "99 of 100", "9.22 (6.48 + 1.00 + 1.74)", "-", "-", "60.2", "38", "1"},
+	}
+	for name, want := range wantRows {
+		if diff := cmp.Diff(want, cells[name]); diff != "" {
+			t.Errorf("row %s (-want +got):\n%s\n%s", name, diff, table)
+		}
 	}
 }

@@ -37,6 +37,12 @@ type Config struct {
 	AWSBurst             int           `json:"awsBurst"`
 	ControllerArgs       []string      `json:"controllerArgs"` // extra flags, e.g. --aws-qps=20
 
+	// Peer is another drainer run on the same fleet and scale-in after ecs-drainer, from a fresh
+	// awssim: "" for none, or PeerAWSSample.
+	Peer     string   `json:"peer,omitempty"`
+	PeerBin  string   `json:"-"`
+	PeerArgs []string `json:"peerArgs,omitempty"`
+
 	// Simulated work.
 	StopTimeout time.Duration `json:"stopTimeout"` // containers' stopTimeout: how long a task takes to stop
 	SimArgs     []string      `json:"simArgs"`     // extra awssim flags
@@ -68,10 +74,13 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.Float64Var(&c.AWSQPS, "aws-qps", 100, "controller --aws-qps (its default, 10, makes the client-side limit the whole measurement: see docs/performance.md)")
 	fs.IntVar(&c.AWSBurst, "aws-burst", 200, "controller --aws-burst")
 	fs.StringSliceVar(&c.ControllerArgs, "controller-args", nil, "extra controller flags, comma-separated (e.g. --aws-qps=20)")
+	fs.StringVar(&c.Peer, "peer", "", "also run this drainer on the same fleet and scale-in, and report both side by side: "+PeerAWSSample+" (aws-samples/ecs-cid-sample's Lambda)")
+	fs.StringVar(&c.PeerBin, "peer-bin", "", "path of the peer's `binary` (default: built from "+awsSamplePkg+" into --out)")
+	fs.StringSliceVar(&c.PeerArgs, "peer-args", nil, "extra peer flags, comma-separated (e.g. --recursive-loop-limit=0)")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", 5*time.Second, "containers' stopTimeout: how long a task takes to stop")
 	fs.StringSliceVar(&c.SimArgs, "awssim-args", nil, "extra awssim flags, comma-separated")
 	fs.IntVar(&c.IdleResyncs, "idle-resyncs", 3, "resyncs measured with nothing terminating")
-	fs.DurationVar(&c.Timeout, "timeout", 9*time.Minute, "bound on the whole run")
+	fs.DurationVar(&c.Timeout, "timeout", 9*time.Minute, "bound on each drainer's run (ecs-drainer's, then the peer's)")
 	return fs
 }
 
@@ -155,6 +164,9 @@ func (c Config) Validate() error {
 	if !(c.AWSQPS > 0) || math.IsInf(c.AWSQPS, 0) || c.AWSBurst < 1 {
 		bad("--aws-qps (%v) must be a positive number and --aws-burst (%d) at least 1", c.AWSQPS, c.AWSBurst)
 	}
+	if c.Peer != "" && c.Peer != PeerAWSSample {
+		bad("--peer is %q: the only peer is %s", c.Peer, PeerAWSSample)
+	}
 	if c.IdleResyncs < 1 {
 		bad("--idle-resyncs is %d: must be at least 1", c.IdleResyncs)
 	}
@@ -171,6 +183,15 @@ func (c Config) controllerFlags() []string {
 		"--aws-qps=" + strconv.FormatFloat(c.AWSQPS, 'g', -1, 64),
 		"--aws-burst=" + strconv.Itoa(c.AWSBurst),
 	}, c.ControllerArgs...)
+}
+
+// peerFlags are the flags the aws-sample peer runs with: the same client-side rate limit as the
+// controller.
+func (c Config) peerFlags() []string {
+	return append([]string{
+		"--aws-qps=" + strconv.FormatFloat(c.AWSQPS, 'g', -1, 64),
+		"--aws-burst=" + strconv.Itoa(c.AWSBurst),
+	}, c.PeerArgs...)
 }
 
 // simFlags are the flags awssim runs with: work that takes simulated time is made quick where it

@@ -7,7 +7,11 @@
 // bench.json (and both processes' logs) to --out.
 //
 // Performance targets are reported, met or missed, never asserted: the exit status is 1 only when
-// the run itself failed or a safety invariant broke.
+// the run itself failed or a safety invariant of ecs-drainer broke.
+//
+// With --peer aws-sample it then runs aws-samples/ecs-cid-sample's Lambda (test/bench/awssample) on
+// the same fleet and scale-in in a fresh awssim, measures it from the same ground truth, and prints
+// both side by side. The sample's broken invariants are its results, not failures of the run.
 //
 //	go run ./test/bench --awssim bin/awssim --controller bin/ecs-drainer --out bench-results
 package main
@@ -50,6 +54,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	res, err := runBench(ctx, cfg, stderr)
+	if res != nil && err == nil && cfg.Peer != "" {
+		// The peer runs after ecs-drainer, never beside it: the machine's cores go to one drainer
+		// and its awssim at a time.
+		pr, perr := runPeer(ctx, cfg, stderr)
+		if pr != nil {
+			res.Peers = append(res.Peers, *pr)
+		}
+		err = perr
+	}
 	if res != nil {
 		_, _ = fmt.Fprint(stdout, renderTable(res))
 		if werr := writeResults(cfg.Out, res); werr != nil {

@@ -189,7 +189,13 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // Latencies are the drains' latencies from awssim's timelines.
 type Latencies struct {
-	WaitToDraining       Dist `json:"terminatingWaitToDraining"`
+	WaitToDraining Dist `json:"terminatingWaitToDraining"`
+	// DrainingToLastStop is how long ECS took to stop everything on a DRAINING instance: the
+	// drain itself, which no drainer shortens. Instances terminated with a task still running
+	// are left out (their last stop is the kill).
+	DrainingToLastStop Dist `json:"drainingToLastTaskStopped"`
+	// LastStopToCompleted leaves out instances completed with a task still running: their last
+	// task stopped when the termination killed it, after the completion.
 	LastStopToCompleted  Dist `json:"lastTaskStoppedToCompleted"`
 	WaitToCompleted      Dist `json:"terminatingWaitToCompleted"`
 	CompletedToTerminate Dist `json:"completedToTerminated"`
@@ -205,14 +211,18 @@ type timelineSummary struct {
 	TimedOut      int
 	TasksKilled   int
 	Heartbeats    int
-	FirstWait     time.Time
-	LastComplete  time.Time
+	// CompletedWithTasks are instances completed while a task still ran on them (killed by the
+	// termination that followed).
+	CompletedWithTasks int
+	FirstWait          time.Time
+	LastComplete       time.Time
+	LastTerminated     time.Time
 }
 
 // summarise reads the timelines of instances that entered Terminating:Wait.
 func summarise(tls []timeline) timelineSummary {
 	var s timelineSummary
-	var toDraining, stopToDone, waitToDone, doneToGone []time.Duration
+	var toDraining, drainingToStop, stopToDone, waitToDone, doneToGone []time.Duration
 	for _, t := range tls {
 		if t.TerminatingWaitAt.IsZero() {
 			continue
@@ -229,9 +239,15 @@ func summarise(tls []timeline) timelineSummary {
 		}
 		if !t.TerminatedAt.IsZero() {
 			s.Terminated++
+			if t.TerminatedAt.After(s.LastTerminated) {
+				s.LastTerminated = t.TerminatedAt
+			}
 		}
 		if !t.DrainingAt.IsZero() {
 			toDraining = append(toDraining, t.DrainingAt.Sub(t.TerminatingWaitAt))
+			if t.TasksKilled == 0 && t.LastTaskStoppedAt.After(t.DrainingAt) {
+				drainingToStop = append(drainingToStop, t.LastTaskStoppedAt.Sub(t.DrainingAt))
+			}
 		}
 		if t.CompletedAt.IsZero() {
 			continue
@@ -241,7 +257,9 @@ func summarise(tls []timeline) timelineSummary {
 			s.LastComplete = t.CompletedAt
 		}
 		waitToDone = append(waitToDone, t.CompletedAt.Sub(t.TerminatingWaitAt))
-		if !t.LastTaskStoppedAt.IsZero() {
+		if t.TasksKilled > 0 {
+			s.CompletedWithTasks++
+		} else if !t.LastTaskStoppedAt.IsZero() {
 			stopToDone = append(stopToDone, t.CompletedAt.Sub(t.LastTaskStoppedAt))
 		}
 		if !t.TerminatedAt.IsZero() {
@@ -249,6 +267,7 @@ func summarise(tls []timeline) timelineSummary {
 		}
 	}
 	s.WaitToDraining = distOf(toDraining)
+	s.DrainingToLastStop = distOf(drainingToStop)
 	s.LastStopToCompleted = distOf(stopToDone)
 	s.WaitToCompleted = distOf(waitToDone)
 	s.CompletedToTerminate = distOf(doneToGone)
@@ -266,20 +285,25 @@ func newSimClient(addr string) *simClient {
 }
 
 func (c *simClient) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+path, nil)
+	return getJSON(ctx, c.hc, "http://"+c.addr+path, v)
+}
+
+// getJSON reads url's JSON answer into v.
+func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return fmt.Errorf("reading awssim %s: %w", path, err)
+		return fmt.Errorf("reading %s: %w", url, err)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("reading awssim %s: %w", path, err)
+		return fmt.Errorf("reading %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("reading awssim %s: status %s", path, resp.Status)
+		return fmt.Errorf("reading %s: status %s", url, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("decoding awssim %s: %w", path, err)
+		return fmt.Errorf("decoding %s: %w", url, err)
 	}
 	return nil
 }

@@ -29,6 +29,8 @@ type Result struct {
 	ControllerView  ControllerView `json:"controllerMetrics"`
 	Safety          Safety         `json:"safety"`
 	Targets         []Target       `json:"targets"`
+	// Peers are the other drainers run on the same fleet and scale-in (--peer).
+	Peers []PeerResult `json:"peers,omitempty"`
 }
 
 // Machine is where the run happened.
@@ -62,9 +64,11 @@ type DrainResult struct {
 	ScaledIn              int            `json:"scaledIn"`
 	Started               int            `json:"started"` // entered Terminating:Wait
 	Completed             int            `json:"completed"`
-	DurationSeconds       float64        `json:"durationSeconds"` // first Terminating:Wait to last completion
-	Polls                 float64        `json:"polls"`           // DurationSeconds / poll interval
-	Calls                 Calls          `json:"calls"`           // by "service/operation"
+	CompletedWithTasks    int            `json:"completedWithTasksRunning"` // completed while a task still ran (killed by the termination)
+	DurationSeconds       float64        `json:"durationSeconds"`           // first Terminating:Wait to last completion
+	AllEndedSeconds       float64        `json:"allEndedSeconds"`           // first Terminating:Wait to the last instance terminated (completed or expired)
+	Polls                 float64        `json:"polls"`                     // DurationSeconds / poll interval
+	Calls                 Calls          `json:"calls"`                     // by "service/operation"
 	Errors                map[string]int `json:"errors"`
 	ECSCalls              int            `json:"ecsCalls"`
 	AutoScalingCalls      int            `json:"autoscalingCalls"`
@@ -202,14 +206,7 @@ func renderTable(r *Result) string {
 	line("  heartbeats\t%d", d.Heartbeats)
 	line("")
 	line("-- latency (s)\tmedian\tp99\tmax --")
-	for _, l := range []struct {
-		name string
-		d    Dist
-	}{
-		{"Terminating:Wait -> DRAINING", r.Latency.WaitToDraining},
-		{"last task STOPPED -> completed", r.Latency.LastStopToCompleted},
-		{"Terminating:Wait -> completed", r.Latency.WaitToCompleted},
-	} {
+	for _, l := range latencyRows(r.Latency) {
 		line("  %s\t%.3f\t%.3f\t%.3f", l.name, l.d.Median, l.d.P99, l.d.Max)
 	}
 	line("")
@@ -234,7 +231,124 @@ func renderTable(r *Result) string {
 		line("  %s\t%g %s\t%g\t%s", t.Name, t.Limit, t.Unit, t.Measured, verdict)
 	}
 	_ = w.Flush()
+	for _, p := range r.Peers {
+		b.WriteString(renderPeer(p))
+	}
+	if len(r.Peers) > 0 {
+		b.WriteString(renderComparison(r))
+	}
 	return b.String()
+}
+
+// renderPeer is the report of one peer's run.
+func renderPeer(p PeerResult) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	line := func(format string, args ...any) { _, _ = fmt.Fprintf(w, format+"\n", args...) }
+	d := p.Drain
+	line("")
+	line("== %s on the same fleet and scale-in (fresh awssim; built in %.1fs) ==", p.Name, p.Fleet.BuildSeconds)
+	line("peer\t%s", strings.Join(p.Flags, " "))
+	line("notifications\t%d posted by the harness (%d failed), Terminating:Wait -> posted median %.3fs, max %.3fs", p.Notifications.Sent, p.Notifications.Failed, p.Notifications.Delay.Median, p.Notifications.Delay.Max)
+	line("-- %d drains (%d started, %d completed, %d of them with a task still running; last completion %.1fs, last termination %.1fs after the first Terminating:Wait) --",
+		d.ScaledIn, d.Started, d.Completed, d.CompletedWithTasks, d.DurationSeconds, d.AllEndedSeconds)
+	for _, k := range d.Calls.Keys() {
+		line("  %s\t%d\t%.2f per instance scaled in", k, d.Calls[k], perDrain(d.Calls[k], d.ScaledIn))
+	}
+	l := p.Lambda
+	line("  sns/Publish (counted by the peer)\t%d\t%.2f per instance scaled in", l.Publishes, perDrain(l.Publishes, d.ScaledIn))
+	line("  Lambda\t%d invocations (%d retries), %d errors (%d timed out), %d events dropped, %d stopped by loop detection; at most %d at once, longest chain %d; at the end %d running, %d retries scheduled",
+		l.Invocations, l.Retries, l.Errors, l.TimedOut, l.Dropped, l.LoopStopped, l.MaxInFlight, l.LongestChain, l.InFlight, l.Scheduled)
+	if len(l.ErrorSamples) > 0 {
+		line("  first errors\t%s", strings.Join(l.ErrorSamples[:min(3, len(l.ErrorSamples))], " | "))
+	}
+	if len(d.Errors) > 0 {
+		line("  errors (awssim)\t%v", d.Errors)
+	}
+	line("-- latency (s)\tmedian\tp99\tmax --")
+	for _, x := range latencyRows(p.Latency) {
+		line("  %s\t%.3f\t%.3f\t%.3f", x.name, x.d.Median, x.d.P99, x.d.Max)
+	}
+	line("-- process\tCPU s (drains/total)\tpeak RSS MiB --")
+	line("  %s\t%.2f / %.2f\t%.1f", p.Name, d.Controller.CPUSeconds, p.Process.CPUSeconds, p.Process.PeakRSSMiB)
+	s := p.Safety
+	line("-- safety (expected to break: the sample has no heartbeats and trusts runningTasksCount) --")
+	line("  drains completed\t%d of %d", s.DrainsCompleted, s.DrainsExpected)
+	line("  tasks killed by termination\t%d (on %d instances)", s.TasksKilledByTermination, s.InstancesWithTasksKilled)
+	line("  lifecycle actions expired\t%d", s.LifecycleActionsExpired)
+	line("  completed more than once\t%d", s.CompletedMoreThanOnce)
+	_ = w.Flush()
+	return b.String()
+}
+
+type latencyRow struct {
+	name string
+	d    Dist
+}
+
+func latencyRows(l Latencies) []latencyRow {
+	return []latencyRow{
+		{"Terminating:Wait -> DRAINING", l.WaitToDraining},
+		{"DRAINING -> last task STOPPED (the drain)", l.DrainingToLastStop},
+		{"last task STOPPED -> completed", l.LastStopToCompleted},
+		{"Terminating:Wait -> completed", l.WaitToCompleted},
+	}
+}
+
+// comparisonRow is one drainer's line in the side-by-side table.
+type comparisonRow struct {
+	name                     string
+	completed, scaledIn      int
+	ecs, as, sns             int
+	toDraining, stopToDone   Dist
+	lastCompletion, allEnded float64
+	killed, expired          int
+}
+
+// renderComparison prints ecs-drainer and every peer side by side, one row each, every figure from
+// awssim's ground truth (SNS publishes from the peer, awssim has no SNS). Calls are per instance
+// scaled in, so a drain that never completed still counts.
+func renderComparison(r *Result) string {
+	rows := make([]comparisonRow, 0, 1+len(r.Peers))
+	rows = append(rows, comparisonRow{
+		name: "ecs-drainer", completed: r.Drain.Completed, scaledIn: r.Drain.ScaledIn,
+		ecs: r.Drain.ECSCalls, as: r.Drain.AutoScalingCalls,
+		toDraining: r.Latency.WaitToDraining, stopToDone: r.Latency.LastStopToCompleted,
+		lastCompletion: r.Drain.DurationSeconds, allEnded: r.Drain.AllEndedSeconds,
+		killed: r.Safety.TasksKilledByTermination, expired: r.Safety.LifecycleActionsExpired,
+	})
+	for _, p := range r.Peers {
+		rows = append(rows, comparisonRow{
+			name: p.Name, completed: p.Drain.Completed, scaledIn: p.Drain.ScaledIn,
+			ecs: p.Drain.ECSCalls, as: p.Drain.AutoScalingCalls, sns: p.Lambda.Publishes,
+			toDraining: p.Latency.WaitToDraining, stopToDone: p.Latency.LastStopToCompleted,
+			lastCompletion: p.Drain.DurationSeconds, allEnded: p.Drain.AllEndedSeconds,
+			killed: p.Safety.TasksKilledByTermination, expired: p.Safety.LifecycleActionsExpired,
+		})
+	}
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	line := func(format string, args ...any) { _, _ = fmt.Fprintf(w, format+"\n", args...) }
+	c := r.Config
+	line("")
+	line("== side by side: %d instances in %d clusters, %d scaled in at once; tasks stop in %s; hooks' heartbeat timeout %s; client-side limit %g/s, burst %d per service ==",
+		c.Instances, c.Clusters, c.ScaleIn, c.StopTimeout, c.HookHeartbeatTimeout, c.AWSQPS, c.AWSBurst)
+	line("drainer\tcompleted\tAWS calls per drain (ECS + Auto Scaling + SNS)\tWait -> DRAINING p50/p99/max s\tlast STOPPED -> completed p50/p99/max s\tall drains done s\ttasks killed\tactions expired")
+	for _, x := range rows {
+		line("%s\t%d of %d\t%.2f (%.2f + %.2f + %.2f)\t%s\t%s\t%.1f\t%d\t%d", x.name, x.completed, x.scaledIn,
+			perDrain(x.ecs+x.as+x.sns, x.scaledIn), perDrain(x.ecs, x.scaledIn), perDrain(x.as, x.scaledIn), perDrain(x.sns, x.scaledIn),
+			triple(x.toDraining), triple(x.stopToDone), x.allEnded, x.killed, x.expired)
+	}
+	_ = w.Flush()
+	b.WriteString("(all drains done: first Terminating:Wait to the last instance terminated, completed or expired; last STOPPED -> completed leaves out instances completed with a task still running)\n")
+	return b.String()
+}
+
+func triple(d Dist) string {
+	if d.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f / %.1f / %.1f", d.Median, d.P99, d.Max)
 }
 
 func perDrain(n, drains int) float64 {
