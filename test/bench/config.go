@@ -118,6 +118,22 @@ func (c Config) Validate() error {
 	if c.Out == "" {
 		bad("--out must name a directory")
 	}
+	c.validateFleet(bad)
+	c.validateTimes(bad)
+	if !(c.AWSQPS > 0) || math.IsInf(c.AWSQPS, 0) || c.AWSBurst < 1 {
+		bad("--aws-qps (%v) must be a positive number and --aws-burst (%d) at least 1", c.AWSQPS, c.AWSBurst)
+	}
+	if c.Peer != "" && c.Peer != PeerAWSSample {
+		bad("--peer is %q: the only peer is %s", c.Peer, PeerAWSSample)
+	}
+	if c.IdleResyncs < 1 {
+		bad("--idle-resyncs is %d: must be at least 1", c.IdleResyncs)
+	}
+	return errors.Join(p...)
+}
+
+// validateFleet checks the fleet's shape and the scale-in against it.
+func (c Config) validateFleet(bad func(string, ...any)) {
 	switch {
 	case c.Clusters < 1:
 		bad("--clusters is %d: must be at least 1", c.Clusters)
@@ -135,15 +151,25 @@ func (c Config) Validate() error {
 	if c.TasksPerInstance > 0 && c.ServicesPerCluster == 0 {
 		bad("--tasks-per-instance is %d but --services-per-cluster is 0: no service would run them", c.TasksPerInstance)
 	}
-	if c.Instances > 0 && c.ScaleIn < c.Instances {
-		// The instances left must hold every replica and standalone task, or drains stall for want
-		// of room and the benchmark measures the fleet's shape rather than the controller.
-		left := c.Instances - c.ScaleIn
-		need := c.Instances*c.TasksPerInstance + c.ASGs*c.StandalonePerASG
-		if left*c.TaskSlots < need {
-			bad("--task-slots is %d: the %d instances left after scale-in hold %d tasks, %d are needed", c.TaskSlots, left, left*c.TaskSlots, need)
-		}
+	c.validateRoom(bad)
+}
+
+// validateRoom checks that the instances left after the scale-in can hold every replica and
+// standalone task: otherwise drains stall for want of room and the benchmark measures the fleet's
+// shape rather than the controller.
+func (c Config) validateRoom(bad func(string, ...any)) {
+	if c.Instances <= 0 || c.ScaleIn >= c.Instances {
+		return
 	}
+	left := c.Instances - c.ScaleIn
+	need := c.Instances*c.TasksPerInstance + c.ASGs*c.StandalonePerASG
+	if left*c.TaskSlots < need {
+		bad("--task-slots is %d: the %d instances left after scale-in hold %d tasks, %d are needed", c.TaskSlots, left, left*c.TaskSlots, need)
+	}
+}
+
+// validateTimes checks the durations.
+func (c Config) validateTimes(bad func(string, ...any)) {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
@@ -161,16 +187,6 @@ func (c Config) Validate() error {
 	if c.HookHeartbeatTimeout < 30*time.Second || c.HookHeartbeatTimeout > 7200*time.Second || c.HookHeartbeatTimeout%time.Second != 0 {
 		bad("--hook-heartbeat-timeout is %s: Auto Scaling accepts whole seconds from 30s to 2h", c.HookHeartbeatTimeout)
 	}
-	if !(c.AWSQPS > 0) || math.IsInf(c.AWSQPS, 0) || c.AWSBurst < 1 {
-		bad("--aws-qps (%v) must be a positive number and --aws-burst (%d) at least 1", c.AWSQPS, c.AWSBurst)
-	}
-	if c.Peer != "" && c.Peer != PeerAWSSample {
-		bad("--peer is %q: the only peer is %s", c.Peer, PeerAWSSample)
-	}
-	if c.IdleResyncs < 1 {
-		bad("--idle-resyncs is %d: must be at least 1", c.IdleResyncs)
-	}
-	return errors.Join(p...)
 }
 
 // controllerFlags are the flags ecs-drainer runs with.

@@ -222,56 +222,78 @@ type timelineSummary struct {
 // summarise reads the timelines of instances that entered Terminating:Wait.
 func summarise(tls []timeline) timelineSummary {
 	var s timelineSummary
-	var toDraining, drainingToStop, stopToDone, waitToDone, doneToGone []time.Duration
+	var d durations
 	for _, t := range tls {
 		if t.TerminatingWaitAt.IsZero() {
 			continue
 		}
-		s.Instances++
-		if s.FirstWait.IsZero() || t.TerminatingWaitAt.Before(s.FirstWait) {
-			s.FirstWait = t.TerminatingWaitAt
-		}
-		s.TimedOut += t.TimedOut
-		s.TasksKilled += t.TasksKilled
-		s.Heartbeats += t.Heartbeats
-		if t.Completions > 1 {
-			s.MultiComplete++
-		}
-		if !t.TerminatedAt.IsZero() {
-			s.Terminated++
-			if t.TerminatedAt.After(s.LastTerminated) {
-				s.LastTerminated = t.TerminatedAt
-			}
-		}
-		if !t.DrainingAt.IsZero() {
-			toDraining = append(toDraining, t.DrainingAt.Sub(t.TerminatingWaitAt))
-			if t.TasksKilled == 0 && t.LastTaskStoppedAt.After(t.DrainingAt) {
-				drainingToStop = append(drainingToStop, t.LastTaskStoppedAt.Sub(t.DrainingAt))
-			}
-		}
-		if t.CompletedAt.IsZero() {
-			continue
-		}
-		s.Completed++
-		if t.CompletedAt.After(s.LastComplete) {
-			s.LastComplete = t.CompletedAt
-		}
-		waitToDone = append(waitToDone, t.CompletedAt.Sub(t.TerminatingWaitAt))
-		if t.TasksKilled > 0 {
-			s.CompletedWithTasks++
-		} else if !t.LastTaskStoppedAt.IsZero() {
-			stopToDone = append(stopToDone, t.CompletedAt.Sub(t.LastTaskStoppedAt))
-		}
-		if !t.TerminatedAt.IsZero() {
-			doneToGone = append(doneToGone, t.TerminatedAt.Sub(t.CompletedAt))
+		s.count(t)
+		d.add(t)
+		if !t.CompletedAt.IsZero() {
+			s.countCompleted(t)
 		}
 	}
-	s.WaitToDraining = distOf(toDraining)
-	s.DrainingToLastStop = distOf(drainingToStop)
-	s.LastStopToCompleted = distOf(stopToDone)
-	s.WaitToCompleted = distOf(waitToDone)
-	s.CompletedToTerminate = distOf(doneToGone)
+	s.WaitToDraining = distOf(d.toDraining)
+	s.DrainingToLastStop = distOf(d.drainingToStop)
+	s.LastStopToCompleted = distOf(d.stopToDone)
+	s.WaitToCompleted = distOf(d.waitToDone)
+	s.CompletedToTerminate = distOf(d.doneToGone)
 	return s
+}
+
+// count adds one instance that entered Terminating:Wait to the totals.
+func (s *timelineSummary) count(t timeline) {
+	s.Instances++
+	if s.FirstWait.IsZero() || t.TerminatingWaitAt.Before(s.FirstWait) {
+		s.FirstWait = t.TerminatingWaitAt
+	}
+	s.TimedOut += t.TimedOut
+	s.TasksKilled += t.TasksKilled
+	s.Heartbeats += t.Heartbeats
+	if t.Completions > 1 {
+		s.MultiComplete++
+	}
+	if !t.TerminatedAt.IsZero() {
+		s.Terminated++
+		if t.TerminatedAt.After(s.LastTerminated) {
+			s.LastTerminated = t.TerminatedAt
+		}
+	}
+}
+
+// countCompleted adds one completed instance to the totals.
+func (s *timelineSummary) countCompleted(t timeline) {
+	s.Completed++
+	if t.CompletedAt.After(s.LastComplete) {
+		s.LastComplete = t.CompletedAt
+	}
+	if t.TasksKilled > 0 {
+		s.CompletedWithTasks++
+	}
+}
+
+// durations gathers the intervals of the instances' timelines that the summary reports.
+type durations struct {
+	toDraining, drainingToStop, stopToDone, waitToDone, doneToGone []time.Duration
+}
+
+func (d *durations) add(t timeline) {
+	if !t.DrainingAt.IsZero() {
+		d.toDraining = append(d.toDraining, t.DrainingAt.Sub(t.TerminatingWaitAt))
+		if t.TasksKilled == 0 && t.LastTaskStoppedAt.After(t.DrainingAt) {
+			d.drainingToStop = append(d.drainingToStop, t.LastTaskStoppedAt.Sub(t.DrainingAt))
+		}
+	}
+	if t.CompletedAt.IsZero() {
+		return
+	}
+	d.waitToDone = append(d.waitToDone, t.CompletedAt.Sub(t.TerminatingWaitAt))
+	if t.TasksKilled == 0 && !t.LastTaskStoppedAt.IsZero() {
+		d.stopToDone = append(d.stopToDone, t.CompletedAt.Sub(t.LastTaskStoppedAt))
+	}
+	if !t.TerminatedAt.IsZero() {
+		d.doneToGone = append(d.doneToGone, t.TerminatedAt.Sub(t.CompletedAt))
+	}
 }
 
 // simClient reads awssim's debug endpoints, which no AWS client calls and awssim does not count.
