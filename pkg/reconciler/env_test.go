@@ -549,7 +549,7 @@ func (e *env) hook(group, name string, heartbeat int32, defaultResult string) {
 	if _, err := e.as.PutLifecycleHook(e.t.Context(), &autoscaling.PutLifecycleHookInput{
 		AutoScalingGroupName: aws.String(group),
 		LifecycleHookName:    aws.String(name),
-		LifecycleTransition:  aws.String(transitionTerminating),
+		LifecycleTransition:  aws.String(awsapi.TransitionTerminating),
 		HeartbeatTimeout:     aws.Int32(heartbeat),
 		DefaultResult:        aws.String(defaultResult),
 	}); err != nil {

@@ -326,7 +326,7 @@ func TestDrainTimeoutCappedByGlobalTimeout(t *testing.T) {
 		t.Errorf("lifecycle_actions_completed_total{CONTINUE,drain_timeout} = %v, want 1", got)
 	}
 	// 3000 s global timeout less the margin (resync 2 s + 2 polls of 10 s + 300 s).
-	if got, _ := c.drainTimeoutFor(hookInfo{heartbeatTimeout: 30 * time.Second, globalTimeout: 3000 * time.Second}); got != 2678*time.Second {
+	if got, _ := drainTimeoutUnder(c.cfg, hookInfo{heartbeatTimeout: 30 * time.Second, globalTimeout: 3000 * time.Second}); got != 2678*time.Second {
 		t.Errorf("effective drain timeout %v, want 2678s", got)
 	}
 	if d := testutilHistogramCount(t, c, metrics.OutcomeTimeoutStopTasks); d != 1 {

@@ -16,8 +16,6 @@ const (
 
 	// DefaultHookName is the hook --manage-hooks creates when --hook-name is not set.
 	DefaultHookName = "ecs-drainer"
-
-	transitionTerminating = "autoscaling:EC2_INSTANCE_TERMINATING"
 )
 
 // hookInfo is the part of a lifecycle hook the controller acts on.
@@ -86,7 +84,7 @@ func selectHook(hooks []astypes.LifecycleHook, want string) hookSelection {
 	var terminating []astypes.LifecycleHook
 	for _, h := range hooks {
 		name := aws.ToString(h.LifecycleHookName)
-		isTerminating := aws.ToString(h.LifecycleTransition) == transitionTerminating
+		isTerminating := aws.ToString(h.LifecycleTransition) == awsapi.TransitionTerminating
 		if name == ECSManagedHookName && isTerminating {
 			sel.ecsManaged = true
 		}
@@ -135,40 +133,4 @@ func toHookInfo(h astypes.LifecycleHook) hookInfo {
 		heartbeatTimeout: hb,
 		globalTimeout:    globalTimeout(hb, time.Duration(aws.ToInt32(h.GlobalTimeout))*time.Second),
 	}
-}
-
-// globalTimeout is how long an instance may wait on a hook in total: what AWS reports, or if it
-// reports nothing, the documented rule min(48 h, 100 x heartbeat timeout).
-func globalTimeout(heartbeat, reported time.Duration) time.Duration {
-	if reported > 0 {
-		return reported
-	}
-	return min(awsapi.MaxHookGlobalTimeoutSeconds*time.Second, awsapi.HookGlobalTimeoutHeartbeats*heartbeat)
-}
-
-// effectiveDrainTimeout bounds the configured drain timeout by the hook's global timeout less a
-// margin, so the configured outcome (not the hook's DefaultResult) always ends a drain. reduced
-// reports whether the configured value was cut.
-func effectiveDrainTimeout(configured, global, margin time.Duration) (timeout time.Duration, reduced bool) {
-	limit := global - margin
-	if limit <= 0 {
-		// A margin as large as the whole global timeout (a tiny hook): keep half of it, which still
-		// ends the drain well before AWS would.
-		limit = global / 2
-	}
-	if configured > limit {
-		return limit, true
-	}
-	return configured, false
-}
-
-// heartbeatDue reports whether a heartbeat should be recorded now. last is the last heartbeat this
-// process recorded, or failing that the latest time the action is known not to have started yet;
-// zero means unknown (first sight after a restart), which makes a heartbeat due at once. Heartbeats
-// stop at globalEnd: past it AWS ends the action whatever is recorded.
-func heartbeatDue(now, last, globalEnd time.Time, heartbeatTimeout time.Duration) bool {
-	if heartbeatTimeout <= 0 || !now.Before(globalEnd) {
-		return false
-	}
-	return last.IsZero() || now.Sub(last) >= heartbeatTimeout/2
 }

@@ -2,30 +2,14 @@ package reconciler
 
 import (
 	"time"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
-// mapState says what is known of where an instance is registered in ECS.
-type mapState uint8
-
-const (
-	// mapUnknown: not looked up yet.
-	mapUnknown mapState = iota
-	// mapFound: registered as containerInstanceArn in cluster.
-	mapFound
-	// mapNotFound: no container instance in any cluster (never registered, or deregistered).
-	mapNotFound
-)
-
-// mapping is where an EC2 instance is registered in ECS.
-type mapping struct {
-	state   mapState
-	cluster string
-	arn     string
-}
-
-// instance is one watched EC2 instance. Its fields are guarded by Controller.mu and owned by one
-// writer each, as the section comments say; a reconcile copies them out, works without the lock,
-// and writes back only the progress it owns.
+// instance is one watched EC2 instance, guarded by Controller.mu. Each part has one writer:
+// discovery (watch, followHook), the instance's reconcile (reg and prog, stored by storeProgress),
+// and the heartbeat worker (hb, through noteHeartbeat). A reconcile works on a copy without the
+// lock and stores only its own part back.
 type instance struct {
 	id string
 
@@ -41,10 +25,9 @@ type instance struct {
 	// as for everything found by the first listing after a start.
 	enteredAfter time.Time
 
-	// Written by the resolver.
-	mapping mapping
-
-	// Written by the instance's own reconcile.
+	// Written by the instance's own reconcile: where it is registered (from the View's lookup),
+	// and what it observed and did.
+	reg  ecsview.Registration
 	prog progress
 
 	// Written by the heartbeat worker.
