@@ -3,6 +3,8 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
@@ -73,50 +75,84 @@ type Config struct {
 	DryRun bool
 }
 
+// Problem is one thing wrong with a Config: the setting, named as its flag ("drain-timeout"), and
+// what is wrong with it, worded to follow the flag ("is 0s: must be a positive duration ...").
+// Other settings are named as flags too ("--hook-heartbeat-timeout"), so pkg/options can add
+// their environment variables.
+type Problem struct {
+	Setting string
+	Detail  string
+}
+
+func (p Problem) Error() string { return "--" + p.Setting + " " + p.Detail }
+
 // Validate reports every problem with the configuration at once.
 func (c Config) Validate() error {
-	var errs []error
-	if c.ASGTagKey == "" && len(c.ASGNames) == 0 {
-		errs = append(errs, errors.New("no groups selected: set an ASG tag key or ASG names"))
-	}
-	if c.ManageHooks {
-		lo, hi := awsapi.MinHookHeartbeatTimeoutSeconds*time.Second, awsapi.MaxHookHeartbeatTimeoutSeconds*time.Second
-		if c.HookHeartbeatTimeout < lo || c.HookHeartbeatTimeout > hi {
-			errs = append(errs, fmt.Errorf("hook heartbeat timeout %s must be between %s and %s", c.HookHeartbeatTimeout, lo, hi))
-		}
-		if c.ResyncPeriod > c.HookHeartbeatTimeout/2 {
-			// An instance is first seen up to a resync after its action started; its first heartbeat
-			// must come before the heartbeat timeout.
-			errs = append(errs, fmt.Errorf("resync period %s must be at most half the hook heartbeat timeout %s", c.ResyncPeriod, c.HookHeartbeatTimeout))
-		}
-	}
-	if c.ResyncPeriod <= 0 {
-		errs = append(errs, fmt.Errorf("resync period %s must be positive", c.ResyncPeriod))
-	}
-	if c.PollInterval <= 0 {
-		errs = append(errs, fmt.Errorf("poll interval %s must be positive", c.PollInterval))
-	}
-	switch c.StandaloneTaskPolicy {
-	case StandalonePolicyStop, StandalonePolicyWait:
-	default:
-		errs = append(errs, fmt.Errorf("standalone task policy %q must be %q or %q", c.StandaloneTaskPolicy, StandalonePolicyStop, StandalonePolicyWait))
-	}
-	if c.StandaloneTaskGrace < 0 {
-		errs = append(errs, fmt.Errorf("standalone task grace %s must not be negative", c.StandaloneTaskGrace))
-	}
-	if c.DrainTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("drain timeout %s must be positive", c.DrainTimeout))
-	}
-	switch c.DrainTimeoutAction {
-	case DrainTimeoutStopTasks, DrainTimeoutContinue, DrainTimeoutAbandon:
-	default:
-		errs = append(errs, fmt.Errorf("drain timeout action %q must be %q, %q or %q", c.DrainTimeoutAction, DrainTimeoutStopTasks, DrainTimeoutContinue, DrainTimeoutAbandon))
-	}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("workers %d must be at least 1", c.Workers))
-	}
-	if c.AWSQPS < 0 {
-		errs = append(errs, fmt.Errorf("AWS request rate %v must not be negative", c.AWSQPS))
+	problems := c.Problems()
+	errs := make([]error, 0, len(problems))
+	for _, p := range problems {
+		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
+}
+
+// Problems lists every problem with the configuration. It is the one validator of what the
+// controller accepts; pkg/options adds the checks of the flags' own syntax and limits.
+func (c Config) Problems() []Problem {
+	var ps []Problem
+	bad := func(setting, format string, args ...any) {
+		ps = append(ps, Problem{Setting: setting, Detail: fmt.Sprintf(format, args...)})
+	}
+	if c.ASGTagKey == "" && len(c.ASGNames) == 0 {
+		bad("asg-tag", "is empty and --asg-names names no group: nothing would be managed; set either")
+	}
+	ps = append(ps, c.hookProblems()...)
+	for _, d := range []struct {
+		setting string
+		value   time.Duration
+	}{{"resync-period", c.ResyncPeriod}, {"poll-interval", c.PollInterval}, {"drain-timeout", c.DrainTimeout}} {
+		if d.value <= 0 {
+			bad(d.setting, "is %s: must be a positive duration such as 30s or 5m", d.value)
+		}
+	}
+	if !slices.Contains(StandalonePolicies, c.StandaloneTaskPolicy) {
+		bad("standalone-task-policy", "is %q: must be one of %s", c.StandaloneTaskPolicy, strings.Join(StandalonePolicies, ", "))
+	}
+	if c.StandaloneTaskGrace < 0 {
+		bad("standalone-task-grace", "is %s: must be zero (stop at once) or a positive duration", c.StandaloneTaskGrace)
+	}
+	if !slices.Contains(DrainTimeoutActions, c.DrainTimeoutAction) {
+		bad("drain-timeout-action", "is %q: must be one of %s", c.DrainTimeoutAction, strings.Join(DrainTimeoutActions, ", "))
+	}
+	if c.Workers < 1 {
+		bad("workers", "is %d: must be at least 1", c.Workers)
+	}
+	if c.AWSQPS < 0 {
+		bad("aws-qps", "is %v: must not be negative", c.AWSQPS)
+	}
+	return ps
+}
+
+// hookProblems checks the hooks --manage-hooks creates, and that the loops keep up with them.
+func (c Config) hookProblems() []Problem {
+	if !c.ManageHooks {
+		return nil
+	}
+	hbTimeout := c.HookHeartbeatTimeout
+	lo, hi := awsapi.MinHookHeartbeatTimeoutSeconds*time.Second, awsapi.MaxHookHeartbeatTimeoutSeconds*time.Second
+	if hbTimeout < lo || hbTimeout > hi {
+		return []Problem{{"hook-heartbeat-timeout", fmt.Sprintf("is %s: Auto Scaling accepts whole seconds from %s to %s", hbTimeout, lo, hi)}}
+	}
+	var ps []Problem
+	if c.ResyncPeriod > hbTimeout/2 {
+		// An instance is first seen up to a resync after its lifecycle action started, and its first
+		// heartbeat must come well within the heartbeat timeout.
+		ps = append(ps, Problem{"resync-period", fmt.Sprintf("is %s, more than half --hook-heartbeat-timeout %s: an instance could wait too long before its first heartbeat; lower it", c.ResyncPeriod, hbTimeout)})
+	}
+	if c.PollInterval >= hbTimeout {
+		// Polling slower than the hook's timeout would let hooks this controller created expire
+		// between looks at a drain.
+		ps = append(ps, Problem{"poll-interval", fmt.Sprintf("is %s, not shorter than --hook-heartbeat-timeout %s: the hooks it creates would expire between polls; lower it", c.PollInterval, hbTimeout)})
+	}
+	return ps
 }

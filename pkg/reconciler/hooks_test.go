@@ -81,15 +81,15 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("Validate accepted a bad configuration")
 	}
 	// Every problem is reported at once.
-	for _, want := range []string{"no groups selected", "heartbeat timeout", "resync period", "poll interval",
-		"standalone task policy", "drain timeout 0s", "drain timeout action", "workers"} {
+	for _, want := range []string{"--asg-tag is empty", "--hook-heartbeat-timeout is 10s", "--resync-period is 0s", "--poll-interval is 0s",
+		"--standalone-task-policy is \"kill\"", "--drain-timeout is 0s", "--drain-timeout-action is \"explode\"", "--workers is 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}
 	}
 	slowResync := testConfig()
 	slowResync.ManageHooks, slowResync.HookHeartbeatTimeout, slowResync.ResyncPeriod = true, time.Minute, 31*time.Second
-	if err := slowResync.Validate(); err == nil || !strings.Contains(err.Error(), "resync period 31s must be at most half the hook heartbeat timeout") {
+	if err := slowResync.Validate(); err == nil || !strings.Contains(err.Error(), "--resync-period is 31s, more than half --hook-heartbeat-timeout 1m0s") {
 		t.Errorf("Validate of a resync period over half the created hooks' heartbeat timeout: %v", err)
 	}
 	if _, err := New(bad, Deps{}); err == nil {
