@@ -80,34 +80,20 @@ type hookSelection struct {
 // selectHook chooses the terminating hook to act for among a group's hooks: the one named want, or,
 // when want is "", the single terminating hook other than ECS's managed one.
 func selectHook(hooks []astypes.LifecycleHook, want string) hookSelection {
+	if want != "" {
+		return selectNamedHook(hooks, want)
+	}
 	var sel hookSelection
 	var terminating []astypes.LifecycleHook
 	for _, h := range hooks {
-		name := aws.ToString(h.LifecycleHookName)
-		isTerminating := aws.ToString(h.LifecycleTransition) == awsapi.TransitionTerminating
-		if name == ECSManagedHookName && isTerminating {
-			sel.ecsManaged = true
-		}
-		if want != "" && name == want {
-			switch {
-			case name == ECSManagedHookName:
-				sel.problem = hookIsECSManaged
-			case !isTerminating:
-				sel.problem = hookNotTerminating
-			default:
-				sel.hook = toHookInfo(h)
-			}
+		if !isTerminating(h) {
 			continue
 		}
-		if isTerminating && name != ECSManagedHookName {
-			terminating = append(terminating, h)
+		if aws.ToString(h.LifecycleHookName) == ECSManagedHookName {
+			sel.ecsManaged = true
+			continue
 		}
-	}
-	if want != "" {
-		if sel.hook.name == "" && sel.problem == hookOK {
-			sel.problem = hookNotFound
-		}
-		return sel
+		terminating = append(terminating, h)
 	}
 	switch len(terminating) {
 	case 0:
@@ -124,6 +110,34 @@ func selectHook(hooks []astypes.LifecycleHook, want string) hookSelection {
 		}
 	}
 	return sel
+}
+
+// selectNamedHook chooses the hook named want (--hook-name), which must be a terminating hook other
+// than ECS's managed one.
+func selectNamedHook(hooks []astypes.LifecycleHook, want string) hookSelection {
+	sel := hookSelection{problem: hookNotFound}
+	for _, h := range hooks {
+		name := aws.ToString(h.LifecycleHookName)
+		if name == ECSManagedHookName && isTerminating(h) {
+			sel.ecsManaged = true
+		}
+		if name != want {
+			continue
+		}
+		switch {
+		case name == ECSManagedHookName:
+			sel.problem = hookIsECSManaged
+		case !isTerminating(h):
+			sel.problem = hookNotTerminating
+		default:
+			sel.hook, sel.problem = toHookInfo(h), hookOK
+		}
+	}
+	return sel
+}
+
+func isTerminating(h astypes.LifecycleHook) bool {
+	return aws.ToString(h.LifecycleTransition) == awsapi.TransitionTerminating
 }
 
 func toHookInfo(h astypes.LifecycleHook) hookInfo {
