@@ -16,12 +16,7 @@ import (
 // the termination.
 func TestScaleInDrainsAndCompletes(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 3, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 6, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 6 })
+	e.build(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
 
 	c := e.start(testConfig())
 	e.setDesired("web", 2)
@@ -317,12 +312,7 @@ func TestGroupSelectedByNameAndClusters(t *testing.T) {
 // interval and a second.
 func TestLatency(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	cfg := testConfig()
 	cfg.ResyncPeriod = 5 * time.Second

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -459,6 +460,69 @@ func (e *env) until(what string, max, step time.Duration, cond func() bool) {
 			e.t.Fatalf("%s: not within %s of simulated time", what, max)
 		}
 		e.advance(step, step)
+	}
+}
+
+// webFleet is the scene most tests start from: cluster c1 and the managed group "web" of instances,
+// slots task slots each, with the terminating hook hookName, and a replica service of tasks placed
+// and running.
+type webFleet struct {
+	instances int32
+	slots     int
+	// heartbeat is the hook's heartbeat timeout in seconds; defaultResult its DefaultResult.
+	heartbeat     int32
+	defaultResult string
+	// service is the service's name ("app" if empty), family its task definition's (the service's
+	// name if empty), stopTimeout its containers' (0: ECS's default).
+	service     string
+	family      string
+	stopTimeout int32
+	// tasks is the desired count; minPct and maxPct the deployment configuration.
+	tasks          int32
+	minPct, maxPct int32
+}
+
+// build sets the scene f describes and waits until every task of the service runs.
+func (e *env) build(f webFleet) {
+	e.t.Helper()
+	if f.service == "" {
+		f.service = "app"
+	}
+	if f.family == "" {
+		f.family = f.service
+	}
+	e.createCluster("c1")
+	e.group("web", f.instances, "c1", f.slots, true)
+	e.hook("web", hookName, f.heartbeat, f.defaultResult)
+	e.advance(2*time.Second, 500*time.Millisecond)
+	e.service("c1", f.service, e.taskDef(f.family, f.stopTimeout), f.tasks, f.minPct, f.maxPct, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == int(f.tasks) })
+}
+
+// allTagged reports whether the container instance of every instance of ids carries the drain
+// start tag.
+func (e *env) allTagged(cluster string, ids []string) bool {
+	return !slices.ContainsFunc(ids, func(id string) bool { return e.drainTag(cluster, id) == "" })
+}
+
+// allGone reports whether every instance of ids left the group.
+func (e *env) allGone(group string, ids []string) bool {
+	return !slices.ContainsFunc(ids, func(id string) bool { return !e.gone(group, id) })
+}
+
+// checkNoHarm checks the invariants of every scale-in: no lifecycle action expired, no task killed
+// by a termination, no instance terminated with a task, and each of ids completed exactly once.
+func (e *env) checkNoHarm(ids []string) {
+	e.t.Helper()
+	st := e.sim.Stats()
+	if st.LifecycleActionsTimedOut != 0 || st.TasksStoppedByReason[awssim.StopReasonHostTerminated] != 0 || st.TerminatedWithTasks != 0 {
+		e.t.Errorf("timed out %d, tasks killed %d, terminated with tasks %d; want 0, 0, 0",
+			st.LifecycleActionsTimedOut, st.TasksStoppedByReason[awssim.StopReasonHostTerminated], st.TerminatedWithTasks)
+	}
+	for _, id := range ids {
+		if st.CompletionsByInstance[id] != 1 {
+			e.t.Errorf("completions of %s = %d, want 1", id, st.CompletionsByInstance[id])
+		}
 	}
 }
 

@@ -39,12 +39,7 @@ func TestDrainTimeoutBeforeDraining(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-			e.createCluster("c1")
-			e.group("web", 2, "c1", 4, true)
-			e.hook("web", hookName, 60, "ABANDON")
-			e.advance(2*time.Second, 500*time.Millisecond)
-			e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-			e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+			e.build(webFleet{instances: 2, slots: 4, heartbeat: 60, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 			cfg := testConfig()
 			cfg.DrainTimeout = time.Minute
@@ -95,12 +90,7 @@ func TestDrainTimeoutBeforeDraining(t *testing.T) {
 // drained normally once the lookup is allowed.
 func TestDeniedClusterIsNotUnregistered(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 60, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 60, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	f := newFaults()
 	f.Set(func(fs *faultSet) { fs.denyListCI = map[string]bool{"c1": true} })
@@ -224,12 +214,7 @@ func TestShortHeartbeatHookShortensResync(t *testing.T) {
 // expire; once ECS answers again the drain completes.
 func TestErrorRetryKeepsHeartbeats(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 60, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 60, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	f := newFaults()
 	cfg := testConfig()
@@ -268,12 +253,7 @@ func TestLeftOutOfAnswerIsNotGone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, awssim.Options{})
-			e.createCluster("c1")
-			e.group("web", 2, "c1", 4, true)
-			e.hook("web", hookName, 300, "ABANDON")
-			e.advance(2*time.Second, 500*time.Millisecond)
-			e.service("c1", "slow", e.taskDef("slow", 120), 2, 0, 200, "")
-			e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 2 })
+			e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", service: "slow", tasks: 2, stopTimeout: 120, minPct: 0, maxPct: 200})
 
 			f := newFaults()
 			f.Set(func(fs *faultSet) { *fs = tc.faults })
@@ -339,12 +319,7 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 // while the Auto Scaling API is down (no resync succeeds).
 func TestDrainGaugesDuringAutoScalingOutage(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 2, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "stuck", e.taskDef("app", 0), 4, 100, 100, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 2, heartbeat: 300, defaultResult: "ABANDON", service: "stuck", family: "app", tasks: 4, minPct: 100, maxPct: 100})
 
 	f := newFaults()
 	c := e.startWith(testConfig(), f, nil)
@@ -441,12 +416,7 @@ func (l *losingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // as such, not an action that ended some other way.
 func TestLostCompletionResponse(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	lt := &losingTransport{next: http.DefaultTransport, action: "CompleteLifecycleAction", lose: 1}
 	c := e.startWith(testConfig(), nil, &http.Client{Transport: lt})

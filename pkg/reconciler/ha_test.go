@@ -87,12 +87,7 @@ func TestDrainStartTaggedOnlyWhenLong(t *testing.T) {
 // unknown to it), and ends the drain at the drain timeout counted from the original start.
 func TestRestartResumesDrain(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 2, true)
-	e.hook("web", hookName, 60, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "stuck", e.taskDef("app", 0), 4, 100, 100, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 2, heartbeat: 60, defaultResult: "ABANDON", service: "stuck", family: "app", tasks: 4, minPct: 100, maxPct: 100})
 
 	cfg := testConfig()
 	cfg.DrainTimeout = 90 * time.Second
