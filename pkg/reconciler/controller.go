@@ -325,8 +325,32 @@ func (c *Controller) reconcile(ctx context.Context, it item) (result, error) {
 }
 
 // enqueueInstance asks for a reconcile of one instance now. It is the wake-up every input uses:
-// discovery, the View's answered batches, a refused heartbeat (and, later, events).
+// discovery, the View's answered batches, a refused heartbeat, and Wake.
 func (c *Controller) enqueueInstance(id string) { c.queue.Add(item{kind: kindInstance, name: id}) }
+
+// Wake asks for a reconcile of an instance now, as an external hint (an event saying its state
+// changed) rather than at its next poll. The reconcile is level-triggered, so a hint that changes
+// nothing costs nothing; an instance not watched yet is ignored (discovery finds new instances).
+func (c *Controller) Wake(instanceID string) { c.enqueueInstance(instanceID) }
+
+// WakeContainerInstance wakes the watched instance registered as the ECS container instance arn,
+// if there is one, and reports whether there was.
+func (c *Controller) WakeContainerInstance(arn string) bool {
+	c.mu.Lock()
+	var id string
+	for _, inst := range c.instances {
+		if inst.reg.State == ecsview.Found && inst.reg.ARN == arn {
+			id = inst.id
+			break
+		}
+	}
+	c.mu.Unlock()
+	if id == "" {
+		return false
+	}
+	c.enqueueInstance(id)
+	return true
+}
 
 // schedule asks for a batch item to run after the batch window, or at once when full.
 func (c *Controller) schedule(it item, full bool) {

@@ -351,3 +351,27 @@ func TestLatency(t *testing.T) {
 	}
 	t.Logf("DRAINING after %v, completion %v after the last task stopped", draining.Sub(terminated), completed.Sub(lastStopped))
 }
+
+// TestWakeContainerInstance: an external hint about a container instance wakes the watched
+// instance registered there, and only once it is known where it is registered.
+func TestWakeContainerInstance(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
+	c := e.start(testConfig())
+	if c.WakeContainerInstance("arn:aws:ecs:us-east-1:123456789012:container-instance/c1/none") {
+		t.Error("woke an instance for a container instance nobody is registered as")
+	}
+	id := e.terminate("web", "")
+	e.until("instance looked up", time.Minute, 500*time.Millisecond, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		inst := c.instances[id]
+		return inst != nil && inst.reg.ARN != ""
+	})
+	ci, _ := e.containerInstance("c1", id)
+	if !c.WakeContainerInstance(aws.ToString(ci.ContainerInstanceArn)) {
+		t.Errorf("no instance woken for the container instance of %s", id)
+	}
+	c.Wake("i-notwatched") // harmless
+	e.settle()
+}
