@@ -17,8 +17,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/metrics.golden from the current metrics")
 
-// TestMetricsGolden compares the /metrics exposition of a fresh controller (every metric, its help,
-// type, buckets and pre-initialised label values, and the workqueue metrics of both queues) with
+// TestMetricsGolden compares the /metrics exposition of a fresh controller that made one AWS
+// request (every metric, its help, type, buckets and pre-initialised label values, and the
+// workqueue metrics of both queues) with
 // testdata/metrics.golden, so any change to a metric shows in review. After an intended change:
 //
 //	go test ./pkg/metrics -run TestMetricsGolden -update
@@ -26,6 +27,8 @@ func TestMetricsGolden(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg, "v1.2.3", "abc123")
 	m.AWSRequestRateLimit.Set(10)
+	// One AWS request, so the request counter (labelled by what AWS answers) shows too.
+	m.ObserveAWSRequest("ecs", "ListTasks", "OK")
 	for _, name := range []string{"reconciler", "heartbeat"} {
 		q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name, MetricsProvider: m.WorkqueueProvider()})

@@ -1,7 +1,7 @@
-// Package options owns ecs-drainer's configuration: every flag of docs/design.md with its default,
-// the environment variable of the same name that sets it when the flag is not given, the checks
-// that reject a bad configuration with every problem listed at once, and the conversion into the
-// reconciler's Config.
+// Package options owns ecs-drainer's configuration: every flag (README, "Configuration") with its
+// default, the environment variable of the same name that sets it when the flag is not given, the
+// checks that reject a bad configuration with every problem listed at once, and the conversion
+// into the reconciler's Config.
 package options
 
 import (

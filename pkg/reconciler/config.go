@@ -39,7 +39,8 @@ func timeoutActionLabel(action string) string {
 	}[action]
 }
 
-// Config is what the controller manages and how. See docs/design.md for the matching flags.
+// Config is what the controller manages and how; pkg/options maps the flags (README,
+// "Configuration") onto it.
 type Config struct {
 	// ASGTagKey and ASGTagValue select managed groups by tag; an empty value matches any value, an
 	// empty key disables tag selection.
