@@ -519,12 +519,12 @@ func (c *Controller) describeHooks(ctx context.Context, asg string) ([]astypes.L
 func (c *Controller) createHook(ctx context.Context, asg string) (hookSelection, error) {
 	hook := createdHook(c.cfg)
 	name := hook.name
-	hb := int32(c.cfg.HookHeartbeatTimeout / time.Second)
+	hbSeconds := int32(c.cfg.HookHeartbeatTimeout / time.Second)
 	in := &autoscaling.PutLifecycleHookInput{
 		AutoScalingGroupName: aws.String(asg),
 		LifecycleHookName:    aws.String(name),
 		LifecycleTransition:  aws.String(awsapi.TransitionTerminating),
-		HeartbeatTimeout:     aws.Int32(hb),
+		HeartbeatTimeout:     aws.Int32(hbSeconds),
 		DefaultResult:        aws.String(awsapi.LifecycleActionContinue),
 	}
 	log := logr.FromContextOrDiscard(ctx)

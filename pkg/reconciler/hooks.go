@@ -141,10 +141,10 @@ func isTerminating(h astypes.LifecycleHook) bool {
 }
 
 func toHookInfo(h astypes.LifecycleHook) hookInfo {
-	hb := time.Duration(aws.ToInt32(h.HeartbeatTimeout)) * time.Second
+	hbTimeout := time.Duration(aws.ToInt32(h.HeartbeatTimeout)) * time.Second
 	return hookInfo{
 		name:             aws.ToString(h.LifecycleHookName),
-		heartbeatTimeout: hb,
-		globalTimeout:    globalTimeout(hb, time.Duration(aws.ToInt32(h.GlobalTimeout))*time.Second),
+		heartbeatTimeout: hbTimeout,
+		globalTimeout:    globalTimeout(hbTimeout, time.Duration(aws.ToInt32(h.GlobalTimeout))*time.Second),
 	}
 }
