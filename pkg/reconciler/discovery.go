@@ -267,7 +267,7 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 	}
 	for id, inst := range c.instances {
 		if !waiting[id] {
-			inst.gone = true
+			inst.leftWait()
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.instances)) {
@@ -299,10 +299,7 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 		c.instances[id] = &instance{id: id, asg: asg, hook: sel.hook, firstSeen: start, enteredAfter: after}
 		return true
 	}
-	inst.gone = false
-	if usable {
-		inst.followHook(sel.hook)
-	}
+	inst.stillWaits(sel.hook, usable)
 	return true
 }
 

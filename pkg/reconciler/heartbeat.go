@@ -175,9 +175,16 @@ func (c *Controller) recordHeartbeat(ctx context.Context, inst *instance) error 
 	})
 }
 
-// noteHeartbeat is the heartbeat worker's only write to an instance's heartbeat state: it applies
-// note if the instance still follows hook (a heartbeat for a hook the instance no longer follows
-// extended nothing it waits on).
+// retryHeartbeat clears a refusal the instance's reconcile found was not the end of the action
+// (the hook is unchanged and the instance still waits), so heartbeats resume after retry.
+func (c *Controller) retryHeartbeat(id, hook string, retry time.Duration) {
+	c.noteHeartbeat(id, hook, func(hb *heartbeatState) { hb.rejectedAt = time.Time{} })
+	c.hbQueue.AddAfter(id, retry)
+}
+
+// noteHeartbeat is the one write to an instance's heartbeat state (besides followHook, which starts
+// it afresh for a new hook): it applies note if the instance still follows hook (a heartbeat for a
+// hook the instance no longer follows extended nothing it waits on).
 func (c *Controller) noteHeartbeat(id, hook string, note func(*heartbeatState)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

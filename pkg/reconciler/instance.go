@@ -673,12 +673,7 @@ func (c *Controller) afterRefusedHeartbeat(ctx context.Context, inst *instance) 
 		c.actionEnded(ctx, inst, inst.hb.rejectedAt, "heartbeat")
 		return result{}, nil
 	}
-	c.mu.Lock()
-	if cur := c.instances[inst.id]; cur != nil {
-		cur.hb.rejectedAt = time.Time{}
-	}
-	c.mu.Unlock()
 	retry := heartbeatRetry(inst.hook.heartbeatTimeout)
-	c.hbQueue.AddAfter(inst.id, retry)
+	c.retryHeartbeat(inst.id, inst.hook.name, retry)
 	return result{requeueAfter: retry}, fmt.Errorf("heartbeat for lifecycle hook %s refused although the instance still waits on it; retrying in %s", inst.hook.name, retry)
 }

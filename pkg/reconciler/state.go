@@ -13,7 +13,7 @@ import (
 type instance struct {
 	id string
 
-	// Written by discovery.
+	// Written by discovery, through leftWait, stillWaits and followHook.
 	asg  string
 	hook hookInfo
 	// gone is set when the instance is no longer in Terminating:Wait on a managed group.
@@ -30,7 +30,7 @@ type instance struct {
 	reg  ecsview.Registration
 	prog progress
 
-	// Written by the heartbeat worker.
+	// Written by the heartbeat worker, through noteHeartbeat (followHook starts it afresh).
 	hb heartbeatState
 }
 
@@ -103,6 +103,19 @@ type groupState struct {
 // known reports whether the group's hooks are known: described, and the last description did not
 // fail.
 func (gs *groupState) known() bool { return !gs.hooksAt.IsZero() && !gs.describeFailed }
+
+// leftWait records that the latest listing no longer shows the instance in Terminating:Wait on a
+// managed group. Called by discovery with Controller.mu held.
+func (inst *instance) leftWait() { inst.gone = true }
+
+// stillWaits records that the latest listing shows the instance waiting again, and follows the
+// group's hook when it is usable. Called by discovery with Controller.mu held.
+func (inst *instance) stillWaits(h hookInfo, usable bool) {
+	inst.gone = false
+	if usable {
+		inst.followHook(h)
+	}
+}
 
 // followHook takes up the group's hook as now described for a watched instance. The same hook
 // keeps the shortest timeouts seen: an action may keep the timeouts it started with, or take up
