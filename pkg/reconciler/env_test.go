@@ -3,9 +3,6 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,9 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -29,10 +23,11 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/internal/simtest"
 )
 
 // epoch is where every behaviour test's fake clock starts.
-var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var epoch = simtest.Epoch
 
 const (
 	managedTag = "ecs-drainer/enabled"
@@ -63,39 +58,9 @@ type testController struct {
 
 func newEnv(t *testing.T, opts awssim.Options) *env {
 	t.Helper()
-	// Keep the SDK's default chain away from the host's AWS configuration.
-	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_CA_BUNDLE", "") // a CA bundle needs the SDK's own HTTP client; tests may bring theirs
-
-	clk := clocktesting.NewFakeClock(epoch)
-	opts.Clock = clk
-	if opts.Seed == 0 {
-		opts.Seed = 1
-	}
-	sim := awssim.New(opts)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	e := &env{t: t, clock: clk, sim: sim, url: srv.URL}
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
-		},
-	}
-	e.as = autoscaling.NewFromConfig(cfg)
-	e.ecs = ecs.NewFromConfig(cfg)
-	return e
+	sim := simtest.Start(t, opts)
+	return &env{t: t, clock: sim.Clock, sim: sim.Sim, url: sim.URL,
+		as: autoscaling.NewFromConfig(sim.Config), ecs: ecs.NewFromConfig(sim.Config)}
 }
 
 // testConfig is a configuration with short periods suited to stepping a fake clock.
@@ -147,8 +112,8 @@ func (e *env) newController(cfg Config, f *faults, httpClient aws.HTTPClient) (*
 	m := metrics.New(reg, "test", "test")
 	as, ecsClient, err := awsapi.NewClients(e.t.Context(), awsapi.ClientOptions{
 		EndpointURL: e.url,
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Region:      simtest.Region,
+		Credentials: simtest.Credentials(),
 		Observer:    m,
 		HTTPClient:  httpClient,
 	})

@@ -2,7 +2,6 @@ package ecsview
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -10,9 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -21,6 +17,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/internal/simtest"
 )
 
 // fleet is a simulator with one cluster and one group of registered instances, reached through
@@ -41,20 +38,9 @@ type fleet struct {
 
 func newFleet(t *testing.T, instances int32, dryRun bool) *fleet {
 	t.Helper()
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	sim := awssim.New(awssim.Options{Clock: clk, Seed: 1})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
-		},
-	}
-	as, ecsClient := autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
+	sim := simtest.Start(t, awssim.Options{})
+	clk := sim.Clock
+	as, ecsClient := autoscaling.NewFromConfig(sim.Config), ecs.NewFromConfig(sim.Config)
 	ctx := t.Context()
 	if _, err := ecsClient.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("c1")}); err != nil {
 		t.Fatal(err)
@@ -74,7 +60,7 @@ func newFleet(t *testing.T, instances int32, dryRun bool) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fleet{t: t, clock: clk, sim: sim, ecs: ecsClient}
+	f := &fleet{t: t, clock: clk, sim: sim.Sim, ecs: ecsClient}
 	for _, in := range out.AutoScalingGroups[0].Instances {
 		f.ids = append(f.ids, aws.ToString(in.InstanceId))
 	}
