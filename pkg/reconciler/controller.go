@@ -20,9 +20,6 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
-// DrainStartedTagKey is the container instance tag holding the drain's start (see ecsview).
-const DrainStartedTagKey = ecsview.DrainStartedTagKey
-
 const (
 	// queueName labels the workqueue metrics.
 	queueName = "reconciler"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
 // drainTag returns the drain-started-at tag of an EC2 instance's container instance.
@@ -20,7 +21,7 @@ func (e *env) drainTag(cluster, ec2ID string) string {
 		return ""
 	}
 	for _, tag := range ci.Tags {
-		if aws.ToString(tag.Key) == DrainStartedTagKey {
+		if aws.ToString(tag.Key) == ecsview.DrainStartedTagKey {
 			return aws.ToString(tag.Value)
 		}
 	}
