@@ -289,3 +289,51 @@ func TestBatchString(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskDescribesShared: the tasks several instances wait for are described in one DescribeTasks
+// call, each instance is woken, and a task ECS reports MISSING counts as STOPPED.
+func TestTaskDescribesShared(t *testing.T) {
+	f := newFleet(t, 2, false)
+	regs := f.lookUpAll(t)
+	ctx := t.Context()
+	td, err := f.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("job"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("busybox"), Memory: aws.Int32(128)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("c1"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn, Count: aws.Int32(4)}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Step(time.Second)
+	f.sim.Step()
+	f.woken = nil
+	var asked []string
+	for _, id := range f.ids {
+		arns, err := f.view.ListTasks(ctx, regs[id].Cluster, regs[id].ARN, ecstypes.DesiredStatusRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked = append(asked, arns...)
+		f.view.RequestTaskDescribe(regs[id].Cluster, arns, id)
+	}
+	gone := strings.Replace(asked[0], asked[0][len(asked[0])-8:], "00000000", 1)
+	f.view.RequestTaskDescribe(regs[f.ids[0]].Cluster, []string{gone}, f.ids[0])
+	asked = append(asked, gone)
+	before := f.calls()
+	f.flushScheduled()
+	if got, want := f.callsSince(before), map[string]int{"DescribeTasks": 1}; !sameCalls(got, want) {
+		t.Errorf("describe calls %v, want %v", got, want)
+	}
+	if slices.Sort(f.woken); !slices.Equal(slices.Compact(f.woken), f.ids) {
+		t.Errorf("woken %v, want %v", f.woken, f.ids)
+	}
+	tasks, ok := f.view.TaskDescriptions(asked, f.clock.Now())
+	if !ok || len(tasks) != 5 {
+		t.Fatalf("TaskDescriptions = %d tasks, %v; want 5", len(tasks), ok)
+	}
+	for _, task := range tasks {
+		if task.Stopped() != (task.ARN == gone) {
+			t.Errorf("task %s stopped %v (last status %q)", task.ARN, task.Stopped(), task.LastStatus)
+		}
+	}
+}
