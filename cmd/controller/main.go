@@ -149,12 +149,9 @@ func (a *app) printVersion() {
 // serve wires everything and blocks until ctx ends and the controller has finished the reconciles
 // it holds.
 func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger) error {
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(collectors.NewGoCollector()); err != nil {
-		return fmt.Errorf("registering the Go collector: %w", err)
-	}
-	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-		return fmt.Errorf("registering the process collector: %w", err)
+	reg, err := newRegistry()
+	if err != nil {
+		return err
 	}
 	m := metrics.New(reg, version, revision)
 
@@ -205,6 +202,33 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 	}
 	ctrl.Store(c)
 
+	logStart(log, opts, ln.Addr().String())
+	if a.listening != nil {
+		a.listening(ln.Addr().String(), simEndpoint)
+	}
+
+	runErr := c.Run(ctx)
+	log.Info("Shutting down")
+	if runErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("running the controller: %w", runErr)
+	}
+	return nil
+}
+
+// newRegistry is the metrics registry, with the Go and process collectors.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("registering the Go collector: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("registering the process collector: %w", err)
+	}
+	return reg, nil
+}
+
+// logStart says what the controller is about to do, with the configuration that matters.
+func logStart(log logr.Logger, opts *options.Options, httpAddr string) {
 	hook := opts.HookName
 	if hook == "" {
 		hook = "(each group's single terminating hook)"
@@ -216,22 +240,12 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 	log.Info("Starting ecs-drainer",
 		"version", version, "revision", revision,
 		"asgTag", opts.ASGTag, "asgNames", opts.ASGNames, "hookName", hook, "manageHooks", opts.ManageHooks,
-		"clusters", clusters, "dryRun", opts.DryRun, "httpAddr", ln.Addr().String(),
+		"clusters", clusters, "dryRun", opts.DryRun, "httpAddr", httpAddr,
 		"resyncPeriod", opts.ResyncPeriod.String(), "pollInterval", opts.PollInterval.String(),
 		"drainTimeout", opts.DrainTimeout.String(), "drainTimeoutAction", opts.DrainTimeoutAction)
 	if opts.DryRun {
 		log.Info("Dry run: nothing will be changed on AWS")
 	}
-	if a.listening != nil {
-		a.listening(ln.Addr().String(), simEndpoint)
-	}
-
-	runErr := c.Run(ctx)
-	log.Info("Shutting down")
-	if runErr != nil && ctx.Err() == nil {
-		return fmt.Errorf("running the controller: %w", runErr)
-	}
-	return nil
 }
 
 // handler serves /metrics, /healthz (the process serves), /readyz (the controller has listed the

@@ -246,14 +246,7 @@ func TestSimulate(t *testing.T) {
 	// No grace for standalone tasks: the instance the scale-in picks may hold one.
 	s := start(t, []string{"--simulate", "--http-addr=127.0.0.1:0", "--standalone-task-grace=0s"}, nil)
 	base := "http://" + s.httpAddr
-	for _, w := range []string{s.simEndpoint, base + "/metrics", "aws --endpoint-url " + s.simEndpoint} {
-		if !strings.Contains(s.stdout.String(), w) {
-			t.Errorf("banner lacks %q:\n%s", w, s.stdout.String())
-		}
-	}
-	if first := strings.TrimSpace(s.stdout.String()); !strings.HasPrefix(first, "Drains page: "+base+"/ ") {
-		t.Errorf("banner does not start with the drains page's URL:\n%s", s.stdout.String())
-	}
+	checkBanner(t, s.stdout.String(), s.simEndpoint, base)
 	waitFor(t, 20*time.Second, "/readyz 200", func() bool {
 		code, _ := get(t, base+"/readyz")
 		return code == http.StatusOK
@@ -275,16 +268,7 @@ func TestSimulate(t *testing.T) {
 		}
 		return false
 	})
-	// The drains page and its JSON twin are mounted (pkg/web tests what they show).
-	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "ecs-drainer drains") {
-		t.Errorf("GET / = %d:\n%s", code, body)
-	}
-	if code, body := get(t, base+"/drains"); code != http.StatusOK || !strings.Contains(body, `"inProgress"`) {
-		t.Errorf("GET /drains = %d:\n%s", code, body)
-	}
-	if code, _ := get(t, base+"/nothing-here"); code != http.StatusNotFound {
-		t.Errorf("GET /nothing-here = %d, want 404", code)
-	}
+	checkPages(t, base)
 	if code := s.stop(t); code != exitOK {
 		t.Errorf("exit code %d after shutdown, want 0", code)
 	}
@@ -296,6 +280,35 @@ func TestSimulate(t *testing.T) {
 	}
 	if strings.Contains(logs, `"msg":`) {
 		t.Errorf("--simulate logged JSON, want console:\n%s", logs)
+	}
+}
+
+// checkBanner checks what --simulate prints for a person: the drains page first, then the metrics
+// and the simulator's endpoint with an AWS CLI example.
+func checkBanner(t *testing.T, banner, simEndpoint, base string) {
+	t.Helper()
+	for _, w := range []string{simEndpoint, base + "/metrics", "aws --endpoint-url " + simEndpoint} {
+		if !strings.Contains(banner, w) {
+			t.Errorf("banner lacks %q:\n%s", w, banner)
+		}
+	}
+	if first := strings.TrimSpace(banner); !strings.HasPrefix(first, "Drains page: "+base+"/ ") {
+		t.Errorf("banner does not start with the drains page's URL:\n%s", banner)
+	}
+}
+
+// checkPages checks that the drains page and its JSON twin are mounted (pkg/web tests what they
+// show), and nothing else.
+func checkPages(t *testing.T, base string) {
+	t.Helper()
+	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "ecs-drainer drains") {
+		t.Errorf("GET / = %d:\n%s", code, body)
+	}
+	if code, body := get(t, base+"/drains"); code != http.StatusOK || !strings.Contains(body, `"inProgress"`) {
+		t.Errorf("GET /drains = %d:\n%s", code, body)
+	}
+	if code, _ := get(t, base+"/nothing-here"); code != http.StatusNotFound {
+		t.Errorf("GET /nothing-here = %d, want 404", code)
 	}
 }
 

@@ -129,35 +129,9 @@ func TestResponseSurvivesLateRequestBodyCheck(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			head := len(tc.answer) / 2   // sent with the headers; the rest once the client has finished writing
 			wrote := make(chan error, 4) // the transport's own verdict on each request write
 			var requests atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				first := requests.Add(1) == 1
-				w.Header().Set("Content-Type", tc.contentType)
-				w.Header().Set("Content-Length", fmt.Sprint(len(tc.answer)))
-				w.WriteHeader(http.StatusOK)
-				if !first {
-					_, _ = io.WriteString(w, tc.answer)
-					return
-				}
-				_, _ = io.WriteString(w, tc.answer[:head])
-				w.(http.Flusher).Flush()
-				// The rest of the answer waits until the client's transport has judged its request
-				// written; if it judged it failed, it closes the connection, and the answer is cut.
-				select {
-				case err := <-wrote:
-					if err != nil {
-						<-r.Context().Done()
-						return
-					}
-				case <-r.Context().Done():
-					return
-				case <-time.After(safetyTimeout):
-				}
-				_, _ = io.WriteString(w, tc.answer[head:])
-			}))
+			srv := lateAnswerServer(tc.contentType, tc.answer, wrote, &requests)
 			t.Cleanup(srv.Close)
 
 			lw := &lateWriter{release: make(chan struct{})}
@@ -195,6 +169,38 @@ func TestResponseSurvivesLateRequestBodyCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lateAnswerServer answers every request with answer. The first answer is cut in two: the headers
+// and its first half at once, the rest only once the client's transport has judged its request
+// written (wrote); if it judged it failed, the transport closes the connection and the answer is
+// cut. requests counts the requests.
+func lateAnswerServer(contentType, answer string, wrote <-chan error, requests *atomic.Int32) *httptest.Server {
+	head := len(answer) / 2
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		first := requests.Add(1) == 1
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", fmt.Sprint(len(answer)))
+		w.WriteHeader(http.StatusOK)
+		if !first {
+			_, _ = io.WriteString(w, answer)
+			return
+		}
+		_, _ = io.WriteString(w, answer[:head])
+		w.(http.Flusher).Flush()
+		select {
+		case err := <-wrote:
+			if err != nil {
+				<-r.Context().Done()
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-time.After(safetyTimeout):
+		}
+		_, _ = io.WriteString(w, answer[head:])
+	}))
 }
 
 // TestGuardedBodyIsResentWhole: with the request body guard in place, a retried attempt still

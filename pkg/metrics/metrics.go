@@ -139,7 +139,24 @@ func (g scrapeGauge) Collect(ch chan<- prometheus.Metric) {
 // New creates the metrics, registers them on reg and sets every known label combination to zero,
 // so rates and alerts work from the first scrape.
 func New(reg prometheus.Registerer, version, revision string) *Metrics {
-	m := &Metrics{
+	m := newMetrics()
+	m.addScrapeGauges()
+	reg.MustRegister(
+		m.HeartbeatsDuePerSecond, m.HeartbeatsAtRisk, m.HeartbeatsLate, m.AWSRequestRateLimit,
+		m.DrainsInProgress, m.OldestDrainAgeSeconds, m.DrainDurationSeconds, m.DrainsEnded,
+		m.LifecycleActionsCompleted, m.DrainTimeouts, m.Heartbeats, m.TasksStopped, m.ReconcileTotal,
+		m.ReconcileDurationSeconds, m.AWSRequests, m.LastResyncSuccess, m.ManagedASGs,
+		m.InstancesWatched, m.BuildInfo,
+	)
+	m.workqueue.register(reg)
+	m.BuildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
+	m.initLabels()
+	return m
+}
+
+// newMetrics creates the metrics that are set as things happen.
+func newMetrics() *Metrics {
+	return &Metrics{
 		DrainDurationSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "drain_duration_seconds",
 			Help:    "Time from drain start (or first sight) to the end of the lifecycle action, by outcome.",
@@ -204,7 +221,11 @@ func New(reg prometheus.Registerer, version, revision string) *Metrics {
 		}, []string{"version", "revision", "goversion"}),
 		workqueue: newWorkqueueMetrics(),
 	}
-	// These gauges are computed at scrape time once a source is set (SetDrainStatsSource).
+}
+
+// addScrapeGauges creates the gauges computed at scrape time once a source is set
+// (SetDrainStatsSource).
+func (m *Metrics) addScrapeGauges() {
 	m.DrainsInProgress = scrapeGauge{refresh: m.refreshDrainStats, Gauge: prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "drains_in_progress",
 		Help: "Instances held in Terminating:Wait that the controller acts for and whose lifecycle action is not yet completed, whether or not DRAINING could be set yet.",
@@ -221,16 +242,11 @@ func New(reg prometheus.Registerer, version, revision string) *Metrics {
 		Namespace: namespace, Name: "heartbeats_at_risk",
 		Help: "Lifecycle actions in hand with less than a quarter of their heartbeat timeout left before they would expire.",
 	})}
-	reg.MustRegister(
-		m.HeartbeatsDuePerSecond, m.HeartbeatsAtRisk, m.HeartbeatsLate, m.AWSRequestRateLimit,
-		m.DrainsInProgress, m.OldestDrainAgeSeconds, m.DrainDurationSeconds, m.DrainsEnded,
-		m.LifecycleActionsCompleted, m.DrainTimeouts, m.Heartbeats, m.TasksStopped, m.ReconcileTotal,
-		m.ReconcileDurationSeconds, m.AWSRequests, m.LastResyncSuccess, m.ManagedASGs,
-		m.InstancesWatched, m.BuildInfo,
-	)
-	m.workqueue.register(reg)
-	m.BuildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
+}
 
+// initLabels sets every known label combination to zero, so rates and alerts work from the first
+// scrape.
+func (m *Metrics) initLabels() {
 	for _, o := range []string{OutcomeDrained, OutcomeNotRegistered, OutcomeTimeoutStopTasks, OutcomeTimeoutContinue, OutcomeTimeoutAbandon, OutcomeExpired, OutcomeOther} {
 		m.DrainDurationSeconds.WithLabelValues(o)
 	}
@@ -250,7 +266,6 @@ func New(reg prometheus.Registerer, version, revision string) *Metrics {
 	for _, r := range []string{ReconcileDone, ReconcileRequeue, ReconcileError} {
 		m.ReconcileTotal.WithLabelValues(r)
 	}
-	return m
 }
 
 // ObserveAWSRequest counts one AWS API attempt. It implements awsapi.RequestObserver.

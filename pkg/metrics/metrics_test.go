@@ -47,7 +47,7 @@ func TestMetricsNamesAndZeroes(t *testing.T) {
 		}
 		series[mf.GetName()] = len(mf.GetMetric())
 	}
-	// Every name of docs/design.md, with its label combinations present from the start.
+	// Every name the README lists, with its label combinations present from the start.
 	for name, n := range map[string]int{
 		"ecs_drainer_drains_in_progress":                    1,
 		"ecs_drainer_oldest_drain_age_seconds":              1,

@@ -1,7 +1,7 @@
-// Package options owns ecs-drainer's configuration: every flag of docs/design.md with its default,
-// the environment variable of the same name that sets it when the flag is not given, the checks
-// that reject a bad configuration with every problem listed at once, and the conversion into the
-// reconciler's Config.
+// Package options owns ecs-drainer's configuration: every flag (README, "Configuration") with its
+// default, the environment variable of the same name that sets it when the flag is not given, the
+// checks that reject a bad configuration with every problem listed at once, and the conversion
+// into the reconciler's Config.
 package options
 
 import (
@@ -22,15 +22,9 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
 )
 
-// Allowed values of the enumerated flags.
+// Allowed values of the enumerated flags. The standalone task policies and drain timeout actions
+// are the reconciler's (reconciler.StandalonePolicies, reconciler.DrainTimeoutActions).
 const (
-	PolicyStop = "stop"
-	PolicyWait = "wait"
-
-	TimeoutActionStopTasks = "stop-tasks"
-	TimeoutActionContinue  = "continue"
-	TimeoutActionAbandon   = "abandon"
-
 	LogFormatJSON    = "json"
 	LogFormatConsole = "console"
 
@@ -159,10 +153,10 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.StringSliceVar(&o.Clusters, "clusters", nil, "comma-separated ECS `clusters` to look up container instances in (default: all). An instance registered in no listed cluster is treated as not registered: its hook is completed at once, tasks and all")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 15*time.Second, "how often the fleet is listed (--simulate: 5s); at most 15s sees every instance in time for any hook")
 	fs.DurationVar(&o.PollInterval, "poll-interval", 15*time.Second, "how often a drain in progress is looked at again (--simulate: 2s)")
-	fs.StringVar(&o.StandaloneTaskPolicy, "standalone-task-policy", PolicyStop, "tasks not started by a service: stop (after --standalone-task-grace) or wait")
+	fs.StringVar(&o.StandaloneTaskPolicy, "standalone-task-policy", reconciler.StandalonePolicyStop, "tasks not started by a service: stop (after --standalone-task-grace) or wait")
 	fs.DurationVar(&o.StandaloneTaskGrace, "standalone-task-grace", 5*time.Minute, "how long standalone tasks may keep running on a draining instance before they are stopped (--simulate: 45s)")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", time.Hour, "longest a drain may take before --drain-timeout-action")
-	fs.StringVar(&o.DrainTimeoutAction, "drain-timeout-action", TimeoutActionStopTasks, "when a drain times out: stop-tasks, continue or abandon")
+	fs.StringVar(&o.DrainTimeoutAction, "drain-timeout-action", reconciler.DrainTimeoutStopTasks, "when a drain times out: stop-tasks, continue or abandon")
 	fs.IntVar(&o.Workers, "workers", 4, "instances reconciled in parallel")
 	fs.Float64Var(&o.AWSQPS, "aws-qps", 10, "client-side AWS request rate limit, requests per second")
 	fs.IntVar(&o.AWSBurst, "aws-burst", 20, "client-side AWS request burst")
@@ -216,100 +210,124 @@ func (o *Options) PrintUsage(w io.Writer) error {
 }
 
 // Validate reports every problem of the configuration at once, joined; each names the flag and
-// its environment variable, the bad value and what is accepted.
+// its environment variable, the bad value and what is accepted. The flags' own syntax and limits
+// are checked here; what the controller accepts is the reconciler's Config.Problems, reported for
+// every setting not already reported here.
 func (o *Options) Validate() error {
-	var p []error
-	bad := func(flag, format string, args ...any) {
-		p = append(p, fmt.Errorf("--%s (%s) %s", flag, envflag.EnvName("", flag), fmt.Sprintf(format, args...)))
+	fs := o.fs
+	if fs == nil {
+		fs = (&Options{}).flagSet()
 	}
+	v := &validation{isFlag: func(name string) bool { return fs.Lookup(name) != nil }}
+	o.checkSelection(v)
+	o.checkHooks(v)
+	o.checkLimits(v)
+	for _, p := range o.ReconcilerConfig().Problems() {
+		if !v.reported[p.Setting] {
+			v.bad(p.Setting, "%s", p.Detail)
+		}
+	}
+	return errors.Join(v.problems...)
+}
 
+// validation collects problems, one per line, each naming the flag and its environment variable.
+type validation struct {
+	problems []error
+	reported map[string]bool
+	isFlag   func(name string) bool
+}
+
+// flagRef matches a flag named in a problem's detail ("--asg-names").
+var flagRef = regexp.MustCompile(`--([a-z][a-z0-9-]*)`)
+
+func (v *validation) bad(flag, format string, args ...any) {
+	if v.reported == nil {
+		v.reported = map[string]bool{}
+	}
+	v.reported[flag] = true
+	detail := fmt.Sprintf(format, args...)
+	// Other flags named in the detail get their environment variable too.
+	detail = flagRef.ReplaceAllStringFunc(detail, func(ref string) string {
+		if name := strings.TrimPrefix(ref, "--"); v.isFlag(name) {
+			return ref + " (" + envflag.EnvName("", name) + ")"
+		}
+		return ref
+	})
+	v.problems = append(v.problems, fmt.Errorf("--%s (%s) %s", flag, envflag.EnvName("", flag), detail))
+}
+
+// checkSelection checks the syntax of --asg-tag and --asg-names.
+func (o *Options) checkSelection(v *validation) {
 	key, value, hasValue := strings.Cut(o.ASGTag, "=")
 	switch {
-	case o.ASGTag == "" && len(o.ASGNames) == 0:
-		bad("asg-tag", "is empty and --asg-names (ASG_NAMES) names no group: nothing would be managed; set either")
 	case o.ASGTag != "" && key == "":
-		bad("asg-tag", "is %q: the tag key before '=' is empty; write key=value or key", o.ASGTag)
+		v.bad("asg-tag", "is %q: the tag key before '=' is empty; write key=value or key", o.ASGTag)
 	case hasValue && value == "":
 		// Read as "any value" this would widen the selection to groups tagged key=false; read as
 		// "the empty value" it would surprise as much. Neither is guessed.
-		bad("asg-tag", "is %q: the value after '=' is empty; write key=value (for example %s=true), or key alone to select every value of the key", o.ASGTag, key)
+		v.bad("asg-tag", "is %q: the value after '=' is empty; write key=value (for example %s=true), or key alone to select every value of the key", o.ASGTag, key)
 	case len(key) > maxTagKeyLen:
-		bad("asg-tag", "has a key of %d characters: AWS tag keys are at most %d", len(key), maxTagKeyLen)
+		v.bad("asg-tag", "has a key of %d characters: AWS tag keys are at most %d", len(key), maxTagKeyLen)
 	case hasValue && len(value) > maxTagValueLen:
-		bad("asg-tag", "has a value of %d characters: AWS tag values are at most %d", len(value), maxTagValueLen)
+		v.bad("asg-tag", "has a value of %d characters: AWS tag values are at most %d", len(value), maxTagValueLen)
 	}
 	for _, n := range o.ASGNames {
 		if n == "" || len(n) > maxNameLen {
-			bad("asg-names", "has %q: each Auto Scaling group name must be 1 to %d characters (check for stray commas)", n, maxNameLen)
+			v.bad("asg-names", "has %q: each Auto Scaling group name must be 1 to %d characters (check for stray commas)", n, maxNameLen)
 		}
-	}
-	if o.HookName != "" {
-		switch {
-		case len(o.HookName) > maxNameLen || !hookNamePattern.MatchString(o.HookName):
-			bad("hook-name", "is %q: a lifecycle hook name is 1 to %d of A-Z a-z 0-9 - _ /", o.HookName, maxNameLen)
-		case o.HookName == ECSManagedHookName:
-			bad("hook-name", "is %q: that hook belongs to ECS managed instance draining, which completes it itself; name your own hook", o.HookName)
-		}
-	}
-	if o.ManageHooks && o.HookName == "" {
-		bad("manage-hooks", "is set but --hook-name (HOOK_NAME) is empty: name the hook to create")
-	}
-	if o.HookHeartbeatTimeout < minHookHeartbeat || o.HookHeartbeatTimeout > maxHookHeartbeat || o.HookHeartbeatTimeout%time.Second != 0 {
-		bad("hook-heartbeat-timeout", "is %s: Auto Scaling accepts whole seconds from %s to %s", o.HookHeartbeatTimeout, minHookHeartbeat, maxHookHeartbeat)
 	}
 	for _, c := range o.Clusters {
 		if c == "" {
-			bad("clusters", "has an empty name: check for stray commas")
+			v.bad("clusters", "has an empty name: check for stray commas")
 		}
 	}
-	positive := func(flag string, d time.Duration) {
-		if d <= 0 {
-			bad(flag, "is %s: must be a positive duration such as 30s or 5m", d)
+}
+
+// checkHooks checks --hook-name, --manage-hooks and --hook-heartbeat-timeout.
+func (o *Options) checkHooks(v *validation) {
+	if o.HookName != "" {
+		switch {
+		case len(o.HookName) > maxNameLen || !hookNamePattern.MatchString(o.HookName):
+			v.bad("hook-name", "is %q: a lifecycle hook name is 1 to %d of A-Z a-z 0-9 - _ /", o.HookName, maxNameLen)
+		case o.HookName == ECSManagedHookName:
+			v.bad("hook-name", "is %q: that hook belongs to ECS managed instance draining, which completes it itself; name your own hook", o.HookName)
 		}
 	}
-	positive("resync-period", o.ResyncPeriod)
-	positive("poll-interval", o.PollInterval)
-	positive("drain-timeout", o.DrainTimeout)
-	if o.ManageHooks && o.ResyncPeriod > o.HookHeartbeatTimeout/2 && o.HookHeartbeatTimeout >= minHookHeartbeat {
-		// An instance is first seen up to a resync after its lifecycle action started, and its first
-		// heartbeat must come well within the heartbeat timeout.
-		bad("resync-period", "is %s, more than half --hook-heartbeat-timeout (HOOK_HEARTBEAT_TIMEOUT) %s: an instance could wait too long before its first heartbeat; lower it", o.ResyncPeriod, o.HookHeartbeatTimeout)
+	if o.ManageHooks && o.HookName == "" {
+		v.bad("manage-hooks", "is set but --hook-name is empty: name the hook to create")
 	}
-	if o.ManageHooks && o.PollInterval >= o.HookHeartbeatTimeout && o.HookHeartbeatTimeout >= minHookHeartbeat {
-		// Heartbeats are recorded when a drain is looked at; polling slower than the hook's timeout
-		// would let hooks this controller created expire mid-drain.
-		bad("poll-interval", "is %s, not shorter than --hook-heartbeat-timeout (HOOK_HEARTBEAT_TIMEOUT) %s: the hooks it creates would expire between polls; lower it", o.PollInterval, o.HookHeartbeatTimeout)
+	if o.HookHeartbeatTimeout < minHookHeartbeat || o.HookHeartbeatTimeout > maxHookHeartbeat || o.HookHeartbeatTimeout%time.Second != 0 {
+		v.bad("hook-heartbeat-timeout", "is %s: Auto Scaling accepts whole seconds from %s to %s", o.HookHeartbeatTimeout, minHookHeartbeat, maxHookHeartbeat)
 	}
-	if o.StandaloneTaskGrace < 0 {
-		bad("standalone-task-grace", "is %s: must be zero (stop at once) or a positive duration", o.StandaloneTaskGrace)
-	}
+}
+
+// checkLimits checks the flags whose limits are the binary's own: workers, request rate, logs,
+// addresses.
+func (o *Options) checkLimits(v *validation) {
 	oneOf := func(flag, got string, allowed ...string) {
 		if !slices.Contains(allowed, got) {
-			bad(flag, "is %q: must be one of %s", got, strings.Join(allowed, ", "))
+			v.bad(flag, "is %q: must be one of %s", got, strings.Join(allowed, ", "))
 		}
 	}
-	oneOf("standalone-task-policy", o.StandaloneTaskPolicy, PolicyStop, PolicyWait)
-	oneOf("drain-timeout-action", o.DrainTimeoutAction, TimeoutActionStopTasks, TimeoutActionContinue, TimeoutActionAbandon)
 	oneOf("log-format", o.LogFormat, LogFormatJSON, LogFormatConsole)
 	oneOf("log-level", o.LogLevel, LogLevelInfo, LogLevelDebug)
 	if o.Workers < 1 || o.Workers > maxWorkers {
-		bad("workers", "is %d: must be from 1 to %d", o.Workers, maxWorkers)
+		v.bad("workers", "is %d: must be from 1 to %d", o.Workers, maxWorkers)
 	}
 	if math.IsNaN(o.AWSQPS) || math.IsInf(o.AWSQPS, 0) || o.AWSQPS <= 0 {
-		bad("aws-qps", "is %v: must be a positive number of requests per second", o.AWSQPS)
+		v.bad("aws-qps", "is %v: must be a positive number of requests per second", o.AWSQPS)
 	}
 	if o.AWSBurst < 1 {
-		bad("aws-burst", "is %d: must be at least 1", o.AWSBurst)
+		v.bad("aws-burst", "is %d: must be at least 1", o.AWSBurst)
 	}
 	if err := checkAddr(o.HTTPAddr); err != nil {
-		bad("http-addr", "is %q: %v", o.HTTPAddr, err)
+		v.bad("http-addr", "is %q: %v", o.HTTPAddr, err)
 	}
 	if o.Simulate {
 		if err := checkAddr(o.SimListen); err != nil {
-			bad("sim-listen", "is %q: %v", o.SimListen, err)
+			v.bad("sim-listen", "is %q: %v", o.SimListen, err)
 		}
 	}
-	return errors.Join(p...)
 }
 
 // checkAddr accepts what net.Listen("tcp", addr) accepts in the usual forms: host:port, :port,

@@ -45,94 +45,96 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// parseValueTests are what Parse reads from flags and the environment: the options it sets.
+var parseValueTests = []struct {
+	name string
+	args []string
+	env  map[string]string
+	want func(o *Options) bool
+}{
+	{
+		name: "flag sets duration",
+		args: []string{"--resync-period=2m"},
+		want: func(o *Options) bool { return o.ResyncPeriod == 2*time.Minute },
+	},
+	{
+		name: "env sets duration",
+		env:  map[string]string{"RESYNC_PERIOD": "90s"},
+		want: func(o *Options) bool { return o.ResyncPeriod == 90*time.Second && o.IsSet("resync-period") },
+	},
+	{
+		name: "flag wins over env",
+		args: []string{"--resync-period", "30s"},
+		env:  map[string]string{"RESYNC_PERIOD": "abc"},
+		want: func(o *Options) bool { return o.ResyncPeriod == 30*time.Second },
+	},
+	{
+		name: "env bool",
+		env:  map[string]string{"DRY_RUN": "true", "MANAGE_HOOKS": "1", "HOOK_NAME": "drain"},
+		want: func(o *Options) bool { return o.DryRun && o.ManageHooks && o.HookName == "drain" },
+	},
+	{
+		name: "bare bool flag",
+		args: []string{"--dry-run"},
+		want: func(o *Options) bool { return o.DryRun },
+	},
+	{
+		name: "empty env is unset",
+		env:  map[string]string{"WORKERS": ""},
+		want: func(o *Options) bool { return o.Workers == 4 && !o.IsSet("workers") },
+	},
+	{
+		name: "lists from env and flags",
+		args: []string{"--clusters=a,b"},
+		env:  map[string]string{"ASG_NAMES": "x,y"},
+		want: func(o *Options) bool {
+			return cmp.Equal(o.Clusters, []string{"a", "b"}) && cmp.Equal(o.ASGNames, []string{"x", "y"})
+		},
+	},
+	{
+		name: "tag key alone",
+		args: []string{"--asg-tag", "team"},
+		want: func(o *Options) bool { k, v := o.TagFilter(); return k == "team" && v == "" },
+	},
+	{
+		name: "empty tag with names",
+		args: []string{"--asg-tag=", "--asg-names=web"},
+		want: func(o *Options) bool {
+			k, _ := o.TagFilter()
+			return k == "" && o.ReconcilerConfig().ASGNames[0] == "web"
+		},
+	},
+	{
+		name: "simulate defaults",
+		args: []string{"--simulate"},
+		want: func(o *Options) bool {
+			return o.LogFormat == "console" && o.ResyncPeriod == SimulateResyncPeriod && o.PollInterval == SimulatePollInterval &&
+				o.StandaloneTaskGrace == SimulateStandaloneTaskGrace
+		},
+	},
+	{
+		name: "simulate keeps what was given",
+		args: []string{"--simulate", "--log-format=json"},
+		env:  map[string]string{"POLL_INTERVAL": "7s"},
+		want: func(o *Options) bool {
+			return o.LogFormat == "json" && o.ResyncPeriod == SimulateResyncPeriod && o.PollInterval == 7*time.Second
+		},
+	},
+	{
+		name: "VERSION in the environment is not --version",
+		env:  map[string]string{"VERSION": "1.2.3", "HELP": "yes"},
+		want: func(o *Options) bool { return !o.Version && !o.Help },
+	},
+	{
+		name: "version skips validation",
+		args: []string{"--version"},
+		env:  map[string]string{"WORKERS": "zero"},
+		want: func(o *Options) bool { return o.Version },
+	},
+}
+
 func TestParseValues(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want func(o *Options) bool
-	}{
-		{
-			name: "flag sets duration",
-			args: []string{"--resync-period=2m"},
-			want: func(o *Options) bool { return o.ResyncPeriod == 2*time.Minute },
-		},
-		{
-			name: "env sets duration",
-			env:  map[string]string{"RESYNC_PERIOD": "90s"},
-			want: func(o *Options) bool { return o.ResyncPeriod == 90*time.Second && o.IsSet("resync-period") },
-		},
-		{
-			name: "flag wins over env",
-			args: []string{"--resync-period", "30s"},
-			env:  map[string]string{"RESYNC_PERIOD": "abc"},
-			want: func(o *Options) bool { return o.ResyncPeriod == 30*time.Second },
-		},
-		{
-			name: "env bool",
-			env:  map[string]string{"DRY_RUN": "true", "MANAGE_HOOKS": "1", "HOOK_NAME": "drain"},
-			want: func(o *Options) bool { return o.DryRun && o.ManageHooks && o.HookName == "drain" },
-		},
-		{
-			name: "bare bool flag",
-			args: []string{"--dry-run"},
-			want: func(o *Options) bool { return o.DryRun },
-		},
-		{
-			name: "empty env is unset",
-			env:  map[string]string{"WORKERS": ""},
-			want: func(o *Options) bool { return o.Workers == 4 && !o.IsSet("workers") },
-		},
-		{
-			name: "lists from env and flags",
-			args: []string{"--clusters=a,b"},
-			env:  map[string]string{"ASG_NAMES": "x,y"},
-			want: func(o *Options) bool {
-				return cmp.Equal(o.Clusters, []string{"a", "b"}) && cmp.Equal(o.ASGNames, []string{"x", "y"})
-			},
-		},
-		{
-			name: "tag key alone",
-			args: []string{"--asg-tag", "team"},
-			want: func(o *Options) bool { k, v := o.TagFilter(); return k == "team" && v == "" },
-		},
-		{
-			name: "empty tag with names",
-			args: []string{"--asg-tag=", "--asg-names=web"},
-			want: func(o *Options) bool {
-				k, _ := o.TagFilter()
-				return k == "" && o.ReconcilerConfig().ASGNames[0] == "web"
-			},
-		},
-		{
-			name: "simulate defaults",
-			args: []string{"--simulate"},
-			want: func(o *Options) bool {
-				return o.LogFormat == "console" && o.ResyncPeriod == SimulateResyncPeriod && o.PollInterval == SimulatePollInterval &&
-					o.StandaloneTaskGrace == SimulateStandaloneTaskGrace
-			},
-		},
-		{
-			name: "simulate keeps what was given",
-			args: []string{"--simulate", "--log-format=json"},
-			env:  map[string]string{"POLL_INTERVAL": "7s"},
-			want: func(o *Options) bool {
-				return o.LogFormat == "json" && o.ResyncPeriod == SimulateResyncPeriod && o.PollInterval == 7*time.Second
-			},
-		},
-		{
-			name: "VERSION in the environment is not --version",
-			env:  map[string]string{"VERSION": "1.2.3", "HELP": "yes"},
-			want: func(o *Options) bool { return !o.Version && !o.Help },
-		},
-		{
-			name: "version skips validation",
-			args: []string{"--version"},
-			env:  map[string]string{"WORKERS": "zero"},
-			want: func(o *Options) bool { return o.Version },
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range parseValueTests {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := Parse(tt.args, envFrom(tt.env))
 			if err != nil {

@@ -17,22 +17,8 @@ import (
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
-
-// Standalone task policies and drain timeout actions (Config values).
-const (
-	StandalonePolicyStop = "stop"
-	StandalonePolicyWait = "wait"
-
-	DrainTimeoutStopTasks = metrics.ActionStopTasks
-	DrainTimeoutContinue  = metrics.ActionContinue
-	DrainTimeoutAbandon   = metrics.ActionAbandon
-)
-
-// DrainStartedTagKey is the container instance tag holding the RFC 3339 time the drain started. It
-// is the only state the controller keeps, and it keeps it on AWS, so a restarted controller (or a
-// second replica) continues a drain's age, heartbeats and timeout correctly.
-const DrainStartedTagKey = "ecs-drainer/drain-started-at"
 
 const (
 	// queueName labels the workqueue metrics.
@@ -63,10 +49,6 @@ const (
 	// fraction of a second gathers a whole burst into full batches while adding little latency.
 	batchWindow = 200 * time.Millisecond
 
-	// clusterListTTL is how long the ListClusters answer is reused. Clusters are created rarely, and
-	// an instance that is not found in any known cluster triggers an early refresh (see resolve.go).
-	clusterListTTL = 5 * time.Minute
-
 	// hookCacheTTL is how long a group's lifecycle hooks are reused before being described again.
 	hookCacheTTL = 10 * time.Minute
 
@@ -75,95 +57,7 @@ const (
 	// timeout would apply its DefaultResult. Tasks stop within their stopTimeout (30 s by default, at
 	// most 120 s) and daemon tasks only after the others: two stop timeouts and a few polls.
 	timeoutStopAllowance = 5 * time.Minute
-
-	// daemonCacheTTL is how long a service's scheduling strategy is reused. The strategy of a service
-	// cannot change, but a service can be deleted and created again under the same name.
-	daemonCacheTTL = 10 * time.Minute
 )
-
-// Config is what the controller manages and how. See docs/design.md for the matching flags.
-type Config struct {
-	// ASGTagKey and ASGTagValue select managed groups by tag; an empty value matches any value, an
-	// empty key disables tag selection.
-	ASGTagKey, ASGTagValue string
-	// ASGNames are managed groups named explicitly, in addition to the tagged ones.
-	ASGNames []string
-	// HookName is the terminating hook acted for; "" selects the group's single
-	// EC2_INSTANCE_TERMINATING hook.
-	HookName string
-	// ManageHooks makes sure every managed group has the hook, creating it when missing.
-	ManageHooks bool
-	// HookHeartbeatTimeout is the heartbeat timeout of hooks the controller creates.
-	HookHeartbeatTimeout time.Duration
-	// Clusters restricts container instance lookups to these clusters; empty means all.
-	Clusters []string
-	// ResyncPeriod is how often the groups are listed; PollInterval how often a drain is looked at.
-	ResyncPeriod, PollInterval time.Duration
-	// StandaloneTaskPolicy is StandalonePolicyStop (stop standalone tasks after the grace period)
-	// or StandalonePolicyWait.
-	StandaloneTaskPolicy string
-	// StandaloneTaskGrace is how long after the drain started standalone tasks are left to finish.
-	StandaloneTaskGrace time.Duration
-	// DrainTimeout bounds a drain; DrainTimeoutAction says how it then ends.
-	DrainTimeout       time.Duration
-	DrainTimeoutAction string
-	// Workers is how many queue items are reconciled at once.
-	Workers int
-	// AWSQPS is the client-side Auto Scaling request rate (requests per second; 0: unlimited). It
-	// sizes the heartbeat workers (HeartbeatWorkersFor) and is what heartbeats due are weighed
-	// against before they fall behind.
-	AWSQPS float64
-	// DryRun logs every write it would make and makes none.
-	DryRun bool
-}
-
-// Validate reports every problem with the configuration at once.
-func (c Config) Validate() error {
-	var errs []error
-	if c.ASGTagKey == "" && len(c.ASGNames) == 0 {
-		errs = append(errs, errors.New("no groups selected: set an ASG tag key or ASG names"))
-	}
-	if c.ManageHooks {
-		lo, hi := awsapi.MinHookHeartbeatTimeoutSeconds*time.Second, awsapi.MaxHookHeartbeatTimeoutSeconds*time.Second
-		if c.HookHeartbeatTimeout < lo || c.HookHeartbeatTimeout > hi {
-			errs = append(errs, fmt.Errorf("hook heartbeat timeout %s must be between %s and %s", c.HookHeartbeatTimeout, lo, hi))
-		}
-		if c.ResyncPeriod > c.HookHeartbeatTimeout/2 {
-			// An instance is first seen up to a resync after its action started; its first heartbeat
-			// must come before the heartbeat timeout.
-			errs = append(errs, fmt.Errorf("resync period %s must be at most half the hook heartbeat timeout %s", c.ResyncPeriod, c.HookHeartbeatTimeout))
-		}
-	}
-	if c.ResyncPeriod <= 0 {
-		errs = append(errs, fmt.Errorf("resync period %s must be positive", c.ResyncPeriod))
-	}
-	if c.PollInterval <= 0 {
-		errs = append(errs, fmt.Errorf("poll interval %s must be positive", c.PollInterval))
-	}
-	switch c.StandaloneTaskPolicy {
-	case StandalonePolicyStop, StandalonePolicyWait:
-	default:
-		errs = append(errs, fmt.Errorf("standalone task policy %q must be %q or %q", c.StandaloneTaskPolicy, StandalonePolicyStop, StandalonePolicyWait))
-	}
-	if c.StandaloneTaskGrace < 0 {
-		errs = append(errs, fmt.Errorf("standalone task grace %s must not be negative", c.StandaloneTaskGrace))
-	}
-	if c.DrainTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("drain timeout %s must be positive", c.DrainTimeout))
-	}
-	switch c.DrainTimeoutAction {
-	case DrainTimeoutStopTasks, DrainTimeoutContinue, DrainTimeoutAbandon:
-	default:
-		errs = append(errs, fmt.Errorf("drain timeout action %q must be %q, %q or %q", c.DrainTimeoutAction, DrainTimeoutStopTasks, DrainTimeoutContinue, DrainTimeoutAbandon))
-	}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("workers %d must be at least 1", c.Workers))
-	}
-	if c.AWSQPS < 0 {
-		errs = append(errs, fmt.Errorf("AWS request rate %v must not be negative", c.AWSQPS))
-	}
-	return errors.Join(errs...)
-}
 
 // Deps are the controller's collaborators, built in main.
 type Deps struct {
@@ -184,18 +78,16 @@ const (
 	kindDiscovery itemKind = iota
 	// kindInstance reconciles one EC2 instance (name is its ID).
 	kindInstance
-	// kindResolve finds the container instances of newly seen instances (name unused).
-	kindResolve
-	// kindDrain sets the container instances waiting in one cluster DRAINING (name is the cluster).
-	kindDrain
-	// kindTasks describes the tasks waiting to be described in one cluster (name is the cluster).
-	kindTasks
+	// kindBatch runs a shared ECS call of the View (batch: resolve, drain/<cluster>,
+	// tasks/<cluster>).
+	kindBatch
 )
 
-// item is a queue key. Instances are keyed by EC2 instance ID; the other kinds are shared batches.
+// item is a queue key. Instances are keyed by EC2 instance ID; batches by what they do.
 type item struct {
-	kind itemKind
-	name string
+	kind  itemKind
+	name  string
+	batch ecsview.Batch
 }
 
 func (it item) String() string {
@@ -204,12 +96,8 @@ func (it item) String() string {
 		return "discovery"
 	case kindInstance:
 		return "instance/" + it.name
-	case kindResolve:
-		return "resolve"
-	case kindDrain:
-		return "drain/" + it.name
-	case kindTasks:
-		return "tasks/" + it.name
+	case kindBatch:
+		return it.batch.String()
 	}
 	return "unknown/" + it.name
 }
@@ -234,14 +122,15 @@ func terminal(err error) error { return terminalError{err: err} }
 type Controller struct {
 	cfg   Config
 	as    awsapi.AutoScaling
-	ecs   awsapi.ECS
 	m     *metrics.Metrics
 	clock clock.WithTicker
 	log   logr.Logger
 
 	queue       workqueue.TypedRateLimitingInterface[item]
 	batchWindow time.Duration
-	ready       atomic.Bool
+	// view is the ECS read and batch layer (ecsview): every ECS call goes through it.
+	view  *ecsview.View
+	ready atomic.Bool
 	// lastResync is the time of the last successful resync in Unix nanoseconds; 0 before the first.
 	lastResync atomic.Int64
 	// ended remembers the last drains that ended, for the drains page (drains.go).
@@ -254,21 +143,11 @@ type Controller struct {
 	hbQueue  workqueue.TypedDelayingInterface[string]
 	hbActive atomic.Int32
 
-	snap     *snapshot
-	resolver *resolver
-	drains   *drainBatcher
-	tasks    *taskBatcher
-
 	mu sync.Mutex // guards everything below
 	// instances are the watched instances: in Terminating:Wait on a managed group with a usable hook,
 	// or gone from that state and not yet forgotten.
 	instances map[string]*instance
 	groups    map[string]*groupState
-	// clusterHints maps a group to the clusters its instances were found in, so later instances of
-	// the group are looked up there first.
-	clusterHints map[string]map[string]bool
-	// daemonServices caches whether a service (cluster + "/" + name) uses the DAEMON strategy.
-	daemonServices map[string]daemonEntry
 	// selected maps each managed group to what selected it, as last listed (nil before the first).
 	selected map[string]string
 	// warned holds the keys of conditions already warned about, so each is logged once until it
@@ -278,12 +157,6 @@ type Controller struct {
 	// stoppedReason differs shows the task was already stopping (another replica, ECS) and the stop
 	// is not counted as this controller's.
 	stopReason func(why string) string
-}
-
-// daemonEntry is a cached service scheduling strategy.
-type daemonEntry struct {
-	daemon bool
-	at     time.Time
 }
 
 // New checks the configuration and builds a controller. Nothing runs until Run.
@@ -307,7 +180,6 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 	c := &Controller{
 		cfg:   cfg,
 		as:    deps.AutoScaling,
-		ecs:   boundedECS{ecs: deps.ECS, clock: deps.Clock},
 		m:     deps.Metrics,
 		clock: deps.Clock,
 		log:   deps.Log,
@@ -316,23 +188,29 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 			MetricsProvider: deps.Metrics.WorkqueueProvider(),
 			Clock:           deps.Clock,
 		}),
-		batchWindow:    batchWindow,
-		instances:      map[string]*instance{},
-		groups:         map[string]*groupState{},
-		clusterHints:   map[string]map[string]bool{},
-		daemonServices: map[string]daemonEntry{},
-		warned:         map[string]bool{},
+		batchWindow: batchWindow,
+		instances:   map[string]*instance{},
+		groups:      map[string]*groupState{},
+		warned:      map[string]bool{},
 	}
 	replica := uuid.NewString()[:8]
 	c.stopReason = func(why string) string {
 		return fmt.Sprintf("ecs-drainer (%s): %s", replica, why)
 	}
 	deps.Metrics.SetDrainStatsSource(c.drainStats)
-	c.hbQueue = newHeartbeatQueue(c)
-	c.snap = newSnapshot(c)
-	c.resolver = newResolver(c)
-	c.drains = newDrainBatcher(c)
-	c.tasks = newTaskBatcher(c)
+	c.hbQueue = newHeartbeatQueue(deps.Metrics, deps.Clock)
+	c.view = ecsview.New(ecsview.Deps{
+		ECS:          deps.ECS,
+		Clock:        deps.Clock,
+		Write:        c.write,
+		DryRun:       cfg.DryRun,
+		Wake:         c.enqueueInstance,
+		Schedule:     func(b ecsview.Batch, full bool) { c.schedule(item{kind: kindBatch, batch: b}, full) },
+		Warn:         c.warnOnce,
+		ClearWarning: c.clearWarning,
+		Clusters:     cfg.Clusters,
+		PollInterval: cfg.PollInterval,
+	})
 	return c, nil
 }
 
@@ -437,18 +315,39 @@ func (c *Controller) reconcile(ctx context.Context, it item) (result, error) {
 		return c.resync(ctx)
 	case kindInstance:
 		return c.reconcileInstance(ctx, it.name)
-	case kindResolve:
-		return c.resolver.flush(ctx)
-	case kindDrain:
-		return c.drains.flush(ctx, it.name)
-	case kindTasks:
-		return c.tasks.flush(ctx, it.name)
+	case kindBatch:
+		return result{}, c.view.Flush(ctx, it.batch)
 	}
 	return result{}, terminal(fmt.Errorf("unknown queue item kind %d", it.kind))
 }
 
-// enqueueInstance asks for a reconcile of one instance now.
+// enqueueInstance asks for a reconcile of one instance now. It is the wake-up every input uses:
+// discovery, the View's answered batches, a refused heartbeat, and Wake.
 func (c *Controller) enqueueInstance(id string) { c.queue.Add(item{kind: kindInstance, name: id}) }
+
+// Wake asks for a reconcile of an instance now, as an external hint (an event saying its state
+// changed) rather than at its next poll. The reconcile is level-triggered, so a hint that changes
+// nothing costs nothing; an instance not watched yet is ignored (discovery finds new instances).
+func (c *Controller) Wake(instanceID string) { c.enqueueInstance(instanceID) }
+
+// WakeContainerInstance wakes the watched instance registered as the ECS container instance arn,
+// if there is one, and reports whether there was.
+func (c *Controller) WakeContainerInstance(arn string) bool {
+	c.mu.Lock()
+	var id string
+	for _, inst := range c.instances {
+		if inst.reg.State == ecsview.Found && inst.reg.ARN == arn {
+			id = inst.id
+			break
+		}
+	}
+	c.mu.Unlock()
+	if id == "" {
+		return false
+	}
+	c.enqueueInstance(id)
+	return true
+}
 
 // schedule asks for a batch item to run after the batch window, or at once when full.
 func (c *Controller) schedule(it item, full bool) {

@@ -79,8 +79,8 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 	// Idle groups last, once every waiting instance is in hand.
 	hookErrs = append(hookErrs, c.describeGroups(ctx, c.groupsToProbe(listed, start), start)...)
 
+	c.view.PruneCaches()
 	c.mu.Lock()
-	maps.DeleteFunc(c.daemonServices, func(_ string, d daemonEntry) bool { return start.Sub(d.at) >= daemonCacheTTL })
 	next := c.resyncAfter(listed)
 	c.mu.Unlock()
 	c.warnHeartbeatBudget(log)
@@ -228,7 +228,7 @@ func (c *Controller) warnHookSelection(log logr.Logger, name string, sel hookSel
 			"hook", sel.hook.name, "heartbeatTimeout", sel.hook.heartbeatTimeout, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", resync)
 	}
 	// A drain timeout longer than the hook allows is cut, so the configured outcome still applies.
-	if timeout, reduced := c.drainTimeoutFor(sel.hook); reduced {
+	if timeout, reduced := drainTimeoutUnder(c.cfg, sel.hook); reduced {
 		c.warnOnce(log, "drain-timeout/"+name+"/"+sel.hook.name, "Drain timeout exceeds what the lifecycle hook's global timeout allows; using the smaller",
 			"hook", sel.hook.name, "drainTimeout", c.cfg.DrainTimeout, "globalTimeout", sel.hook.globalTimeout, "effectiveDrainTimeout", timeout)
 	}
@@ -243,7 +243,7 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 	for name := range c.groups {
 		if _, ok := listed[name]; !ok {
 			delete(c.groups, name) // no longer managed: forget its hooks and clusters too
-			delete(c.clusterHints, name)
+			c.view.ForgetGroup(name)
 		}
 	}
 	waiting := map[string]bool{}
@@ -267,7 +267,7 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 	}
 	for id, inst := range c.instances {
 		if !waiting[id] {
-			inst.gone = true
+			inst.leftWait()
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.instances)) {
@@ -299,10 +299,7 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 		c.instances[id] = &instance{id: id, asg: asg, hook: sel.hook, firstSeen: start, enteredAfter: after}
 		return true
 	}
-	inst.gone = false
-	if usable {
-		inst.followHook(sel.hook)
-	}
+	inst.stillWaits(sel.hook, usable)
 	return true
 }
 
@@ -519,13 +516,13 @@ func (c *Controller) describeHooks(ctx context.Context, asg string) ([]astypes.L
 func (c *Controller) createHook(ctx context.Context, asg string) (hookSelection, error) {
 	hook := createdHook(c.cfg)
 	name := hook.name
-	hb := int32(c.cfg.HookHeartbeatTimeout / time.Second)
+	hbSeconds := int32(c.cfg.HookHeartbeatTimeout / time.Second)
 	in := &autoscaling.PutLifecycleHookInput{
 		AutoScalingGroupName: aws.String(asg),
 		LifecycleHookName:    aws.String(name),
-		LifecycleTransition:  aws.String(transitionTerminating),
-		HeartbeatTimeout:     aws.Int32(hb),
-		DefaultResult:        aws.String(metrics.ResultContinue),
+		LifecycleTransition:  aws.String(awsapi.TransitionTerminating),
+		HeartbeatTimeout:     aws.Int32(hbSeconds),
+		DefaultResult:        aws.String(awsapi.LifecycleActionContinue),
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	kv := []any{"asg", asg, "hook", name, "heartbeatTimeout", c.cfg.HookHeartbeatTimeout}
@@ -539,24 +536,6 @@ func (c *Controller) createHook(ctx context.Context, asg string) (hookSelection,
 		log.Info("Created lifecycle hook", kv...)
 	}
 	return hookSelection{hook: hook}, nil
-}
-
-// globalMargin is how much of a hook's global timeout the drain timeout leaves unused: the drain
-// starts up to a resync after the lifecycle action, is looked at once per poll, and the stop-tasks
-// action needs time to stop what remains.
-func globalMargin(cfg Config) time.Duration {
-	return cfg.ResyncPeriod + 2*cfg.PollInterval + timeoutStopAllowance
-}
-
-// drainTimeoutFor is the drain timeout that applies under a hook.
-func (c *Controller) drainTimeoutFor(h hookInfo) (time.Duration, bool) {
-	return drainTimeoutUnder(c.cfg, h)
-}
-
-// drainTimeoutUnder is the drain timeout cfg gives a drain under hook h, and whether it was cut to
-// fit the hook's global timeout.
-func drainTimeoutUnder(cfg Config, h hookInfo) (time.Duration, bool) {
-	return effectiveDrainTimeout(cfg.DrainTimeout, h.globalTimeout, globalMargin(cfg))
 }
 
 // drainStats reports the drains in progress and the age of the oldest, now: every watched

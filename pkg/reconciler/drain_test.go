@@ -16,12 +16,7 @@ import (
 // the termination.
 func TestScaleInDrainsAndCompletes(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 3, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 6, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 6 })
+	e.build(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
 
 	c := e.start(testConfig())
 	e.setDesired("web", 2)
@@ -317,12 +312,7 @@ func TestGroupSelectedByNameAndClusters(t *testing.T) {
 // interval and a second.
 func TestLatency(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	cfg := testConfig()
 	cfg.ResyncPeriod = 5 * time.Second
@@ -360,4 +350,28 @@ func TestLatency(t *testing.T) {
 		t.Errorf("completed %v after the last task stopped (at %v), want at most %v", d, lastStopped, cfg.PollInterval+time.Second)
 	}
 	t.Logf("DRAINING after %v, completion %v after the last task stopped", draining.Sub(terminated), completed.Sub(lastStopped))
+}
+
+// TestWakeContainerInstance: an external hint about a container instance wakes the watched
+// instance registered there, and only once it is known where it is registered.
+func TestWakeContainerInstance(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
+	c := e.start(testConfig())
+	if c.WakeContainerInstance("arn:aws:ecs:us-east-1:123456789012:container-instance/c1/none") {
+		t.Error("woke an instance for a container instance nobody is registered as")
+	}
+	id := e.terminate("web", "")
+	e.until("instance looked up", time.Minute, 500*time.Millisecond, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		inst := c.instances[id]
+		return inst != nil && inst.reg.ARN != ""
+	})
+	ci, _ := e.containerInstance("c1", id)
+	if !c.WakeContainerInstance(aws.ToString(ci.ContainerInstanceArn)) {
+		t.Errorf("no instance woken for the container instance of %s", id)
+	}
+	c.Wake("i-notwatched") // harmless
+	e.settle()
 }

@@ -6,7 +6,10 @@ import (
 	"sync"
 	"time"
 
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
 // This file is the read-only view of the controller for the drains page (GET / and /drains): the
@@ -184,115 +187,86 @@ func (c *Controller) Drains() DrainsView {
 // action not completed by this controller nor found over, and not found unregistered (which is
 // completed at once). The drain gauges count the same instances. Called with Controller.mu held.
 func (inst *instance) inProgress() bool {
-	return !inst.gone && !inst.prog.completed && inst.mapping.state != mapNotFound
+	return !inst.gone && !inst.prog.completed && inst.reg.State != ecsview.NotFound
 }
 
 // drainInProgress describes one drain from a copy of its instance and the snapshot's last read of
 // its container instance.
-func (c *Controller) drainInProgress(v *instance, now time.Time) DrainInProgress {
-	ref := drainRef(v)
-	timeout, _ := c.drainTimeoutFor(v.hook)
+func (c *Controller) drainInProgress(inst *instance, now time.Time) DrainInProgress {
+	ref := drainRef(inst)
+	timeout, _ := drainTimeoutUnder(c.cfg, inst.hook)
 	d := DrainInProgress{
-		InstanceID:    v.id,
-		ASG:           v.asg,
-		Hook:          v.hook.name,
+		InstanceID:    inst.id,
+		ASG:           inst.asg,
+		Hook:          inst.hook.name,
 		Started:       ref,
 		AgeSeconds:    now.Sub(ref).Seconds(),
 		DrainDeadline: ref.Add(timeout),
-		TimedOut:      v.prog.timedOut,
+		TimedOut:      inst.prog.timedOut,
 	}
-	var e ciEntry
+	var ci ecsview.ContainerInstance
 	read := false
-	if v.mapping.state == mapFound {
-		d.Cluster = v.mapping.cluster
-		e, read = c.snap.peek(v.mapping.cluster, v.mapping.arn)
+	if inst.reg.State == ecsview.Found {
+		d.Cluster = inst.reg.Cluster
+		ci, read = c.view.LastRead(inst.reg.Cluster, inst.reg.ARN)
 	}
 	if read {
-		n := int(e.running)
+		n := int(ci.Running)
 		d.TasksRunning = &n
 	}
-	if v.prog.check.listed {
-		n := len(v.prog.check.pending)
+	if inst.prog.check.listed {
+		n := len(inst.prog.check.pending)
 		d.TasksStopping = &n
 	}
-	if t, ok := c.nextHeartbeat(v, now); ok {
+	if t, ok := nextHeartbeat(inst, now); ok {
 		d.NextHeartbeat = &t
 	}
-	d.Phase = c.phase(v, e, read)
+	d.Phase = c.phase(inst, ci, read)
 	d.PhaseText = phaseTexts[d.Phase]
 	if d.Phase == PhaseNotActive {
-		d.PhaseText = "waiting: container instance is " + e.status
+		d.PhaseText = "waiting: container instance is " + string(ci.Status)
 	}
 	return d
 }
 
-// phase says where a drain in progress stands, from what the controller knows of it (e, when read,
-// is the last read of its container instance). It follows the order of step (instance.go).
-func (c *Controller) phase(v *instance, e ciEntry, read bool) string {
-	p := &v.prog
+// phase says where a drain in progress stands, from what the controller knows of it (ci, when read,
+// is the last read of its container instance). It follows the order of drainSteps (instance.go).
+func (c *Controller) phase(inst *instance, ci ecsview.ContainerInstance, read bool) string {
+	p := &inst.prog
 	switch {
-	case !v.hb.rejectedAt.IsZero():
+	case !inst.hb.rejectedAt.IsZero():
 		return PhaseCheckingLifecycle
 	case p.timedOut && c.cfg.DrainTimeoutAction == DrainTimeoutStopTasks:
 		return PhaseTimedOutStopping
 	case p.timedOut:
 		return PhaseCompleting
-	case v.mapping.state != mapFound:
+	case inst.reg.State != ecsview.Found:
 		return PhaseLookingUp
 	case p.check.listed && len(p.check.pending) == 0:
 		// Every task STOPPED: the completion is next (or failing and retried).
 		return PhaseCompleting
 	case p.check.listed:
 		return PhaseWaitingForStop
-	case !p.drainStartedAt.IsZero(), !p.drainRequestedAt.IsZero(), read && e.status == ciDraining:
+	case !p.drainStartedAt.IsZero(), !p.drainRequestedAt.IsZero(), read && ci.Status == ecstypes.ContainerInstanceStatusDraining:
 		return PhaseDraining
-	case read && e.status != ciActive:
+	case read && ci.Status != ecstypes.ContainerInstanceStatusActive:
 		return PhaseNotActive
 	}
 	return PhaseSettingDraining
 }
 
-// nextHeartbeat is when the heartbeat worker records the instance's next heartbeat (now when due
-// at once), as heartbeatStep decides it; false when none is to come.
-func (c *Controller) nextHeartbeat(v *instance, now time.Time) (time.Time, bool) {
-	hb, end := v.hook.heartbeatTimeout, c.globalEnd(v)
-	if hb <= 0 || !now.Before(end) {
-		return time.Time{}, false
-	}
-	base := c.heartbeatBase(v)
-	if base.IsZero() {
-		return now, true
-	}
-	due := base.Add(hb / 2)
-	return due, due.Before(end)
-}
-
-// peek returns the last read of a container instance without refreshing anything.
-func (s *snapshot) peek(cluster, arn string) (ciEntry, bool) {
-	s.mu.Lock()
-	cs := s.clusters[cluster]
-	s.mu.Unlock()
-	if cs == nil {
-		return ciEntry{}, false
-	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	e, ok := cs.entries[arn]
-	return e, ok
-}
-
 // endDrain records a drain that ended, with how (a drain_duration_seconds outcome) and the
 // lifecycle action result this controller completed it with ("" if none), for the drains page.
 // The caller makes sure it is recorded once per drain.
-func (c *Controller) endDrain(v *instance, now time.Time, outcome, result string) {
-	ref := drainRef(v)
+func (c *Controller) endDrain(inst *instance, now time.Time, outcome, result string) {
+	ref := drainRef(inst)
 	cluster := ""
-	if v.mapping.state == mapFound {
-		cluster = v.mapping.cluster
+	if inst.reg.State == ecsview.Found {
+		cluster = inst.reg.Cluster
 	}
 	c.ended.add(EndedDrain{
-		InstanceID:      v.id,
-		ASG:             v.asg,
+		InstanceID:      inst.id,
+		ASG:             inst.asg,
 		Cluster:         cluster,
 		Outcome:         outcome,
 		OutcomeText:     outcomeTexts[outcome],
@@ -329,12 +303,4 @@ func (r *endedDrains) list() []EndedDrain {
 		out = append(out, r.ring[(r.next-i+len(r.ring))%len(r.ring)])
 	}
 	return out
-}
-
-// endedOutcome is the outcome of a drain whose action ended without this controller completing it.
-func endedOutcome(expired bool) string {
-	if expired {
-		return metrics.OutcomeExpired
-	}
-	return metrics.OutcomeOther
 }

@@ -48,12 +48,7 @@ func findInProgress(v DrainsView, id string) (DrainInProgress, bool) {
 // puts no instance ID into the metrics.
 func TestDrainsViewFollowsADrain(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 3, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 6, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 6 })
+	e.build(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
 
 	c := e.start(testConfig())
 	// Empty lists are [], not null; no event queue is null.
@@ -71,6 +66,30 @@ func TestDrainsViewFollowsADrain(t *testing.T) {
 		d, ok := findInProgress(v, id)
 		return ok && d.TasksRunning != nil
 	})
+	d := checkInProgress(t, c, v, id)
+
+	v, phases := e.phasesSeen(c, id, "drain ended", 2*time.Minute, func(v DrainsView) bool { return len(v.Ended) > 0 })
+	checkPhaseOrder(t, phases)
+	if len(v.InProgress) != 0 || len(v.Ended) != 1 {
+		t.Fatalf("after the drain: %d in progress, %d ended; want 0 and 1", len(v.InProgress), len(v.Ended))
+	}
+	checkEnded(t, v, id, d.Started)
+
+	// Gone from Terminating:Wait, the instance is still among the ended drains, once.
+	e.until("instance terminated", time.Minute, 500*time.Millisecond, func() bool { return e.gone("web", id) })
+	e.advance(5*time.Second, 500*time.Millisecond)
+	v = c.Drains()
+	if len(v.Ended) != 1 || v.Ended[0].InstanceID != id {
+		t.Errorf("ended drains after the instance left: %+v, want only %s", v.Ended, id)
+	}
+	checkHealth(t, v)
+	checkNoInstanceInMetrics(t, c, id)
+}
+
+// checkInProgress checks the drain of id in progress: its group, hook, cluster, phase, age,
+// deadline and next heartbeat, and that it is the one drain the gauge counts.
+func checkInProgress(t *testing.T, c *testController, v DrainsView, id string) DrainInProgress {
+	t.Helper()
 	d, _ := findInProgress(v, id)
 	if d.ASG != "web" || d.Hook != hookName || !strings.HasSuffix(d.Cluster, ":cluster/c1") {
 		t.Errorf("in progress: asg %q hook %q cluster %q, want web, %s, ...:cluster/c1", d.ASG, d.Hook, d.Cluster, hookName)
@@ -90,8 +109,13 @@ func TestDrainsViewFollowsADrain(t *testing.T) {
 	if len(v.InProgress) != 1 || int(value(t, c.m.DrainsInProgress)) != 1 {
 		t.Errorf("%d drains in progress, gauge %v; want 1 and 1", len(v.InProgress), value(t, c.m.DrainsInProgress))
 	}
+	return d
+}
 
-	v, phases := e.phasesSeen(c, id, "drain ended", 2*time.Minute, func(v DrainsView) bool { return len(v.Ended) > 0 })
+// checkPhaseOrder checks that a drain went through its phases in order, and waited for its tasks
+// to stop.
+func checkPhaseOrder(t *testing.T, phases []string) {
+	t.Helper()
 	t.Logf("phases seen: %v", phases)
 	// Tasks move off, then the tasks told to stop are waited for (at least one poll), in order.
 	order := []string{PhaseLookingUp, PhaseSettingDraining, PhaseDraining, PhaseWaitingForStop, PhaseCompleting}
@@ -106,25 +130,26 @@ func TestDrainsViewFollowsADrain(t *testing.T) {
 	if !slices.Contains(phases, PhaseWaitingForStop) {
 		t.Errorf("phases %v never waited for tasks to stop", phases)
 	}
-	if len(v.InProgress) != 0 || len(v.Ended) != 1 {
-		t.Fatalf("after the drain: %d in progress, %d ended; want 0 and 1", len(v.InProgress), len(v.Ended))
-	}
+}
+
+// checkEnded checks the one ended drain: id of web, drained and completed CONTINUE, started when
+// it was in progress.
+func checkEnded(t *testing.T, v DrainsView, id string, started time.Time) {
+	t.Helper()
 	ended := v.Ended[0]
 	if ended.InstanceID != id || ended.ASG != "web" || ended.Outcome != metrics.OutcomeDrained || ended.Result != metrics.ResultContinue ||
 		ended.OutcomeText != outcomeTexts[metrics.OutcomeDrained] || ended.DryRun || !strings.HasSuffix(ended.Cluster, ":cluster/c1") {
 		t.Errorf("ended drain %+v, want %s of web drained with CONTINUE", ended, id)
 	}
-	if ended.Started != d.Started || ended.DurationSeconds != ended.Ended.Sub(ended.Started).Seconds() || ended.Ended.After(v.Now) {
-		t.Errorf("ended drain started %v ended %v took %vs; in progress it started %v", ended.Started, ended.Ended, ended.DurationSeconds, d.Started)
+	if ended.Started != started || ended.DurationSeconds != ended.Ended.Sub(ended.Started).Seconds() || ended.Ended.After(v.Now) {
+		t.Errorf("ended drain started %v ended %v took %vs; in progress it started %v", ended.Started, ended.Ended, ended.DurationSeconds, started)
 	}
+}
 
-	// Gone from Terminating:Wait, the instance is still among the ended drains, once.
-	e.until("instance terminated", time.Minute, 500*time.Millisecond, func() bool { return e.gone("web", id) })
-	e.advance(5*time.Second, 500*time.Millisecond)
-	v = c.Drains()
-	if len(v.Ended) != 1 || v.Ended[0].InstanceID != id {
-		t.Errorf("ended drains after the instance left: %+v, want only %s", v.Ended, id)
-	}
+// checkHealth checks the controller's health once the drain is over: ready, resynced within a
+// resync period, one group managed and nothing watched.
+func checkHealth(t *testing.T, v DrainsView) {
+	t.Helper()
 	h := v.Health
 	if !h.Ready || h.LastResync == nil || h.ResyncStale || h.ManagedASGs != 1 || h.InstancesWatched != 0 || h.EventQueue != nil || h.DryRun {
 		t.Errorf("health %+v", h)
@@ -132,8 +157,12 @@ func TestDrainsViewFollowsADrain(t *testing.T) {
 	if h.LastResync != nil && (h.LastResync.After(v.Now) || v.Now.Sub(*h.LastResync) > testConfig().ResyncPeriod) {
 		t.Errorf("last resync %v, now %v: want within a resync period", h.LastResync, v.Now)
 	}
+}
 
-	// No instance ID in any metric: per-instance detail is on the page and in the logs only.
+// checkNoInstanceInMetrics: no instance ID in any metric; per-instance detail is on the page and
+// in the logs only.
+func checkNoInstanceInMetrics(t *testing.T, c *testController, id string) {
+	t.Helper()
 	mfs, err := c.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -153,12 +182,7 @@ func TestDrainsViewFollowsADrain(t *testing.T) {
 // stopping tasks, until it ends by the drain timeout with CONTINUE.
 func TestDrainsViewTimeout(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 2, true)
-	e.hook("web", hookName, 300, "CONTINUE")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "stuck", e.taskDef("app", 0), 4, 100, 100, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 2, heartbeat: 300, defaultResult: "CONTINUE", service: "stuck", family: "app", tasks: 4, minPct: 100, maxPct: 100})
 
 	cfg := testConfig()
 	cfg.DrainTimeout = time.Minute

@@ -3,18 +3,13 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -28,10 +23,11 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/internal/simtest"
 )
 
 // epoch is where every behaviour test's fake clock starts.
-var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var epoch = simtest.Epoch
 
 const (
 	managedTag = "ecs-drainer/enabled"
@@ -62,39 +58,9 @@ type testController struct {
 
 func newEnv(t *testing.T, opts awssim.Options) *env {
 	t.Helper()
-	// Keep the SDK's default chain away from the host's AWS configuration.
-	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_CA_BUNDLE", "") // a CA bundle needs the SDK's own HTTP client; tests may bring theirs
-
-	clk := clocktesting.NewFakeClock(epoch)
-	opts.Clock = clk
-	if opts.Seed == 0 {
-		opts.Seed = 1
-	}
-	sim := awssim.New(opts)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	e := &env{t: t, clock: clk, sim: sim, url: srv.URL}
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
-		},
-	}
-	e.as = autoscaling.NewFromConfig(cfg)
-	e.ecs = ecs.NewFromConfig(cfg)
-	return e
+	sim := simtest.Start(t, opts)
+	return &env{t: t, clock: sim.Clock, sim: sim.Sim, url: sim.URL,
+		as: autoscaling.NewFromConfig(sim.Config), ecs: ecs.NewFromConfig(sim.Config)}
 }
 
 // testConfig is a configuration with short periods suited to stepping a fake clock.
@@ -146,8 +112,8 @@ func (e *env) newController(cfg Config, f *faults, httpClient aws.HTTPClient) (*
 	m := metrics.New(reg, "test", "test")
 	as, ecsClient, err := awsapi.NewClients(e.t.Context(), awsapi.ClientOptions{
 		EndpointURL: e.url,
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Region:      simtest.Region,
+		Credentials: simtest.Credentials(),
 		Observer:    m,
 		HTTPClient:  httpClient,
 	})
@@ -462,6 +428,69 @@ func (e *env) until(what string, max, step time.Duration, cond func() bool) {
 	}
 }
 
+// webFleet is the scene most tests start from: cluster c1 and the managed group "web" of instances,
+// slots task slots each, with the terminating hook hookName, and a replica service of tasks placed
+// and running.
+type webFleet struct {
+	instances int32
+	slots     int
+	// heartbeat is the hook's heartbeat timeout in seconds; defaultResult its DefaultResult.
+	heartbeat     int32
+	defaultResult string
+	// service is the service's name ("app" if empty), family its task definition's (the service's
+	// name if empty), stopTimeout its containers' (0: ECS's default).
+	service     string
+	family      string
+	stopTimeout int32
+	// tasks is the desired count; minPct and maxPct the deployment configuration.
+	tasks          int32
+	minPct, maxPct int32
+}
+
+// build sets the scene f describes and waits until every task of the service runs.
+func (e *env) build(f webFleet) {
+	e.t.Helper()
+	if f.service == "" {
+		f.service = "app"
+	}
+	if f.family == "" {
+		f.family = f.service
+	}
+	e.createCluster("c1")
+	e.group("web", f.instances, "c1", f.slots, true)
+	e.hook("web", hookName, f.heartbeat, f.defaultResult)
+	e.advance(2*time.Second, 500*time.Millisecond)
+	e.service("c1", f.service, e.taskDef(f.family, f.stopTimeout), f.tasks, f.minPct, f.maxPct, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == int(f.tasks) })
+}
+
+// allTagged reports whether the container instance of every instance of ids carries the drain
+// start tag.
+func (e *env) allTagged(cluster string, ids []string) bool {
+	return !slices.ContainsFunc(ids, func(id string) bool { return e.drainTag(cluster, id) == "" })
+}
+
+// allGone reports whether every instance of ids left the group.
+func (e *env) allGone(group string, ids []string) bool {
+	return !slices.ContainsFunc(ids, func(id string) bool { return !e.gone(group, id) })
+}
+
+// checkNoHarm checks the invariants of every scale-in: no lifecycle action expired, no task killed
+// by a termination, no instance terminated with a task, and each of ids completed exactly once.
+func (e *env) checkNoHarm(ids []string) {
+	e.t.Helper()
+	st := e.sim.Stats()
+	if st.LifecycleActionsTimedOut != 0 || st.TasksStoppedByReason[awssim.StopReasonHostTerminated] != 0 || st.TerminatedWithTasks != 0 {
+		e.t.Errorf("timed out %d, tasks killed %d, terminated with tasks %d; want 0, 0, 0",
+			st.LifecycleActionsTimedOut, st.TasksStoppedByReason[awssim.StopReasonHostTerminated], st.TerminatedWithTasks)
+	}
+	for _, id := range ids {
+		if st.CompletionsByInstance[id] != 1 {
+			e.t.Errorf("completions of %s = %d, want 1", id, st.CompletionsByInstance[id])
+		}
+	}
+}
+
 func (e *env) createCluster(name string) {
 	e.t.Helper()
 	if _, err := e.ecs.CreateCluster(e.t.Context(), &ecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
@@ -549,7 +578,7 @@ func (e *env) hook(group, name string, heartbeat int32, defaultResult string) {
 	if _, err := e.as.PutLifecycleHook(e.t.Context(), &autoscaling.PutLifecycleHookInput{
 		AutoScalingGroupName: aws.String(group),
 		LifecycleHookName:    aws.String(name),
-		LifecycleTransition:  aws.String(transitionTerminating),
+		LifecycleTransition:  aws.String(awsapi.TransitionTerminating),
 		HeartbeatTimeout:     aws.Int32(heartbeat),
 		DefaultResult:        aws.String(defaultResult),
 	}); err != nil {

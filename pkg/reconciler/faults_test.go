@@ -16,6 +16,7 @@ import (
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
 // TestDrainTimeoutBeforeDraining: an instance whose container instance cannot be set DRAINING
@@ -38,12 +39,7 @@ func TestDrainTimeoutBeforeDraining(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-			e.createCluster("c1")
-			e.group("web", 2, "c1", 4, true)
-			e.hook("web", hookName, 60, "ABANDON")
-			e.advance(2*time.Second, 500*time.Millisecond)
-			e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-			e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+			e.build(webFleet{instances: 2, slots: 4, heartbeat: 60, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 			cfg := testConfig()
 			cfg.DrainTimeout = time.Minute
@@ -94,12 +90,7 @@ func TestDrainTimeoutBeforeDraining(t *testing.T) {
 // drained normally once the lookup is allowed.
 func TestDeniedClusterIsNotUnregistered(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 60, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 60, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	f := newFaults()
 	f.Set(func(fs *faultSet) { fs.denyListCI = map[string]bool{"c1": true} })
@@ -223,12 +214,7 @@ func TestShortHeartbeatHookShortensResync(t *testing.T) {
 // expire; once ECS answers again the drain completes.
 func TestErrorRetryKeepsHeartbeats(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 60, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 60, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	f := newFaults()
 	cfg := testConfig()
@@ -267,12 +253,7 @@ func TestLeftOutOfAnswerIsNotGone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, awssim.Options{})
-			e.createCluster("c1")
-			e.group("web", 2, "c1", 4, true)
-			e.hook("web", hookName, 300, "ABANDON")
-			e.advance(2*time.Second, 500*time.Millisecond)
-			e.service("c1", "slow", e.taskDef("slow", 120), 2, 0, 200, "")
-			e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 2 })
+			e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", service: "slow", tasks: 2, stopTimeout: 120, minPct: 0, maxPct: 200})
 
 			f := newFaults()
 			f.Set(func(fs *faultSet) { *fs = tc.faults })
@@ -303,7 +284,8 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	c, _, _ := e.newController(testConfig(), nil, nil)
 	now := e.clock.Now()
-	v := &instance{id: "i-1", mapping: mapping{state: mapFound, cluster: "c1", arn: "ci-1"}}
+	c.batchWindow = 0 // a batch filed is queued at once, where the test sees it
+	inst := &instance{id: "i-1", reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}}
 	for _, tc := range []struct {
 		name        string
 		requestedAt time.Time
@@ -313,15 +295,21 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 		{"answer lost", now.Add(-c.cfg.PollInterval), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c.tasks.pending = map[string]map[string]map[string]bool{}
-			v.prog.check = taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: tc.requestedAt}
-			drained, _, err := c.checkDrained(t.Context(), v, ciEntry{fetchedAt: now}, now)
+			inst.prog.check = taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: tc.requestedAt}
+			drained, _, err := c.checkDrained(t.Context(), inst, ecsview.ContainerInstance{FetchedAt: now}, now)
 			if err != nil || drained {
 				t.Fatalf("checkDrained = %v, %v; want not drained, no error", drained, err)
 			}
-			asked := c.tasks.pending["c1"]["task-1"]["i-1"]
-			if asked != tc.wantAgain || v.prog.check.requestedAt.Equal(now) != tc.wantAgain {
-				t.Errorf("asked again %v (requested at %v), want %v", asked, v.prog.check.requestedAt, tc.wantAgain)
+			asked := c.queue.Len() == 1
+			for c.queue.Len() > 0 {
+				it, _ := c.queue.Get()
+				if want := (item{kind: kindBatch, batch: ecsview.Batch{Kind: ecsview.BatchTasks, Cluster: "c1"}}); it != want {
+					t.Errorf("queued %s, want %s", it, want)
+				}
+				c.queue.Done(it)
+			}
+			if asked != tc.wantAgain || inst.prog.check.requestedAt.Equal(now) != tc.wantAgain {
+				t.Errorf("asked again %v (requested at %v), want %v", asked, inst.prog.check.requestedAt, tc.wantAgain)
 			}
 		})
 	}
@@ -331,12 +319,7 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 // while the Auto Scaling API is down (no resync succeeds).
 func TestDrainGaugesDuringAutoScalingOutage(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 2, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "stuck", e.taskDef("app", 0), 4, 100, 100, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 2, heartbeat: 300, defaultResult: "ABANDON", service: "stuck", family: "app", tasks: 4, minPct: 100, maxPct: 100})
 
 	f := newFaults()
 	c := e.startWith(testConfig(), f, nil)
@@ -433,12 +416,7 @@ func (l *losingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // as such, not an action that ended some other way.
 func TestLostCompletionResponse(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 300, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("app", 0), 4, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
 
 	lt := &losingTransport{next: http.DefaultTransport, action: "CompleteLifecycleAction", lose: 1}
 	c := e.startWith(testConfig(), nil, &http.Client{Transport: lt})
@@ -527,7 +505,7 @@ func TestHeartbeatSchedule(t *testing.T) {
 			hook := hookInfo{name: hookName, heartbeatTimeout: tc.heartbeat, globalTimeout: globalTimeout(tc.heartbeat, 0)}
 			c.mu.Lock()
 			c.instances["i-1"] = &instance{id: "i-1", asg: "web", hook: hook, firstSeen: now.Add(-tc.firstSeen),
-				mapping: mapping{state: mapFound, cluster: "c1", arn: "ci-1"}, hb: heartbeatState{last: now.Add(-tc.lastHeartbeat)}}
+				reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}, hb: heartbeatState{last: now.Add(-tc.lastHeartbeat)}}
 			c.mu.Unlock()
 			if _, err := c.reconcileInstance(t.Context(), "i-1"); err == nil && tc.want > 0 {
 				t.Fatal("reconcile succeeded while DescribeContainerInstances fails")
@@ -549,12 +527,12 @@ func TestStopTaskCountedOnce(t *testing.T) {
 	taskArn, ciArn := e.runTask("c1", e.taskDef("job", 0))
 	e.advance(time.Second, 500*time.Millisecond)
 
-	v := &instance{id: "i-1", mapping: mapping{state: mapFound, cluster: "c1", arn: ciArn}}
-	task := taskInfo{arn: taskArn, lastStatus: taskRunning, desiredStatus: taskRunning}
+	inst := &instance{id: "i-1", reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: ciArn}}
+	task := ecsview.Task{ARN: taskArn, LastStatus: "RUNNING", DesiredStatus: ecstypes.DesiredStatusRunning}
 	var counted []float64
 	for range 2 {
 		c, _, m := e.newController(testConfig(), nil, nil)
-		if err := c.stopTask(t.Context(), v, task, metrics.PolicyDrainTimeout, "drain timeout"); err != nil {
+		if err := c.stopTask(t.Context(), inst, task, metrics.PolicyDrainTimeout, "drain timeout"); err != nil {
 			t.Fatalf("stopTask: %v", err)
 		}
 		counted = append(counted, value(t, m.TasksStopped.WithLabelValues(metrics.PolicyDrainTimeout)))

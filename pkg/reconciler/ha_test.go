@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
 // drainTag returns the drain-started-at tag of an EC2 instance's container instance.
@@ -20,7 +21,7 @@ func (e *env) drainTag(cluster, ec2ID string) string {
 		return ""
 	}
 	for _, tag := range ci.Tags {
-		if aws.ToString(tag.Key) == DrainStartedTagKey {
+		if aws.ToString(tag.Key) == ecsview.DrainStartedTagKey {
 			return aws.ToString(tag.Value)
 		}
 	}
@@ -87,12 +88,7 @@ func TestDrainStartTaggedOnlyWhenLong(t *testing.T) {
 // unknown to it), and ends the drain at the drain timeout counted from the original start.
 func TestRestartResumesDrain(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 2, true)
-	e.hook("web", hookName, 60, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "stuck", e.taskDef("app", 0), 4, 100, 100, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
+	e.build(webFleet{instances: 2, slots: 2, heartbeat: 60, defaultResult: "ABANDON", service: "stuck", family: "app", tasks: 4, minPct: 100, maxPct: 100})
 
 	cfg := testConfig()
 	cfg.DrainTimeout = 90 * time.Second
@@ -326,7 +322,7 @@ func TestDrainTimeoutCappedByGlobalTimeout(t *testing.T) {
 		t.Errorf("lifecycle_actions_completed_total{CONTINUE,drain_timeout} = %v, want 1", got)
 	}
 	// 3000 s global timeout less the margin (resync 2 s + 2 polls of 10 s + 300 s).
-	if got, _ := c.drainTimeoutFor(hookInfo{heartbeatTimeout: 30 * time.Second, globalTimeout: 3000 * time.Second}); got != 2678*time.Second {
+	if got, _ := drainTimeoutUnder(c.cfg, hookInfo{heartbeatTimeout: 30 * time.Second, globalTimeout: 3000 * time.Second}); got != 2678*time.Second {
 		t.Errorf("effective drain timeout %v, want 2678s", got)
 	}
 	if d := testutilHistogramCount(t, c, metrics.OutcomeTimeoutStopTasks); d != 1 {

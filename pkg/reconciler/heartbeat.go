@@ -10,8 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 )
 
 const (
@@ -65,11 +67,11 @@ func HeartbeatWorkersFor(qps float64) int {
 // newHeartbeatQueue builds the heartbeat queue: a delaying queue keyed by EC2 instance ID on the
 // controller's clock. It has no rate limiter: a failed heartbeat is retried on a schedule derived
 // from the hook (heartbeatRetry), which an exponential backoff must not stretch.
-func newHeartbeatQueue(c *Controller) workqueue.TypedDelayingInterface[string] {
+func newHeartbeatQueue(m *metrics.Metrics, clk clock.WithTicker) workqueue.TypedDelayingInterface[string] {
 	return workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
 		Name:            heartbeatQueueName,
-		MetricsProvider: c.m.WorkqueueProvider(),
-		Clock:           c.clock,
+		MetricsProvider: m.WorkqueueProvider(),
+		Clock:           clk,
 	})
 }
 
@@ -105,101 +107,90 @@ func (c *Controller) processHeartbeat(ctx context.Context) bool {
 // slow or throttled the drain's ECS calls are.
 func (c *Controller) heartbeatStep(ctx context.Context, id string) time.Duration {
 	c.mu.Lock()
-	inst := c.instances[id]
-	if inst == nil || inst.gone || inst.prog.completed || !inst.hb.rejectedAt.IsZero() {
+	cur := c.instances[id]
+	if cur == nil || cur.gone || cur.prog.completed || !cur.hb.rejectedAt.IsZero() {
 		c.mu.Unlock()
 		return 0
 	}
-	v := *inst
+	inst := *cur
 	c.mu.Unlock()
 
 	now := c.clock.Now()
-	hb, end := v.hook.heartbeatTimeout, c.globalEnd(&v)
-	base := c.heartbeatBase(&v)
-	if !heartbeatDue(now, base, end, hb) {
-		return c.heartbeatWait(&v, now)
+	hbTimeout := inst.hook.heartbeatTimeout
+	base := heartbeatBase(&inst)
+	if !heartbeatDue(now, base, globalEnd(&inst), hbTimeout) {
+		return heartbeatWait(&inst, now)
 	}
-
-	log := logr.FromContextOrDiscard(ctx).WithValues("instanceID", id, "asg", v.asg, "hook", v.hook.name)
+	log := logr.FromContextOrDiscard(ctx).WithValues("instanceID", id, "asg", inst.asg, "hook", inst.hook.name)
 	ctx = logr.NewContext(ctx, log)
-	// The action expires at its heartbeat deadline (or the global timeout): the client-side rate
-	// limit serves heartbeats before every other call, the nearest expiry first. An unknown last
-	// heartbeat (first sight after a restart) is as urgent as can be.
-	expiry := now
 	if !base.IsZero() {
-		expiry = base.Add(hb)
-		c.noteLateHeartbeat(log, now, expiry, hb)
+		c.noteLateHeartbeat(log, now, base.Add(hbTimeout), hbTimeout)
 	}
-	if end.Before(expiry) {
-		expiry = end
-	}
-	ctx = awsapi.WithUrgency(ctx, expiry)
-	// The call in hand is finished at shutdown, within its own bound.
-	cctx, cancel := boundContext(context.WithoutCancel(ctx), c.clock, min(max(hb/6, heartbeatCallMin), heartbeatCallMax))
-	defer cancel()
-	err := c.write(cctx, "record lifecycle action heartbeat", nil, func(ctx context.Context) error {
-		_, err := c.as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
-			AutoScalingGroupName: aws.String(v.asg),
-			LifecycleHookName:    aws.String(v.hook.name),
-			InstanceId:           aws.String(id),
-		})
-		return err
-	})
+	// The client-side rate limit serves heartbeats before every other call, the nearest expiry
+	// first.
+	ctx = awsapi.WithUrgency(ctx, heartbeatExpiry(&inst, base, now))
+	err := c.recordHeartbeat(ctx, &inst)
 	switch {
 	case awsapi.IsNoActiveLifecycleAction(err), awsapi.IsInvalidRequest(err):
 		// Over (completed by someone, us included racing this call, or expired), or the hook is not
 		// the one the instance waits on (deleted, renamed). The instance's reconcile reads the hooks
 		// and the instance afresh to tell which, and restarts the heartbeats if the hook changed.
-		c.mu.Lock()
-		if cur := c.instances[id]; cur != nil && cur.hook.name == v.hook.name {
-			cur.hb.rejectedAt, cur.hb.noActive = now, awsapi.IsNoActiveLifecycleAction(err)
-		}
-		c.mu.Unlock()
+		c.noteHeartbeat(id, inst.hook.name, func(hb *heartbeatState) {
+			hb.rejectedAt, hb.noActive = now, awsapi.IsNoActiveLifecycleAction(err)
+		})
 		log.V(1).Info("Heartbeat refused; checking the hook and the instance", "error", err.Error())
 		c.enqueueInstance(id)
 		return 0
 	case err != nil:
-		retry := heartbeatRetry(hb)
+		retry := heartbeatRetry(hbTimeout)
 		log.Error(fmt.Errorf("recording lifecycle action heartbeat for %s: %w", id, err), "Heartbeat failed; retrying", "retryAfter", retry)
 		return retry
 	}
-
-	c.mu.Lock()
-	// A heartbeat for a hook the instance no longer follows extended nothing it waits on.
-	if cur := c.instances[id]; cur != nil && cur.hook.name == v.hook.name {
+	c.noteHeartbeat(id, inst.hook.name, func(hb *heartbeatState) {
 		if c.cfg.DryRun {
-			cur.hb.dryRun = now
+			hb.dryRun = now
 		} else {
-			cur.hb.last = now
+			hb.last = now
 		}
-	}
-	c.mu.Unlock()
+	})
 	if !c.cfg.DryRun {
 		c.m.Heartbeats.Inc()
 		log.Info("Recorded lifecycle action heartbeat")
 	}
-	return hb / 2
+	return hbTimeout / 2
 }
 
-// heartbeatWait is how long until v's next heartbeat falls due; 0 when none is to come (no
-// heartbeat timeout, or the global timeout reached first).
-func (c *Controller) heartbeatWait(v *instance, now time.Time) time.Duration {
-	hb, end := v.hook.heartbeatTimeout, c.globalEnd(v)
-	base := c.heartbeatBase(v)
-	if hb <= 0 || base.IsZero() {
-		return 0
-	}
-	due := base.Add(hb / 2)
-	if !due.After(now) || !due.Before(end) {
-		return 0
-	}
-	return due.Sub(now)
+// recordHeartbeat makes the RecordLifecycleActionHeartbeat call through the write door. The call
+// in hand is finished at shutdown, within its own bound.
+func (c *Controller) recordHeartbeat(ctx context.Context, inst *instance) error {
+	cctx, cancel := awsapi.BoundContext(context.WithoutCancel(ctx), c.clock, heartbeatCallTimeout(inst.hook.heartbeatTimeout))
+	defer cancel()
+	return c.write(cctx, "record lifecycle action heartbeat", nil, func(ctx context.Context) error {
+		_, err := c.as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
+			AutoScalingGroupName: aws.String(inst.asg),
+			LifecycleHookName:    aws.String(inst.hook.name),
+			InstanceId:           aws.String(inst.id),
+		})
+		return err
+	})
 }
 
-// heartbeatRetry is how soon a failed heartbeat is tried again: every tenth of the heartbeat
-// timeout, so several tries fit in the half timeout left before the action would expire.
-func heartbeatRetry(heartbeatTimeout time.Duration) time.Duration {
-	return max(heartbeatTimeout/10, errorBackoffBase)
+// retryHeartbeat clears a refusal the instance's reconcile found was not the end of the action
+// (the hook is unchanged and the instance still waits), so heartbeats resume after retry.
+func (c *Controller) retryHeartbeat(id, hook string, retry time.Duration) {
+	c.noteHeartbeat(id, hook, func(hb *heartbeatState) { hb.rejectedAt = time.Time{} })
+	c.hbQueue.AddAfter(id, retry)
+}
+
+// noteHeartbeat is the one write to an instance's heartbeat state (besides followHook, which starts
+// it afresh for a new hook): it applies note if the instance still follows hook (a heartbeat for a
+// hook the instance no longer follows extended nothing it waits on).
+func (c *Controller) noteHeartbeat(id, hook string, note func(*heartbeatState)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.instances[id]; cur != nil && cur.hook.name == hook {
+		note(&cur.hb)
+	}
 }
 
 const (
@@ -214,11 +205,11 @@ const (
 
 // noteLateHeartbeat counts and logs (once, until heartbeats are on time again) a heartbeat sent
 // with less than a quarter of the heartbeat timeout left before the action would expire.
-func (c *Controller) noteLateHeartbeat(log logr.Logger, now, expiry time.Time, hb time.Duration) {
-	if left := expiry.Sub(now); left < hb/heartbeatLateShare {
+func (c *Controller) noteLateHeartbeat(log logr.Logger, now, expiry time.Time, hbTimeout time.Duration) {
+	if left := expiry.Sub(now); left < hbTimeout/heartbeatLateShare {
 		c.m.HeartbeatsLate.Inc()
 		c.warnOnce(log, "heartbeats-late", "Heartbeats are late: lifecycle actions are close to expiring; raise --aws-qps or look for throttling",
-			"left", left, "heartbeatTimeout", hb, "awsQPS", c.cfg.AWSQPS)
+			"left", left, "heartbeatTimeout", hbTimeout, "awsQPS", c.cfg.AWSQPS)
 		return
 	}
 	c.clearWarning("heartbeats-late")
@@ -229,16 +220,16 @@ func (c *Controller) noteLateHeartbeat(log logr.Logger, now, expiry time.Time, h
 // of their heartbeat timeout left). Called with c.mu held.
 func (c *Controller) heartbeatLoad(now time.Time) (perSecond float64, atRisk int) {
 	for _, inst := range c.instances {
-		hb := inst.hook.heartbeatTimeout
-		if inst.gone || inst.prog.completed || hb <= 0 || !now.Before(c.globalEnd(inst)) {
+		hbTimeout := inst.hook.heartbeatTimeout
+		if inst.gone || inst.prog.completed || hbTimeout <= 0 || !now.Before(globalEnd(inst)) {
 			continue
 		}
-		perSecond += 2 / hb.Seconds()
-		base := c.heartbeatBase(inst)
+		perSecond += 2 / hbTimeout.Seconds()
+		base := heartbeatBase(inst)
 		if base.IsZero() {
 			base = inst.firstSeen
 		}
-		if base.Add(hb).Sub(now) < hb/heartbeatLateShare {
+		if base.Add(hbTimeout).Sub(now) < hbTimeout/heartbeatLateShare {
 			atRisk++
 		}
 	}

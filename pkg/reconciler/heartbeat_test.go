@@ -23,13 +23,8 @@ func TestHeartbeatsDoNotWaitForECS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, awssim.Options{})
-			e.createCluster("c1")
-			e.group("web", 8, "c1", 2, true)
-			e.hook("web", hookName, 30, "ABANDON")
-			e.advance(2*time.Second, 500*time.Millisecond)
 			// Tasks take 2 minutes to stop, so every drain is in progress throughout the storm.
-			e.service("c1", "app", e.taskDef("slow", 120), 8, 0, 200, "")
-			e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 8 })
+			e.build(webFleet{instances: 8, slots: 2, heartbeat: 30, defaultResult: "ABANDON", family: "slow", stopTimeout: 120, tasks: 8, maxPct: 200})
 
 			f := newFaults()
 			c := e.startWith(testConfig(), f, nil)
@@ -38,14 +33,7 @@ func TestHeartbeatsDoNotWaitForECS(t *testing.T) {
 			for range 6 {
 				ids = append(ids, e.terminate("web", ""))
 			}
-			e.until("drains tagged", time.Minute, 500*time.Millisecond, func() bool {
-				for _, id := range ids {
-					if e.drainTag("c1", id) == "" {
-						return false
-					}
-				}
-				return true
-			})
+			e.until("drains tagged", time.Minute, 500*time.Millisecond, func() bool { return e.allTagged("c1", ids) })
 
 			f.Set(func(fs *faultSet) { fs.holdECSReads = tc.hold })
 			before := value(t, c.m.Heartbeats)
@@ -70,24 +58,8 @@ func TestHeartbeatsDoNotWaitForECS(t *testing.T) {
 			}
 
 			f.Set(func(fs *faultSet) { fs.holdECSReads = 0 })
-			e.until("every instance terminated", 5*time.Minute, time.Second, func() bool {
-				for _, id := range ids {
-					if !e.gone("web", id) {
-						return false
-					}
-				}
-				return true
-			})
-			st = e.sim.Stats()
-			if st.LifecycleActionsTimedOut != 0 || st.TasksStoppedByReason[awssim.StopReasonHostTerminated] != 0 || st.TerminatedWithTasks != 0 {
-				t.Errorf("timed out %d, tasks killed %d, terminated with tasks %d; want 0, 0, 0",
-					st.LifecycleActionsTimedOut, st.TasksStoppedByReason[awssim.StopReasonHostTerminated], st.TerminatedWithTasks)
-			}
-			for _, id := range ids {
-				if st.CompletionsByInstance[id] != 1 {
-					t.Errorf("completions of %s = %d, want 1", id, st.CompletionsByInstance[id])
-				}
-			}
+			e.until("every instance terminated", 5*time.Minute, time.Second, func() bool { return e.allGone("web", ids) })
+			e.checkNoHarm(ids)
 			if hb, calls := value(t, c.m.Heartbeats), c.calls(t, "autoscaling", "RecordLifecycleActionHeartbeat"); int(hb) != calls {
 				t.Errorf("heartbeats_total %v, RecordLifecycleActionHeartbeat calls %d; want equal", hb, calls)
 			}

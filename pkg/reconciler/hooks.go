@@ -16,8 +16,6 @@ const (
 
 	// DefaultHookName is the hook --manage-hooks creates when --hook-name is not set.
 	DefaultHookName = "ecs-drainer"
-
-	transitionTerminating = "autoscaling:EC2_INSTANCE_TERMINATING"
 )
 
 // hookInfo is the part of a lifecycle hook the controller acts on.
@@ -82,34 +80,20 @@ type hookSelection struct {
 // selectHook chooses the terminating hook to act for among a group's hooks: the one named want, or,
 // when want is "", the single terminating hook other than ECS's managed one.
 func selectHook(hooks []astypes.LifecycleHook, want string) hookSelection {
+	if want != "" {
+		return selectNamedHook(hooks, want)
+	}
 	var sel hookSelection
 	var terminating []astypes.LifecycleHook
 	for _, h := range hooks {
-		name := aws.ToString(h.LifecycleHookName)
-		isTerminating := aws.ToString(h.LifecycleTransition) == transitionTerminating
-		if name == ECSManagedHookName && isTerminating {
-			sel.ecsManaged = true
-		}
-		if want != "" && name == want {
-			switch {
-			case name == ECSManagedHookName:
-				sel.problem = hookIsECSManaged
-			case !isTerminating:
-				sel.problem = hookNotTerminating
-			default:
-				sel.hook = toHookInfo(h)
-			}
+		if !isTerminating(h) {
 			continue
 		}
-		if isTerminating && name != ECSManagedHookName {
-			terminating = append(terminating, h)
+		if aws.ToString(h.LifecycleHookName) == ECSManagedHookName {
+			sel.ecsManaged = true
+			continue
 		}
-	}
-	if want != "" {
-		if sel.hook.name == "" && sel.problem == hookOK {
-			sel.problem = hookNotFound
-		}
-		return sel
+		terminating = append(terminating, h)
 	}
 	switch len(terminating) {
 	case 0:
@@ -128,47 +112,39 @@ func selectHook(hooks []astypes.LifecycleHook, want string) hookSelection {
 	return sel
 }
 
+// selectNamedHook chooses the hook named want (--hook-name), which must be a terminating hook other
+// than ECS's managed one.
+func selectNamedHook(hooks []astypes.LifecycleHook, want string) hookSelection {
+	sel := hookSelection{problem: hookNotFound}
+	for _, h := range hooks {
+		name := aws.ToString(h.LifecycleHookName)
+		if name == ECSManagedHookName && isTerminating(h) {
+			sel.ecsManaged = true
+		}
+		if name != want {
+			continue
+		}
+		switch {
+		case name == ECSManagedHookName:
+			sel.problem = hookIsECSManaged
+		case !isTerminating(h):
+			sel.problem = hookNotTerminating
+		default:
+			sel.hook, sel.problem = toHookInfo(h), hookOK
+		}
+	}
+	return sel
+}
+
+func isTerminating(h astypes.LifecycleHook) bool {
+	return aws.ToString(h.LifecycleTransition) == awsapi.TransitionTerminating
+}
+
 func toHookInfo(h astypes.LifecycleHook) hookInfo {
-	hb := time.Duration(aws.ToInt32(h.HeartbeatTimeout)) * time.Second
+	hbTimeout := time.Duration(aws.ToInt32(h.HeartbeatTimeout)) * time.Second
 	return hookInfo{
 		name:             aws.ToString(h.LifecycleHookName),
-		heartbeatTimeout: hb,
-		globalTimeout:    globalTimeout(hb, time.Duration(aws.ToInt32(h.GlobalTimeout))*time.Second),
+		heartbeatTimeout: hbTimeout,
+		globalTimeout:    globalTimeout(hbTimeout, time.Duration(aws.ToInt32(h.GlobalTimeout))*time.Second),
 	}
-}
-
-// globalTimeout is how long an instance may wait on a hook in total: what AWS reports, or if it
-// reports nothing, the documented rule min(48 h, 100 x heartbeat timeout).
-func globalTimeout(heartbeat, reported time.Duration) time.Duration {
-	if reported > 0 {
-		return reported
-	}
-	return min(awsapi.MaxHookGlobalTimeoutSeconds*time.Second, awsapi.HookGlobalTimeoutHeartbeats*heartbeat)
-}
-
-// effectiveDrainTimeout bounds the configured drain timeout by the hook's global timeout less a
-// margin, so the configured outcome (not the hook's DefaultResult) always ends a drain. reduced
-// reports whether the configured value was cut.
-func effectiveDrainTimeout(configured, global, margin time.Duration) (timeout time.Duration, reduced bool) {
-	limit := global - margin
-	if limit <= 0 {
-		// A margin as large as the whole global timeout (a tiny hook): keep half of it, which still
-		// ends the drain well before AWS would.
-		limit = global / 2
-	}
-	if configured > limit {
-		return limit, true
-	}
-	return configured, false
-}
-
-// heartbeatDue reports whether a heartbeat should be recorded now. last is the last heartbeat this
-// process recorded, or failing that the latest time the action is known not to have started yet;
-// zero means unknown (first sight after a restart), which makes a heartbeat due at once. Heartbeats
-// stop at globalEnd: past it AWS ends the action whatever is recorded.
-func heartbeatDue(now, last, globalEnd time.Time, heartbeatTimeout time.Duration) bool {
-	if heartbeatTimeout <= 0 || !now.Before(globalEnd) {
-		return false
-	}
-	return last.IsZero() || now.Sub(last) >= heartbeatTimeout/2
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 )
 
 func hook(name, transition string, heartbeat int32) astypes.LifecycleHook {
@@ -21,10 +23,10 @@ func hook(name, transition string, heartbeat int32) astypes.LifecycleHook {
 const transitionLaunching = "autoscaling:EC2_INSTANCE_LAUNCHING"
 
 func TestSelectHook(t *testing.T) {
-	drain := hook("drain", transitionTerminating, 300)
-	other := hook("other", transitionTerminating, 600)
+	drain := hook("drain", awsapi.TransitionTerminating, 300)
+	other := hook("other", awsapi.TransitionTerminating, 600)
 	launch := hook("warmup", transitionLaunching, 300)
-	ecsHook := hook(ECSManagedHookName, transitionTerminating, 3600)
+	ecsHook := hook(ECSManagedHookName, awsapi.TransitionTerminating, 3600)
 	for _, tc := range []struct {
 		name        string
 		hooks       []astypes.LifecycleHook
@@ -57,7 +59,7 @@ func TestSelectHook(t *testing.T) {
 }
 
 func TestSelectHookTimeouts(t *testing.T) {
-	h := hook("drain", transitionTerminating, 300)
+	h := hook("drain", awsapi.TransitionTerminating, 300)
 	got := selectHook([]astypes.LifecycleHook{h}, "").hook
 	want := hookInfo{name: "drain", heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
 	if got != want {
@@ -66,90 +68,6 @@ func TestSelectHookTimeouts(t *testing.T) {
 	h.GlobalTimeout = aws.Int32(1000)
 	if got := selectHook([]astypes.LifecycleHook{h}, "").hook.globalTimeout; got != 1000*time.Second {
 		t.Errorf("reported global timeout = %v, want 1000s", got)
-	}
-}
-
-func TestGlobalTimeout(t *testing.T) {
-	for _, tc := range []struct {
-		heartbeat, reported, want time.Duration
-	}{
-		{30 * time.Second, 0, 3000 * time.Second},
-		{3600 * time.Second, 0, 48 * time.Hour},
-		{7200 * time.Second, 0, 48 * time.Hour},
-		{300 * time.Second, 600 * time.Second, 600 * time.Second},
-	} {
-		if got := globalTimeout(tc.heartbeat, tc.reported); got != tc.want {
-			t.Errorf("globalTimeout(%v, %v) = %v, want %v", tc.heartbeat, tc.reported, got, tc.want)
-		}
-	}
-}
-
-func TestEffectiveDrainTimeout(t *testing.T) {
-	for _, tc := range []struct {
-		name                       string
-		configured, global, margin time.Duration
-		want                       time.Duration
-		reduced                    bool
-	}{
-		{"fits", time.Hour, 48 * time.Hour, 5 * time.Minute, time.Hour, false},
-		{"cut to global less margin", time.Hour, 3000 * time.Second, 200 * time.Second, 2800 * time.Second, true},
-		{"exactly the limit", 2800 * time.Second, 3000 * time.Second, 200 * time.Second, 2800 * time.Second, false},
-		{"margin swallows the global timeout", time.Hour, 100 * time.Second, 200 * time.Second, 50 * time.Second, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, reduced := effectiveDrainTimeout(tc.configured, tc.global, tc.margin)
-			if got != tc.want || reduced != tc.reduced {
-				t.Errorf("effectiveDrainTimeout = %v, %v; want %v, %v", got, reduced, tc.want, tc.reduced)
-			}
-		})
-	}
-}
-
-func TestHeartbeatDue(t *testing.T) {
-	now := epoch.Add(time.Hour)
-	far := now.Add(time.Hour)
-	for _, tc := range []struct {
-		name      string
-		last, end time.Time
-		heartbeat time.Duration
-		want      bool
-	}{
-		{"unknown last heartbeat: at once", time.Time{}, far, 300 * time.Second, true},
-		{"recent", now.Add(-100 * time.Second), far, 300 * time.Second, false},
-		{"half the timeout passed", now.Add(-150 * time.Second), far, 300 * time.Second, true},
-		{"past the global timeout", now.Add(-200 * time.Second), now, 300 * time.Second, false},
-		{"no timeout known", time.Time{}, far, 0, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := heartbeatDue(now, tc.last, tc.end, tc.heartbeat); got != tc.want {
-				t.Errorf("heartbeatDue = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestInstanceFilter(t *testing.T) {
-	got := instanceFilter([]string{"i-1", "i-2"})
-	if want := "ec2InstanceId in ['i-1', 'i-2']"; got != want {
-		t.Errorf("instanceFilter = %q, want %q", got, want)
-	}
-}
-
-func TestTaskService(t *testing.T) {
-	for _, tc := range []struct {
-		task        taskInfo
-		wantName    string
-		wantService bool
-	}{
-		{taskInfo{group: "service:web", startedBy: "ecs-svc/1234567890123456789"}, "web", true},
-		{taskInfo{group: "family:job"}, "", false},
-		{taskInfo{group: "family:job", startedBy: "cron"}, "", false},
-		{taskInfo{startedBy: "ecs-svc/1"}, "", true},
-	} {
-		name, ok := tc.task.service()
-		if name != tc.wantName || ok != tc.wantService {
-			t.Errorf("%+v.service() = %q, %v; want %q, %v", tc.task, name, ok, tc.wantName, tc.wantService)
-		}
 	}
 }
 
@@ -163,15 +81,15 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("Validate accepted a bad configuration")
 	}
 	// Every problem is reported at once.
-	for _, want := range []string{"no groups selected", "heartbeat timeout", "resync period", "poll interval",
-		"standalone task policy", "drain timeout 0s", "drain timeout action", "workers"} {
+	for _, want := range []string{"--asg-tag is empty", "--hook-heartbeat-timeout is 10s", "--resync-period is 0s", "--poll-interval is 0s",
+		"--standalone-task-policy is \"kill\"", "--drain-timeout is 0s", "--drain-timeout-action is \"explode\"", "--workers is 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}
 	}
 	slowResync := testConfig()
 	slowResync.ManageHooks, slowResync.HookHeartbeatTimeout, slowResync.ResyncPeriod = true, time.Minute, 31*time.Second
-	if err := slowResync.Validate(); err == nil || !strings.Contains(err.Error(), "resync period 31s must be at most half the hook heartbeat timeout") {
+	if err := slowResync.Validate(); err == nil || !strings.Contains(err.Error(), "--resync-period is 31s, more than half --hook-heartbeat-timeout 1m0s") {
 		t.Errorf("Validate of a resync period over half the created hooks' heartbeat timeout: %v", err)
 	}
 	if _, err := New(bad, Deps{}); err == nil {

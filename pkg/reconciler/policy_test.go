@@ -55,12 +55,7 @@ func (e *env) gone(group, id string) bool {
 // completed when the tasks are STOPPED.
 func TestHeartbeatsKeepLongDrainAlive(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 30, "ABANDON")
-	e.advance(2*time.Second, 500*time.Millisecond)
-	e.service("c1", "app", e.taskDef("slow", 120), 2, 0, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 2 })
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 30, defaultResult: "ABANDON", family: "slow", tasks: 2, stopTimeout: 120, minPct: 0, maxPct: 200})
 
 	c := e.start(testConfig())
 	id := e.terminate("web", "")

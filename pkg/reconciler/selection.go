@@ -9,6 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
 // This file is the reconciler's decisions about a group, exported for `ecs-drainer check`
@@ -18,7 +21,7 @@ import (
 // Nothing here is a second copy: discovery calls the same unexported functions.
 
 // TransitionTerminating is the lifecycle transition of the hooks the controller acts for.
-const TransitionTerminating = transitionTerminating
+const TransitionTerminating = awsapi.TransitionTerminating
 
 // HookProblem says why no hook can be acted for on a group; HookOK when one can.
 type HookProblem = hookProblem
@@ -122,16 +125,6 @@ func createdHook(cfg Config) hookInfo {
 	return hookInfo{name: name, heartbeatTimeout: cfg.HookHeartbeatTimeout, globalTimeout: globalTimeout(cfg.HookHeartbeatTimeout, 0)}
 }
 
-// resyncFor is how often discovery lists the fleet for a hook: the configured period, or half
-// the hook's heartbeat timeout (at least a second) when that is shorter, so every instance gets
-// its first heartbeat in time. shortened reports the latter.
-func resyncFor(cfg Config, h hookInfo) (period time.Duration, shortened bool) {
-	if hb := h.heartbeatTimeout; hb > 0 && cfg.ResyncPeriod > hb/2 {
-		return max(hb/2, time.Second), true
-	}
-	return cfg.ResyncPeriod, false
-}
-
 // InstanceFilter is the cluster query language expression the controller looks instances up
 // with in ListContainerInstances: these EC2 instance IDs, at most awsapi.MaxInstanceIDFilter.
-func InstanceFilter(ids []string) string { return instanceFilter(ids) }
+func InstanceFilter(ids []string) string { return ecsview.InstanceFilter(ids) }

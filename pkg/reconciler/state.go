@@ -2,34 +2,18 @@ package reconciler
 
 import (
 	"time"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
-// mapState says what is known of where an instance is registered in ECS.
-type mapState uint8
-
-const (
-	// mapUnknown: not looked up yet.
-	mapUnknown mapState = iota
-	// mapFound: registered as containerInstanceArn in cluster.
-	mapFound
-	// mapNotFound: no container instance in any cluster (never registered, or deregistered).
-	mapNotFound
-)
-
-// mapping is where an EC2 instance is registered in ECS.
-type mapping struct {
-	state   mapState
-	cluster string
-	arn     string
-}
-
-// instance is one watched EC2 instance. Its fields are guarded by Controller.mu and owned by one
-// writer each, as the section comments say; a reconcile copies them out, works without the lock,
-// and writes back only the progress it owns.
+// instance is one watched EC2 instance, guarded by Controller.mu. Each part has one writer:
+// discovery (watch, followHook), the instance's reconcile (reg and prog, stored by storeProgress),
+// and the heartbeat worker (hb, through noteHeartbeat). A reconcile works on a copy without the
+// lock and stores only its own part back.
 type instance struct {
 	id string
 
-	// Written by discovery.
+	// Written by discovery, through leftWait, stillWaits and followHook.
 	asg  string
 	hook hookInfo
 	// gone is set when the instance is no longer in Terminating:Wait on a managed group.
@@ -41,13 +25,12 @@ type instance struct {
 	// as for everything found by the first listing after a start.
 	enteredAfter time.Time
 
-	// Written by the resolver.
-	mapping mapping
-
-	// Written by the instance's own reconcile.
+	// Written by the instance's own reconcile: where it is registered (from the View's lookup),
+	// and what it observed and did.
+	reg  ecsview.Registration
 	prog progress
 
-	// Written by the heartbeat worker.
+	// Written by the heartbeat worker, through noteHeartbeat (followHook starts it afresh).
 	hb heartbeatState
 }
 
@@ -120,6 +103,19 @@ type groupState struct {
 // known reports whether the group's hooks are known: described, and the last description did not
 // fail.
 func (gs *groupState) known() bool { return !gs.hooksAt.IsZero() && !gs.describeFailed }
+
+// leftWait records that the latest listing no longer shows the instance in Terminating:Wait on a
+// managed group. Called by discovery with Controller.mu held.
+func (inst *instance) leftWait() { inst.gone = true }
+
+// stillWaits records that the latest listing shows the instance waiting again, and follows the
+// group's hook when it is usable. Called by discovery with Controller.mu held.
+func (inst *instance) stillWaits(h hookInfo, usable bool) {
+	inst.gone = false
+	if usable {
+		inst.followHook(h)
+	}
+}
 
 // followHook takes up the group's hook as now described for a watched instance. The same hook
 // keeps the shortest timeouts seen: an action may keep the timeouts it started with, or take up

@@ -1,5 +1,5 @@
 // Package config_test checks the deployment artefacts under config/ and the Dockerfile: that
-// they parse, that they agree with docs/design.md (flags, metric names) and with each other (the
+// they parse, that they agree with the README (flags) and the metrics (names) and with each other (the
 // IAM policy in JSON and in CloudFormation), and, when promtool and cfn-lint are on PATH, that
 // those tools accept them. It has no non-test code: the artefacts are the product.
 package config_test
@@ -305,14 +305,14 @@ func TestTrustPolicyLetsOnlyECSTasksAssumeTheRole(t *testing.T) {
 	}
 }
 
-// flagEnvNames reads the flag table of docs/design.md and returns each flag's environment
-// variable, except --version, which is not read from the environment.
+// flagEnvNames reads the flag table of the README's Configuration section and returns each
+// flag's environment variable, except --version, which is not read from the environment.
 func flagEnvNames(t *testing.T) []string {
 	t.Helper()
-	design := string(readFile(t, "docs/design.md"))
-	_, section, ok := strings.Cut(design, "### Flags")
+	readme := string(readFile(t, "README.md"))
+	_, section, ok := strings.Cut(readme, "\n## Configuration\n")
 	if !ok {
-		t.Fatal(`docs/design.md has no "### Flags" section`)
+		t.Fatal(`README.md has no "## Configuration" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n#")
 	flagRE := regexp.MustCompile("`--([a-z0-9-]+)`")
@@ -329,7 +329,7 @@ func flagEnvNames(t *testing.T) []string {
 		}
 	}
 	if len(names) < 10 {
-		t.Fatalf("found only %d flags in docs/design.md: %v; has the table changed shape?", len(names), names)
+		t.Fatalf("found only %d flags in README.md: %v; has the table changed shape?", len(names), names)
 	}
 	return names
 }
@@ -356,7 +356,7 @@ func checkControllerEnv(t *testing.T, env map[string]string, names []string) {
 		}
 		seen[n] = true
 		if !slices.Contains(flags, n) && !slices.Contains(sdkEnvNames, n) {
-			t.Errorf("environment variable %s is neither a flag of docs/design.md nor an AWS SDK variable", n)
+			t.Errorf("environment variable %s is neither a flag of README.md nor an AWS SDK variable", n)
 		}
 	}
 	if env["SIMULATE"] != "" && env["SIMULATE"] != "false" {
@@ -372,7 +372,7 @@ func checkControllerEnv(t *testing.T, env map[string]string, names []string) {
 	}
 }
 
-// flagKinds gives the type of each flag whose values can be checked here, as docs/design.md
+// flagKinds gives the type of each flag whose values can be checked here, as README.md
 // defines them: a duration, a number, a boolean, or one of a list of words.
 var flagKinds = map[string]any{
 	"HOOK_HEARTBEAT_TIMEOUT": time.Duration(0),
@@ -396,7 +396,7 @@ func TestFlagKindsNameRealFlags(t *testing.T) {
 	flags := flagEnvNames(t)
 	for name := range flagKinds {
 		if !slices.Contains(flags, name) {
-			t.Errorf("flagKinds has %s, which is no flag of docs/design.md", name)
+			t.Errorf("flagKinds has %s, which is no flag of README.md", name)
 		}
 	}
 }

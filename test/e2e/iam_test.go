@@ -736,7 +736,7 @@ func iamFlagEnvFromHelp() ([]string, error) {
 		}
 		env = append(env, m[2])
 	}
-	// docs/design.md lists 21 flags with a variable; far fewer means the help format changed.
+	// The README lists 21 flags with a variable; far fewer means the help format changed.
 	if len(env) < 15 {
 		return nil, fmt.Errorf("found only %d flag variables in ecs-drainer --help; has its format changed?\n%s", len(env), stdout.String())
 	}

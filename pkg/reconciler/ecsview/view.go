@@ -1,0 +1,149 @@
+// Package ecsview is the reconciler's read and batch layer over Amazon ECS: where an EC2 instance
+// is registered (the registration lookup), a shared snapshot of the container instances in hand,
+// DRAINING requests coalesced into UpdateContainerInstancesState calls, task describes shared by a
+// cluster's instances, and every ECS call bounded in time.
+//
+// A View is a collaborator of the controller with its own dependencies (an ECS client, a clock, the
+// controller's write door, a "wake this instance" callback and a "run this batch" callback) and no
+// pointer back to it. A per-instance reconcile files requests (RequestRegistration,
+// RequestDraining, RequestTaskDescribe) and, when woken, reads their answers (TakeRegistration,
+// TakeDrainAnswer, TaskDescriptions); the controller runs each Batch the View schedules by calling
+// Flush. Answers are values; the View never changes the controller's state.
+package ecsview
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+)
+
+// DrainStartedTagKey is the container instance tag holding the RFC 3339 time the drain started. It
+// is the only state the controller keeps, and it keeps it on AWS, so a restarted controller (or a
+// second replica) continues a drain's age, heartbeats and timeout correctly.
+const DrainStartedTagKey = "ecs-drainer/drain-started-at"
+
+// WriteFunc is the controller's single door for calls that change AWS state: in dry run it logs
+// "Would <action>" with kv and reports success without calling.
+type WriteFunc func(ctx context.Context, action string, kv []any, call func(context.Context) error) error
+
+// Deps are what a View needs, passed in by the controller.
+type Deps struct {
+	// ECS is the client; every call through it is bounded by CallTimeout.
+	ECS   awsapi.ECS
+	Clock clock.Clock
+	// Write is the door every ECS write goes through; DryRun says whether it writes.
+	Write  WriteFunc
+	DryRun bool
+	// Wake asks for a reconcile of an instance now: an answer it waits for is in.
+	Wake func(instanceID string)
+	// Schedule asks for Flush(b) after the batch window, or at once when full (a call's worth is
+	// waiting).
+	Schedule func(b Batch, full bool)
+	// Warn logs a warning once per key until ClearWarning(key).
+	Warn         func(log logr.Logger, key, msg string, kv ...any)
+	ClearWarning func(key string)
+	// Clusters restricts lookups to these clusters (--clusters); empty means all.
+	Clusters []string
+	// PollInterval is how often the controller looks at a drain: answers not taken within
+	// resultTTLPolls of it are dropped, and the cluster list is read again at most once per poll.
+	PollInterval time.Duration
+}
+
+// View is the ECS read and batch layer. Its methods are safe for concurrent use.
+type View struct {
+	d        Deps
+	snap     *snapshot
+	resolver *resolver
+	drains   *drainBatcher
+	tasks    *taskBatcher
+	daemons  *daemonCache
+}
+
+// New builds a View. Nothing runs until the controller flushes a batch.
+func New(d Deps) *View {
+	d.ECS = boundedECS{ecs: d.ECS, clock: d.Clock}
+	v := &View{d: d}
+	v.snap = newSnapshot(v)
+	v.resolver = newResolver(v)
+	v.drains = newDrainBatcher(v)
+	v.tasks = newTaskBatcher(v)
+	v.daemons = newDaemonCache()
+	return v
+}
+
+// BatchKind says what a Batch does.
+type BatchKind uint8
+
+const (
+	// BatchResolve looks up where the instances filed with RequestRegistration are registered.
+	BatchResolve BatchKind = iota + 1
+	// BatchDrain sets the container instances filed with RequestDraining in one cluster DRAINING.
+	BatchDrain
+	// BatchTasks describes the tasks filed with RequestTaskDescribe in one cluster.
+	BatchTasks
+)
+
+// Batch is a shared call the View wants run: the controller queues it (deduplicated) and calls
+// Flush from a worker.
+type Batch struct {
+	Kind    BatchKind
+	Cluster string // "" for BatchResolve
+}
+
+func (b Batch) String() string {
+	switch b.Kind {
+	case BatchResolve:
+		return "resolve"
+	case BatchDrain:
+		return "drain/" + b.Cluster
+	case BatchTasks:
+		return "tasks/" + b.Cluster
+	}
+	return "unknown/" + b.Cluster
+}
+
+// Flush runs one batch. An error leaves what was not answered pending; the controller retries the
+// batch with backoff.
+func (v *View) Flush(ctx context.Context, b Batch) error {
+	switch b.Kind {
+	case BatchResolve:
+		return v.resolver.flush(ctx)
+	case BatchDrain:
+		return v.drains.flush(ctx, b.Cluster)
+	case BatchTasks:
+		return v.tasks.flush(ctx, b.Cluster)
+	}
+	return fmt.Errorf("unknown batch kind %d", b.Kind)
+}
+
+// Release drops everything filed or held for an instance that is done: its lookup, and for a
+// registered one its snapshot entry, DRAINING request and the tasks it waited for.
+func (v *View) Release(id string, reg Registration, pendingTasks []string) {
+	v.resolver.forget(id)
+	if reg.State != Found {
+		return
+	}
+	v.snap.untrack(reg.Cluster, reg.ARN)
+	v.drains.forget(reg.Cluster, reg.ARN)
+	v.tasks.forget(pendingTasks)
+}
+
+// ForgetGroup drops what the lookup learned of a group no longer managed.
+func (v *View) ForgetGroup(asg string) { v.resolver.forgetGroup(asg) }
+
+// PruneCaches drops cached service strategies older than their TTL.
+func (v *View) PruneCaches() { v.daemons.prune(v.d.Clock.Now()) }
+
+// resultTTLPolls bounds, in poll intervals, how long a batch answer waits for the reconcile it was
+// for. Answers are taken within a batch window or so; one still there after many polls belongs to
+// an instance that was forgotten meanwhile.
+const resultTTLPolls = 10
+
+func (v *View) resultCutoff() time.Time {
+	return v.d.Clock.Now().Add(-resultTTLPolls * v.d.PollInterval)
+}

@@ -1,0 +1,230 @@
+package reconciler
+
+import (
+	"testing"
+	"time"
+)
+
+func TestGlobalTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		heartbeat, reported, want time.Duration
+	}{
+		{30 * time.Second, 0, 3000 * time.Second},
+		{3600 * time.Second, 0, 48 * time.Hour},
+		{7200 * time.Second, 0, 48 * time.Hour},
+		{300 * time.Second, 600 * time.Second, 600 * time.Second},
+	} {
+		if got := globalTimeout(tc.heartbeat, tc.reported); got != tc.want {
+			t.Errorf("globalTimeout(%v, %v) = %v, want %v", tc.heartbeat, tc.reported, got, tc.want)
+		}
+	}
+}
+
+func TestEffectiveDrainTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name                       string
+		configured, global, margin time.Duration
+		want                       time.Duration
+		reduced                    bool
+	}{
+		{"fits", time.Hour, 48 * time.Hour, 5 * time.Minute, time.Hour, false},
+		{"cut to global less margin", time.Hour, 3000 * time.Second, 200 * time.Second, 2800 * time.Second, true},
+		{"exactly the limit", 2800 * time.Second, 3000 * time.Second, 200 * time.Second, 2800 * time.Second, false},
+		{"margin swallows the global timeout", time.Hour, 100 * time.Second, 200 * time.Second, 50 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, reduced := effectiveDrainTimeout(tc.configured, tc.global, tc.margin)
+			if got != tc.want || reduced != tc.reduced {
+				t.Errorf("effectiveDrainTimeout = %v, %v; want %v, %v", got, reduced, tc.want, tc.reduced)
+			}
+		})
+	}
+}
+
+func TestHeartbeatDue(t *testing.T) {
+	now := epoch.Add(time.Hour)
+	far := now.Add(time.Hour)
+	for _, tc := range []struct {
+		name      string
+		last, end time.Time
+		heartbeat time.Duration
+		want      bool
+	}{
+		{"unknown last heartbeat: at once", time.Time{}, far, 300 * time.Second, true},
+		{"recent", now.Add(-100 * time.Second), far, 300 * time.Second, false},
+		{"half the timeout passed", now.Add(-150 * time.Second), far, 300 * time.Second, true},
+		{"past the global timeout", now.Add(-200 * time.Second), now, 300 * time.Second, false},
+		{"no timeout known", time.Time{}, far, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := heartbeatDue(now, tc.last, tc.end, tc.heartbeat); got != tc.want {
+				t.Errorf("heartbeatDue = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDrainRef(t *testing.T) {
+	seen := epoch
+	for _, tc := range []struct {
+		name    string
+		started time.Time
+		want    time.Time
+	}{
+		{"not draining: first sight", time.Time{}, seen},
+		{"drain started after first sight", seen.Add(time.Minute), seen},
+		{"tag of a resumed drain, before first sight", seen.Add(-time.Hour), seen.Add(-time.Hour)},
+	} {
+		inst := &instance{firstSeen: seen, prog: progress{drainStartedAt: tc.started}}
+		if got := drainRef(inst); !got.Equal(tc.want) {
+			t.Errorf("%s: drainRef = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestTagAfter(t *testing.T) {
+	hook := hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
+	for _, tc := range []struct {
+		name  string
+		setup func(*Config, *hookInfo)
+		want  time.Duration
+	}{
+		{"the standalone grace, shortest of all", func(*Config, *hookInfo) {}, 150 * time.Second},
+		{"half the heartbeat timeout", func(c *Config, _ *hookInfo) { c.StandaloneTaskGrace = time.Hour }, 150 * time.Second},
+		{"the stop allowance", func(c *Config, h *hookInfo) { c.StandaloneTaskGrace, h.heartbeatTimeout = time.Hour, time.Hour }, timeoutStopAllowance},
+		{"the standalone grace does not count with the wait policy", func(c *Config, h *hookInfo) {
+			c.StandaloneTaskPolicy, c.StandaloneTaskGrace, h.heartbeatTimeout = StandalonePolicyWait, time.Second, time.Hour
+		}, timeoutStopAllowance},
+		{"a short drain timeout", func(c *Config, _ *hookInfo) { c.DrainTimeout = 30 * time.Second }, 30 * time.Second},
+	} {
+		cfg, h := testConfig(), hook
+		cfg.StandaloneTaskGrace = 150 * time.Second
+		tc.setup(&cfg, &h)
+		if got := tagAfter(cfg, h); got != tc.want {
+			t.Errorf("%s: tagAfter = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNextHeartbeat(t *testing.T) {
+	now := epoch.Add(time.Hour)
+	hook := hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
+	for _, tc := range []struct {
+		name     string
+		inst     instance
+		wantDue  time.Time
+		wantOK   bool
+		wantWait time.Duration
+	}{
+		{"unknown base: due now", instance{firstSeen: now, hook: hook}, now, true, 0},
+		{"half a timeout after the last", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{last: now.Add(-100 * time.Second)}},
+			now.Add(50 * time.Second), true, 50 * time.Second},
+		{"counted from when the action started after", instance{firstSeen: now, enteredAfter: now.Add(-10 * time.Second), hook: hook},
+			now.Add(140 * time.Second), true, 140 * time.Second},
+		{"dry run's heartbeats count for the schedule", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{dryRun: now}},
+			now.Add(150 * time.Second), true, 150 * time.Second},
+		{"none past the global timeout", instance{firstSeen: now.Add(-30000 * time.Second), hook: hook}, time.Time{}, false, 0},
+		{"none without a heartbeat timeout", instance{firstSeen: now}, time.Time{}, false, 0},
+	} {
+		due, ok := nextHeartbeat(&tc.inst, now)
+		if !due.Equal(tc.wantDue) || ok != tc.wantOK {
+			t.Errorf("%s: nextHeartbeat = %v, %v; want %v, %v", tc.name, due, ok, tc.wantDue, tc.wantOK)
+		}
+		if got := heartbeatWait(&tc.inst, now); got != tc.wantWait {
+			t.Errorf("%s: heartbeatWait = %v, want %v", tc.name, got, tc.wantWait)
+		}
+	}
+}
+
+func TestHeartbeatExpiryAndBounds(t *testing.T) {
+	now := epoch.Add(time.Hour)
+	inst := &instance{firstSeen: now.Add(-time.Minute), hook: hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}}
+	for _, tc := range []struct {
+		name string
+		base time.Time
+		want time.Time
+	}{
+		{"unknown base: now", time.Time{}, now},
+		{"base plus the heartbeat timeout", now.Add(-100 * time.Second), now.Add(200 * time.Second)},
+	} {
+		if got := heartbeatExpiry(inst, tc.base, now); !got.Equal(tc.want) {
+			t.Errorf("%s: heartbeatExpiry = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	short := &instance{firstSeen: now, hook: hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 10 * time.Second}}
+	if got := heartbeatExpiry(short, now, now); !got.Equal(now.Add(10 * time.Second)) {
+		t.Errorf("heartbeatExpiry under a short global timeout = %v, want the global end", got)
+	}
+	for hb, want := range map[time.Duration]time.Duration{30 * time.Second: heartbeatCallMin, 60 * time.Second: 10 * time.Second, time.Hour: heartbeatCallMax} {
+		if got := heartbeatCallTimeout(hb); got != want {
+			t.Errorf("heartbeatCallTimeout(%v) = %v, want %v", hb, got, want)
+		}
+	}
+	for hb, want := range map[time.Duration]time.Duration{5 * time.Second: errorBackoffBase, 300 * time.Second: 30 * time.Second} {
+		if got := heartbeatRetry(hb); got != want {
+			t.Errorf("heartbeatRetry(%v) = %v, want %v", hb, got, want)
+		}
+	}
+}
+
+func TestNextWake(t *testing.T) {
+	cfg := testConfig() // poll 1 s, drain timeout 1 h, standalone grace 5 min
+	hook := hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
+	now := epoch.Add(10 * time.Second)
+	for _, tc := range []struct {
+		name string
+		inst instance
+		read time.Time
+		want time.Duration
+	}{
+		{"a poll after the read", instance{firstSeen: epoch, hook: hook}, now.Add(-200 * time.Millisecond), 800 * time.Millisecond},
+		{"the drain timeout first", instance{firstSeen: now.Add(-time.Hour + 100*time.Millisecond), hook: hook}, now, 100 * time.Millisecond},
+		{"the stop allowance once timed out", instance{firstSeen: now.Add(-time.Hour - timeoutStopAllowance + 300*time.Millisecond), hook: hook,
+			prog: progress{timedOut: true}}, now, 300 * time.Millisecond},
+		{"the standalone grace", instance{firstSeen: epoch, hook: hook, prog: progress{drainStartedAt: now.Add(-5*time.Minute + 400*time.Millisecond)}},
+			now, 400 * time.Millisecond},
+		{"never less than a millisecond", instance{firstSeen: epoch, hook: hook}, now.Add(-time.Hour), time.Millisecond},
+	} {
+		if got := nextWake(cfg, &tc.inst, tc.read, now); got != tc.want {
+			t.Errorf("%s: nextWake = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestResyncFor(t *testing.T) {
+	cfg := testConfig() // resync 2 s
+	for _, tc := range []struct {
+		hbTimeout     time.Duration
+		want          time.Duration
+		wantShortened bool
+	}{
+		{0, 2 * time.Second, false},
+		{300 * time.Second, 2 * time.Second, false},
+		{3 * time.Second, 1500 * time.Millisecond, true},
+		{time.Second, time.Second, true},
+	} {
+		got, shortened := resyncFor(cfg, hookInfo{heartbeatTimeout: tc.hbTimeout})
+		if got != tc.want || shortened != tc.wantShortened {
+			t.Errorf("resyncFor(heartbeat %v) = %v, %v; want %v, %v", tc.hbTimeout, got, shortened, tc.want, tc.wantShortened)
+		}
+	}
+}
+
+func TestExpired(t *testing.T) {
+	hook := hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
+	now := epoch.Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		inst instance
+		want bool
+	}{
+		{"heartbeat recorded recently", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{last: now.Add(-time.Minute)}}, false},
+		{"heartbeat deadline passed", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{last: now.Add(-301 * time.Second)}}, true},
+		{"dry run heartbeats extended nothing", instance{firstSeen: now.Add(-400 * time.Second), hook: hook, hb: heartbeatState{dryRun: now}}, true},
+		{"no heartbeat timeout", instance{firstSeen: epoch}, false},
+	} {
+		if got := expired(&tc.inst, now); got != tc.want {
+			t.Errorf("%s: expired = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
