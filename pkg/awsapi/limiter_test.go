@@ -56,6 +56,9 @@ func TestLimiterServesUrgentFirst(t *testing.T) {
 		waitFor(t, func() bool { return l.Waiting() == i+1 }) // arrival order is the loop's
 	}
 	for i := range arrivals {
+		// The limiter arms its timer for the next token after serving one; stepping the fake clock
+		// before it has would leave the timer a step behind.
+		waitFor(t, clk.HasWaiters)
 		clk.Step(time.Second)
 		waitFor(t, func() bool {
 			mu.Lock()

@@ -622,7 +622,8 @@ const soakErrorRate = 0.05
 // controller shares the shortage.
 const soakNeighbourRate = 40
 
-// soakReadOps are the read operations the controller uses most, on one cluster.
+// soakReadOps are the read operations the controller uses most, on one cluster:
+// DescribeAutoScalingGroups first, then the ECS ones.
 func soakReadOps(simURL, cluster string) []func(context.Context) error {
 	cfg := soakAWSConfig(simURL, aws.NopRetryer{})
 	as, ec := autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
