@@ -23,6 +23,10 @@ const (
 	// idle queue costs three ReceiveMessage calls a minute, and a message is returned as soon
 	// as it arrives.
 	waitTimeSeconds = awsapi.MaxSQSWaitTimeSeconds
+	// probeWaitSeconds is the wait of the first receive, and of the first after a failure, so
+	// that Health says within a second whether the queue works. Not 0: the SDK leaves a zero
+	// out of the request, and the queue's default wait (20 s on the template's queue) applies.
+	probeWaitSeconds = 1
 	// visibilityTimeoutSeconds hides a received message for this long. It is longer than
 	// handleTimeout, so a message is deleted before it could reappear, and short enough that a
 	// message the controller did not take (shutdown) is back within half a minute.
@@ -54,10 +58,12 @@ type Health struct {
 	// LastReceive is when a ReceiveMessage last succeeded (with or without messages); zero
 	// before the first. While the queue works it is never older than one long poll.
 	LastReceive time.Time
-	// LastHandled is when an event was last given to the sink, and Lag how old that event was
-	// then (its own timestamp to its handling): the delivery delay of the fast path.
-	LastHandled time.Time
-	Lag         time.Duration
+	// LastHandled is when an event was last given to the sink, LastEventTime that event's own
+	// timestamp, and Lag = LastHandled - LastEventTime: the delivery delay of the fast path.
+	// (now - LastEventTime grows while no event happens, so it says "idle", not "late".)
+	LastHandled   time.Time
+	LastEventTime time.Time
+	Lag           time.Duration
 	// Err is the error of the last ReceiveMessage while receives fail, nil once one succeeds;
 	// FailingSince is when the failures began. While Err is set the controller learns of
 	// everything by polling only.
@@ -121,10 +127,14 @@ func (c *Consumer) Run(ctx context.Context) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("queueURL", c.queueURL)
 	log.Info("Consuming the event queue", "waitSeconds", waitTimeSeconds)
 	for ctx.Err() == nil {
+		wait := int32(waitTimeSeconds)
+		if c.failures > 0 || c.Health().LastReceive.IsZero() {
+			wait = probeWaitSeconds
+		}
 		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:            aws.String(c.queueURL),
 			MaxNumberOfMessages: awsapi.MaxSQSBatch,
-			WaitTimeSeconds:     waitTimeSeconds,
+			WaitTimeSeconds:     wait,
 			VisibilityTimeout:   visibilityTimeoutSeconds,
 		})
 		if err != nil {
@@ -188,7 +198,7 @@ func (c *Consumer) handleOne(ctx context.Context, log logr.Logger, body string) 
 		c.metrics.LagSeconds.Observe(lag.Seconds())
 	}
 	c.mu.Lock()
-	c.health.LastHandled, c.health.Lag = now, lag
+	c.health.LastHandled, c.health.LastEventTime, c.health.Lag = now, ev.Time, lag
 	c.mu.Unlock()
 	log.V(1).Info("Handled event", "eventId", ev.ID, "type", p.typ, "lag", lag)
 	return true

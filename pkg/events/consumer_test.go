@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -23,25 +24,30 @@ func TestIdleMinuteCostsThreeReceives(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	q, _ := e.createQueue("events")
 	e.start(q)
+	// The first receive waits a second only, to tell Health at once that the queue works.
+	e.stepWhenWaiting(probeWaitSeconds * time.Second)
+	e.waitFor("the probe", func() bool { return e.consumer.Health().Receiving() })
+	start := e.clock.Now()
 	for range 3 {
 		e.stepWhenWaiting(waitTimeSeconds * time.Second)
 	}
 	// The fourth long poll has started, at the end of the minute.
-	e.waitFor("the fourth long poll", func() bool { return e.calls.receives.Load() == 4 && e.clock.HasWaiters() })
-	if got := e.calls.receivesDone.Load(); got != 3 {
+	e.waitFor("the fourth long poll", func() bool { return e.calls.receives.Load() == 1+4 && e.clock.HasWaiters() })
+	if got := e.calls.receivesDone.Load() - 1; got != 3 {
 		t.Errorf("%d ReceiveMessage calls completed in an idle minute, want 3", got)
 	}
-	if got := e.sim.Stats().Requests["sqs/ReceiveMessage/OK"]; got != 3 {
-		t.Errorf("the simulator answered %d ReceiveMessage calls, want 3", got)
+	if got := e.sim.Stats().Requests["sqs/ReceiveMessage/OK"] - 1; got != 3 {
+		t.Errorf("the simulator answered %d ReceiveMessage calls in the minute, want 3", got)
 	}
 	if got := e.calls.deletes.Load(); got != 0 {
 		t.Errorf("%d DeleteMessageBatch calls on an idle queue, want 0", got)
 	}
-	if h := e.consumer.Health(); !h.Receiving() || !h.LastReceive.Equal(epoch.Add(time.Minute)) {
+	end := start.Add(time.Minute)
+	if h := e.consumer.Health(); !h.Receiving() || !h.LastReceive.Equal(end) {
 		t.Errorf("health %+v, want receiving, last receive at the end of the minute", h)
 	}
-	if got := testutil.ToFloat64(e.m.LastReceiveSuccess); got != float64(epoch.Add(time.Minute).Unix()) {
-		t.Errorf("last receive success timestamp %v, want %d", got, epoch.Add(time.Minute).Unix())
+	if got := testutil.ToFloat64(e.m.LastReceiveSuccess); got != float64(end.Unix()) {
+		t.Errorf("last receive success timestamp %v, want %d", got, end.Unix())
 	}
 }
 
@@ -354,14 +360,14 @@ func TestShutdown(t *testing.T) {
 	}
 
 	// A consumer stopped while the sink takes the hint still deletes the message.
+	ctx, cancel := context.WithCancel(context.Background())
 	e.sink.mu.Lock()
-	var stop2 func()
-	e.sink.refuse = func(any) error { go stop2(); return nil }
+	e.sink.refuse = func(any) error { cancel(); return nil }
 	e.sink.mu.Unlock()
 	e.advance(visibilityTimeoutSeconds * time.Second)
-	stop2 = e.start(q)
+	stop2 := e.startCtx(ctx, q)
 	e.waitFor("the hint", func() bool { return len(e.sink.all()) == 1 })
-	stop2()
+	stop2() // returns once Run has
 	if v, f := e.queueState("events"); v+f != 0 {
 		t.Errorf("queue has %d visible, %d in flight; want the handled message deleted at shutdown", v, f)
 	}

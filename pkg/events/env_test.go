@@ -134,11 +134,17 @@ func (e *env) advance(d time.Duration) {
 // start runs a consumer of queueURL until the test ends or the returned stop is called.
 func (e *env) start(queueURL string) (stop func()) {
 	e.t.Helper()
+	return e.startCtx(context.Background(), queueURL)
+}
+
+// startCtx is start with a context whose end also stops the consumer.
+func (e *env) startCtx(parent context.Context, queueURL string) (stop func()) {
+	e.t.Helper()
 	c, err := New(Config{QueueURL: queueURL}, Deps{SQS: e.calls, Sink: e.sink, Metrics: e.m, Clock: e.clock})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), e.logs.logger()))
+	ctx, cancel := context.WithCancel(logr.NewContext(parent, e.logs.logger()))
 	done := make(chan struct{})
 	go func() {
 		c.Run(ctx)
