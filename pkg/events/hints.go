@@ -12,6 +12,8 @@ import (
 //
 // A method returns nil once the hint is accepted; the message is then deleted from the queue.
 // An error (the controller is shutting down, say) leaves the message on the queue to reappear.
+// ctx is not cancelled by the consumer's shutdown (the batch in hand is finished, within
+// handleTimeout), so a sink that no longer takes work must say so with an error itself.
 type Sink interface {
 	// Instance: something happened to an Auto Scaling instance (Kind says what).
 	Instance(ctx context.Context, h InstanceHint) error

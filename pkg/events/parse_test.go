@@ -29,8 +29,6 @@ func at(s string) time.Time {
 	return tm
 }
 
-func int32p(v int32) *int32 { return &v }
-
 // TestParseGolden parses the messages of aws-event-facts.md exactly as printed there (testdata/),
 // one per event the consumer knows.
 func TestParseGolden(t *testing.T) {
@@ -100,9 +98,6 @@ func TestParseRunningTasksCount(t *testing.T) {
 	h, ok := parse([]byte(body)).hint.(ContainerInstanceHint)
 	if !ok || h.Status != "DRAINING" || h.RunningTasksCount == nil || *h.RunningTasksCount != 0 || *h.PendingTasksCount != 2 {
 		t.Errorf("hint %+v, want DRAINING with 0 running and 2 pending", h)
-	}
-	if diff := cmp.Diff(int32p(2), h.PendingTasksCount); diff != "" {
-		t.Error(diff)
 	}
 }
 
