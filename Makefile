@@ -26,7 +26,7 @@ IMAGE_TESTS := ^TestImage$$
 ALERT_TESTS := ^TestStuckDrainAlertOnRealPrometheus$$
 
 # Fuzz targets run by `make fuzz`, as package:FuzzName.
-FUZZ_TARGETS := ./pkg/awssim:FuzzQueryRequest ./pkg/awssim:FuzzJSONRequest ./pkg/awssim:FuzzParseCQL ./pkg/options:FuzzParse
+FUZZ_TARGETS := ./pkg/awssim:FuzzQueryRequest ./pkg/awssim:FuzzJSONRequest ./pkg/awssim:FuzzParseCQL ./pkg/options:FuzzParse ./pkg/events:FuzzParse
 FUZZTIME     ?= 30s
 
 .PHONY: help

@@ -37,6 +37,8 @@ var ControllerActions = []string{
 	"ecs:StopTask",
 	"ecs:TagResource",
 	"ecs:UpdateContainerInstancesState",
+	"sqs:DeleteMessage",
+	"sqs:ReceiveMessage",
 }
 
 // unscopedActions are the controller's actions that support no resource-level permission or
@@ -221,6 +223,8 @@ func TestIAMPolicyScopes(t *testing.T) {
 		{"ecs:StopTask", requireClusterCondition},
 		{"ecs:ListContainerInstances", requireResources("arn:aws:ecs:*:*:cluster/*")},
 		{"ecs:TagResource", requireDrainTagOnContainerInstances},
+		{"sqs:ReceiveMessage", requireOneQueue},
+		{"sqs:DeleteMessage", requireOneQueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
@@ -237,6 +241,19 @@ func TestIAMPolicyScopes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requireOneQueue: the event consumer's actions apply to its queue only, named in full.
+func requireOneQueue(s statement) error {
+	if len(s.Resource) != 1 {
+		return fmt.Errorf("resources %v, want the one event queue", s.Resource)
+	}
+	r := s.Resource[0]
+	name := r[strings.LastIndex(r, ":")+1:]
+	if !strings.HasPrefix(r, "arn:aws:sqs:") || strings.ContainsAny(name, "*?") || name == "" {
+		return fmt.Errorf("resource %q is not one SQS queue's ARN", r)
+	}
+	return nil
 }
 
 func requireASGTag(s statement) error {

@@ -7,6 +7,7 @@ import (
 
 	asapi "github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // AutoScaling is a fixture.
@@ -23,4 +24,9 @@ type ECS interface {
 // Observer has no SDK operation: it grants nothing.
 type Observer interface {
 	ObserveAWSRequest(service, operation, code string)
+}
+
+// SQS is a fixture: IAM authorises DeleteMessageBatch as sqs:DeleteMessage.
+type SQS interface {
+	DeleteMessageBatch(ctx context.Context, params *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
