@@ -40,9 +40,11 @@ const (
 	// hookDescribers is how many groups' hooks a resync describes at a time.
 	hookDescribers = 10
 	// busyHookTTL is how long the hooks of a group with instances in hand are trusted before a
-	// resync reads them again, so a timeout lowered mid-drain (by a CloudFormation update) is
-	// heeded within it. An instance seen for the first time always has its hooks read afresh.
-	busyHookTTL = time.Minute
+	// resync reads them again (at most hookProbesPerResync groups a resync), so a timeout lowered
+	// mid-drain by a CloudFormation update is heeded within it, should AWS apply it to actions
+	// already waiting (it does not document whether it does). An instance seen for the first time
+	// always has its hooks read afresh.
+	busyHookTTL = 5 * time.Minute
 )
 
 // resync lists the managed groups with their instances, confirms the hooks of every group with an
@@ -103,25 +105,35 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 
 // groupsToConfirm are the listed groups whose hooks must be read now: those with an instance
 // waiting that is not watched yet (first sight: the hook it waits on and its timeouts are
-// confirmed before it is acted on), and those with instances in hand whose description is older
-// than busyHookTTL or could not be read.
+// confirmed before it is acted on), and, at most hookProbesPerResync of them, those with instances
+// in hand whose description is older than busyHookTTL or could not be read.
 func (c *Controller) groupsToConfirm(listed map[string]*listedGroup, now time.Time) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var names []string
+	var firstSight, stale []string
 	for name, g := range listed {
 		gs := c.groups[name]
 		fresh := gs != nil && gs.known() && now.Sub(gs.hooksAt) < busyHookTTL
-		for _, id := range g.waiting {
-			inst := c.instances[id]
-			if inst == nil || (!fresh && !inst.prog.completed) {
-				names = append(names, name)
-				break
-			}
+		switch {
+		case slices.ContainsFunc(g.waiting, func(id string) bool { return c.instances[id] == nil }):
+			firstSight = append(firstSight, name)
+		case !fresh && slices.ContainsFunc(g.waiting, func(id string) bool { return !c.instances[id].prog.completed }):
+			stale = append(stale, name)
 		}
 	}
-	slices.Sort(names)
-	return names
+	slices.Sort(firstSight)
+	// Refreshes of groups already in hand are bounded per resync (oldest first), so a scale-in
+	// across hundreds of groups does not spend the request budget on describing them every time.
+	slices.SortFunc(stale, func(a, b string) int { return c.groupHooksAt(a).Compare(c.groupHooksAt(b)) })
+	return append(firstSight, stale[:min(len(stale), hookProbesPerResync)]...)
+}
+
+// groupHooksAt is when a group's hooks were last described (zero: never). Called with c.mu held.
+func (c *Controller) groupHooksAt(name string) time.Time {
+	if gs := c.groups[name]; gs != nil {
+		return gs.hooksAt
+	}
+	return time.Time{}
 }
 
 // groupsToProbe are the idle groups whose hooks should be described now: never described, not
