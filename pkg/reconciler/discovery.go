@@ -256,7 +256,10 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 		for _, id := range g.waiting {
 			if c.watchInstance(gs, name, id, start) {
 				waiting[id] = true
-				added += boolInt(c.instances[id].firstSeen.Equal(start))
+				if c.instances[id].firstSeen.Equal(start) {
+					added++
+					c.noteFirstSight(id, start)
+				}
 			}
 		}
 		gs.listedAt = start
@@ -269,6 +272,9 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 		if !waiting[id] {
 			inst.leftWait()
 		}
+	}
+	if c.eventsConfigured() {
+		c.sweepHints(start)
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.instances)) {
 		if inst := c.instances[id]; inst.gone || !inst.prog.completed {

@@ -175,7 +175,12 @@ func (c *Controller) readContainerInstance(ctx context.Context, d *drainPass) (s
 			}
 		}
 	}
-	ci, err := c.view.ContainerInstance(ctx, cluster, arn, c.freshFor())
+	maxAge := c.freshFor()
+	if !inst.hintedAt.IsZero() {
+		// An event said the container instance changed since: a read from before it is stale.
+		maxAge = min(maxAge, c.clock.Since(inst.hintedAt))
+	}
+	ci, err := c.view.ContainerInstance(ctx, cluster, arn, maxAge)
 	if err != nil {
 		return step{}, err
 	}
