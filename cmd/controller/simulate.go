@@ -86,7 +86,7 @@ func startSimulation(ctx context.Context, opts *options.Options, log logr.Logger
 	if queueURL == "" {
 		q, err := demo.CreateEventQueue(buildCtx, endpoint, simRegion)
 		if err == nil {
-			err = demo.RouteEventsTo(buildCtx, endpoint, simRegion, q)
+			err = demo.RouteEventsTo(buildCtx, endpoint, simRegion, q, demo.ControllerEvents)
 		}
 		if err != nil {
 			stop()

@@ -16,20 +16,30 @@ import (
 // template and the IAM policy.
 const EventQueueName = "ecs-drainer-events"
 
-// eventRuleName names the EventBridge rule SetUpEventQueue creates.
-const eventRuleName = "ecs-drainer-events"
+// EventRule is an EventBridge rule RouteEventsTo creates: its name and event pattern.
+type EventRule struct {
+	Name    string
+	Pattern map[string]any
+}
 
-// eventPattern selects the events the controller takes hints from: lifecycle actions and
+// ControllerEvents selects every event the controller takes hints from: lifecycle actions and
 // terminations of Auto Scaling instances, and ECS container instance and task changes. (The
 // CloudFormation template splits these over several rules and narrows them to the managed groups,
 // hook and clusters; one broad rule suits a simulated account.)
-var eventPattern = map[string]any{
+var ControllerEvents = EventRule{Name: "ecs-drainer-events", Pattern: map[string]any{
 	"source": []string{"aws.autoscaling", "aws.ecs"},
 	"detail-type": []string{
 		"EC2 Instance-terminate Lifecycle Action", "EC2 Instance Terminate Successful",
 		"ECS Container Instance State Change", "ECS Task State Change",
 	},
-}
+}}
+
+// ECSEvents selects the ECS events only, for a queue the lifecycle hooks notify themselves
+// (NotificationTargetARN): only ECS says when a task stopped.
+var ECSEvents = EventRule{Name: "ecs-drainer-ecs-events", Pattern: map[string]any{
+	"source":      []string{"aws.ecs"},
+	"detail-type": []string{"ECS Container Instance State Change", "ECS Task State Change"},
+}}
 
 // EventQueue is a queue made by CreateEventQueue.
 type EventQueue struct {
@@ -53,18 +63,18 @@ func CreateEventQueue(ctx context.Context, endpoint, region string) (EventQueue,
 	return EventQueue{URL: aws.ToString(out.QueueUrl), ARN: attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]}, nil
 }
 
-// RouteEventsTo creates the EventBridge rule that sends the controller's events to the queue.
-func RouteEventsTo(ctx context.Context, endpoint, region string, q EventQueue) error {
+// RouteEventsTo creates the EventBridge rule r with the queue as its target.
+func RouteEventsTo(ctx context.Context, endpoint, region string, q EventQueue, r EventRule) error {
 	c := eventbridge.NewFromConfig(clientConfig(endpoint, region))
-	pattern, err := json.Marshal(eventPattern)
+	pattern, err := json.Marshal(r.Pattern)
 	if err != nil {
 		return fmt.Errorf("encoding the event pattern: %w", err)
 	}
-	if _, err := c.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(eventRuleName), EventPattern: aws.String(string(pattern))}); err != nil {
+	if _, err := c.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(r.Name), EventPattern: aws.String(string(pattern))}); err != nil {
 		return fmt.Errorf("creating the event rule: %w", err)
 	}
 	_, err = c.PutTargets(ctx, &eventbridge.PutTargetsInput{
-		Rule: aws.String(eventRuleName), Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(q.ARN)}},
+		Rule: aws.String(r.Name), Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(q.ARN)}},
 	})
 	if err != nil {
 		return fmt.Errorf("targeting the event rule at the queue: %w", err)

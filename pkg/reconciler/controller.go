@@ -336,7 +336,7 @@ func (c *Controller) reconcile(ctx context.Context, it item) (result, error) {
 // discovery, the View's answered batches, a refused heartbeat, and Wake.
 func (c *Controller) enqueueInstance(id string) { c.queue.Add(item{kind: kindInstance, name: id}) }
 
-// Wake asks for a reconcile of an instance now, as an external hint (an event saying its state
+// Wake asks for a reconcile of an instance soon (within the batch window), as an external hint (an event saying its state
 // changed) rather than at its next poll. The reconcile is level-triggered, so a hint that changes
 // nothing costs at most one shared container instance read (a read older than the hint is not
 // used); an instance not watched yet is ignored (discovery finds new instances).
@@ -346,7 +346,16 @@ func (c *Controller) Wake(instanceID string) {
 		inst.hintedAt = c.clock.Now()
 	}
 	c.mu.Unlock()
-	c.enqueueInstance(instanceID)
+	c.wakeAfterHint(instanceID)
+}
+
+// wakeAfterHint enqueues a hinted instance after the batch window: one change sends several
+// events (a task stopping sends a task and a container instance change, and its neighbours' stop
+// at about the same time), and each look after a hint needs a container instance read newer than
+// the hint. Gathered, a burst costs one look per instance and one shared read per cluster rather
+// than one read per event, which under the client-side rate limit would delay them all.
+func (c *Controller) wakeAfterHint(id string) {
+	c.queue.AddAfter(item{kind: kindInstance, name: id}, c.batchWindow)
 }
 
 // WakeContainerInstance wakes the watched instance registered as the ECS container instance arn,
@@ -365,7 +374,7 @@ func (c *Controller) WakeContainerInstance(arn string) bool {
 	if id == "" {
 		return false
 	}
-	c.enqueueInstance(id)
+	c.wakeAfterHint(id)
 	return true
 }
 

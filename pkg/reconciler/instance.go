@@ -379,6 +379,13 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 		}
 	}
 	c.view.ForgetTasks(tc.pending)
+	if len(still) > 0 && inst.hintedAt.After(tc.requestedAt) {
+		// An event came after this describe was asked for (the last task stopping, say): its
+		// answer may predate the change, so ask again rather than wait for the next poll.
+		tc.pending, tc.requestedAt = still, now
+		c.view.RequestTaskDescribe(cluster, still, inst.id)
+		return false, c.waitForBatch(), nil
+	}
 	tc.pending, tc.requestedAt, tc.checkedFor = still, time.Time{}, ci.FetchedAt
 	if len(still) == 0 {
 		return true, next, nil
