@@ -112,6 +112,15 @@ func TestScaleInThroughEventBridge(t *testing.T) {
 	e.spotSignals()
 
 	// Every event reached the sink once, although each was delivered twice; all were deleted.
+	e.checkEachOnce(t)
+	e.waitFor("every message deleted", func() bool { v, f := e.queueState("events"); return v == 0 && f == 0 })
+}
+
+// checkEachOnce checks that every event reached the sink once although EventBridge delivered
+// each twice: the consumer counted one copy handled and one duplicate of each type, and nothing
+// malformed.
+func (e *env) checkEachOnce(t *testing.T) {
+	t.Helper()
 	seen := map[string]int{}
 	for _, h := range e.sink.all() {
 		seen[h.(hint).event().ID]++
@@ -136,7 +145,6 @@ func TestScaleInThroughEventBridge(t *testing.T) {
 	if n := e.received(metrics.EventSourceOther, metrics.EventTypeOther, metrics.EventResultMalformed); n != 0 {
 		t.Errorf("%d malformed messages, want 0", n)
 	}
-	e.waitFor("every message deleted", func() bool { v, f := e.queueState("events"); return v == 0 && f == 0 })
 }
 
 // lifecyclePattern is the lifecycle rule of config/cloudformation/ecs-drainer.yaml: the hook's

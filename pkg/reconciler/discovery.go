@@ -309,13 +309,6 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 	return true
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // resyncAfter is when discovery runs again: the resync period, or half the shortest heartbeat
 // timeout among the hooks acted for if that is shorter, or probeHooksAbove while a listed group's
 // hooks are not known. An instance is first seen up to a resync after its lifecycle action started
