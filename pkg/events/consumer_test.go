@@ -311,6 +311,8 @@ func TestAccessDenied(t *testing.T) {
 	e.refuse.Store(&throttled)
 	e.stepWhenWaiting(8 * time.Second)
 	e.waitFor("a throttled receive", func() bool { return e.queueErrors(metrics.QueueOpReceiveMessage, metrics.QueueErrorThrottling) == 1 })
+	// The failure is counted before it is logged: wait for the line rather than race it.
+	e.waitFor("the change of error logged", func() bool { return e.logs.count("Cannot receive from the event queue") >= 2 })
 	if n := e.logs.count("Cannot receive from the event queue"); n != 2 {
 		t.Errorf("receive failures logged %d times after the error changed, want twice", n)
 	}
