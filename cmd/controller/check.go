@@ -36,7 +36,14 @@ func (a *app) runCheck(ctx context.Context, args []string) int {
 		_, _ = fmt.Fprintf(a.stderr, "ecs-drainer check: creating AWS clients: %v\n", err)
 		return exitFailed
 	}
-	rep := check.Run(ctx, check.Config{Reconciler: opts.ReconcilerConfig(), ASGTag: opts.ASGTag}, check.Deps{AutoScaling: as, ECS: ecsClient})
+	deps := check.Deps{AutoScaling: as, ECS: ecsClient}
+	if opts.QueueURL != "" {
+		if deps.SQS, err = awsapi.NewSQSClient(ctx, awsapi.ClientOptions{QPS: opts.AWSQPS, Burst: opts.AWSBurst}); err != nil {
+			_, _ = fmt.Fprintf(a.stderr, "ecs-drainer check: creating the SQS client: %v\n", err)
+			return exitFailed
+		}
+	}
+	rep := check.Run(ctx, check.Config{Reconciler: opts.ReconcilerConfig(), ASGTag: opts.ASGTag, QueueURL: opts.QueueURL}, deps)
 	write := check.WriteText
 	if opts.Output == options.OutputJSON {
 		write = check.WriteJSON

@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
+	"github.com/ecs-drainer/ecs-drainer/pkg/events"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 	"github.com/ecs-drainer/ecs-drainer/pkg/options"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
@@ -182,6 +183,7 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 		}
 		defer sim.stop()
 		simEndpoint = sim.endpoint
+		opts.QueueURL = sim.queueURL
 		clientOpts.EndpointURL, clientOpts.Region, clientOpts.Credentials = sim.endpoint, simRegion, simCredentials()
 		printBanner(a.stdout, sim.endpoint, ln.Addr().String())
 	}
@@ -200,6 +202,12 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 	if err != nil {
 		return configError{fmt.Errorf("creating the controller: %w", err)}
 	}
+	var consumer *events.Consumer
+	if evCfg := opts.EventsConfig(); evCfg.Enabled() {
+		if consumer, err = newConsumer(ctx, evCfg, clientOpts, reg, c); err != nil {
+			return err
+		}
+	}
 	ctrl.Store(c)
 
 	logStart(log, opts, ln.Addr().String())
@@ -207,12 +215,40 @@ func (a *app) serve(ctx context.Context, opts *options.Options, log logr.Logger)
 		a.listening(ln.Addr().String(), simEndpoint)
 	}
 
+	consumerDone := make(chan struct{})
+	go func() {
+		defer close(consumerDone)
+		if consumer != nil {
+			// Polling stays on beside it: events only make the controller look sooner.
+			consumer.Run(logr.NewContext(ctx, log.WithName("events")))
+		}
+	}()
 	runErr := c.Run(ctx)
+	// The consumer finishes the batch in hand (handleTimeout); the controller, shut down,
+	// refuses its hints, so their messages reappear for the next replica.
+	<-consumerDone
 	log.Info("Shutting down")
 	if runErr != nil && ctx.Err() == nil {
 		return fmt.Errorf("running the controller: %w", runErr)
 	}
 	return nil
+}
+
+// newConsumer builds the event queue's consumer with the controller as its sink, and tells the
+// controller about it. The event metrics are registered only here, so that their absence says
+// "no queue" and the queue alerts stay quiet.
+func newConsumer(ctx context.Context, cfg events.Config, clientOpts awsapi.ClientOptions, reg *prometheus.Registry, c *reconciler.Controller) (*events.Consumer, error) {
+	sqsClient, err := awsapi.NewSQSClient(ctx, clientOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the SQS client: %w", err)
+	}
+	em := metrics.NewEventMetrics(reg)
+	consumer, err := events.New(cfg, events.Deps{SQS: sqsClient, Sink: c, Metrics: em, Clock: clock.RealClock{}})
+	if err != nil {
+		return nil, configError{fmt.Errorf("creating the event consumer: %w", err)}
+	}
+	c.UseEventQueue(reconciler.EventQueue{Health: consumer.Health, Metrics: em})
+	return consumer, nil
 }
 
 // newRegistry is the metrics registry, with the Go and process collectors.
@@ -242,7 +278,8 @@ func logStart(log logr.Logger, opts *options.Options, httpAddr string) {
 		"asgTag", opts.ASGTag, "asgNames", opts.ASGNames, "hookName", hook, "manageHooks", opts.ManageHooks,
 		"clusters", clusters, "dryRun", opts.DryRun, "httpAddr", httpAddr,
 		"resyncPeriod", opts.ResyncPeriod.String(), "pollInterval", opts.PollInterval.String(),
-		"drainTimeout", opts.DrainTimeout.String(), "drainTimeoutAction", opts.DrainTimeoutAction)
+		"drainTimeout", opts.DrainTimeout.String(), "drainTimeoutAction", opts.DrainTimeoutAction,
+		"queueURL", opts.QueueURL)
 	if opts.DryRun {
 		log.Info("Dry run: nothing will be changed on AWS")
 	}

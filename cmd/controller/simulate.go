@@ -37,11 +37,14 @@ func simCredentials() aws.CredentialsProvider {
 // simulation is the in-process simulator of --simulate with its demo fleet and scale loop.
 type simulation struct {
 	endpoint string
+	// queueURL is the event queue the controller consumes: the demo's own, or --queue-url.
+	queueURL string
 	stop     func()
 }
 
 // startSimulation serves awssim on --sim-listen, builds demo.Small() in it through the SDK and
-// starts the scale loop. The simulator keeps running until stop, after the controller has
+// starts the scale loop. It also creates the event queue the controller reads (CreateEventQueue),
+// unless --queue-url is given. The simulator keeps running until stop, after the controller has
 // finished, so the reconcile in hand at shutdown can still reach it; the scale loop stops with ctx.
 func startSimulation(ctx context.Context, opts *options.Options, log logr.Logger) (*simulation, error) {
 	log = log.WithName("demo")
@@ -77,10 +80,26 @@ func startSimulation(ctx context.Context, opts *options.Options, log logr.Logger
 	log.Info("Built demo fleet", "endpoint", endpoint, "clusters", len(fleet.Clusters), "instances", fleet.Instances(),
 		"managedGroups", len(fleet.ManagedASGs()), "scaleInterval", demo.DefaultScaleInterval.String())
 
+	// The demo takes the event path, as a deployment with the template's queue does: a queue and
+	// an EventBridge rule made with standard AWS calls, unless --queue-url names another queue.
+	queueURL := opts.QueueURL
+	if queueURL == "" {
+		q, err := demo.CreateEventQueue(buildCtx, endpoint, simRegion)
+		if err == nil {
+			err = demo.RouteEventsTo(buildCtx, endpoint, simRegion, q, demo.ControllerEvents)
+		}
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("setting up the demo's event queue in the simulator: %w", err)
+		}
+		queueURL = q.URL
+		log.Info("Created the event queue and its EventBridge rule", "queueURL", queueURL)
+	}
+
 	// The first scale-in comes a few seconds after the banner, so a person sees a drain at once.
 	loop := &demo.ScaleLoop{AutoScaling: asClient, Groups: fleet.ManagedASGs(), Log: log, Seed: 1, FirstStepAfter: firstScaleAfter}
 	wg.Go(func() { loop.Run(ctx) })
-	return &simulation{endpoint: endpoint, stop: stop}, nil
+	return &simulation{endpoint: endpoint, queueURL: queueURL, stop: stop}, nil
 }
 
 // firstScaleAfter is how soon after start the demo's first scale-in comes.

@@ -62,31 +62,10 @@ type ClientOptions struct {
 // attempt that serves urgent calls first (Limiter, WithUrgency), the observer middleware, and a
 // guard that keeps the SDK from cutting its own responses (addRequestBodyGuard).
 func NewClients(ctx context.Context, opts ClientOptions) (AutoScaling, ECS, error) {
-	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
-	if opts.HTTPClient != nil {
-		httpClient = opts.HTTPClient
-	}
-	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
-	if opts.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
-	}
-	if opts.Credentials != nil {
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(opts.Credentials))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	cfg, err := loadConfig(ctx, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading AWS configuration: %w", err)
+		return nil, nil, err
 	}
-	if cfg.Region == "" {
-		return nil, nil, fmt.Errorf("no AWS region configured: set AWS_REGION")
-	}
-	if opts.EndpointURL != "" {
-		cfg.BaseEndpoint = aws.String(opts.EndpointURL)
-	}
-	// Every call names the retryer of its own operation (operationRetryers); this one only serves
-	// a call that somehow does not.
-	cfg.Retryer = func() aws.Retryer { return newRetryer(opts) }
-
 	asMW := attemptMiddlewares(opts, newLimiter(opts))
 	ecsMW := attemptMiddlewares(opts, newLimiter(opts))
 	asClient := autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
@@ -215,4 +194,35 @@ func serviceLabel(id string) string {
 		return ServiceECS
 	}
 	return strings.ToLower(strings.ReplaceAll(id, " ", ""))
+}
+
+// loadConfig loads the AWS configuration every client shares (NewClients, NewSQSClient): the
+// standard chain with opts' HTTP client, region, credentials and endpoint overrides, and the
+// fallback retryer.
+func loadConfig(ctx context.Context, opts ClientOptions) (aws.Config, error) {
+	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
+	if opts.HTTPClient != nil {
+		httpClient = opts.HTTPClient
+	}
+	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
+	if opts.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
+	}
+	if opts.Credentials != nil {
+		loadOpts = append(loadOpts, config.WithCredentialsProvider(opts.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION")
+	}
+	if opts.EndpointURL != "" {
+		cfg.BaseEndpoint = aws.String(opts.EndpointURL)
+	}
+	// Every call names the retryer of its own operation (operationRetryers); this one only serves
+	// a call that somehow does not.
+	cfg.Retryer = func() aws.Retryer { return newRetryer(opts) }
+	return cfg, nil
 }

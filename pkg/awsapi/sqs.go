@@ -2,20 +2,20 @@ package awsapi
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// SQS lists the Amazon SQS operations the event consumer (pkg/events) calls, on its one queue.
+// SQS lists the Amazon SQS operations the event consumer (pkg/events) and the check call, on the
+// one queue.
 // IAM authorises DeleteMessageBatch as sqs:DeleteMessage, so the policy grants
 // sqs:ReceiveMessage and sqs:DeleteMessage.
 type SQS interface {
 	ReceiveMessage(ctx context.Context, params *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(ctx context.Context, params *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	// GetQueueAttributes is the check's reachability probe (`ecs-drainer check --queue-url`):
+	// it reads the QueueArn, which the hooks' NotificationTargetARN must name.
+	GetQueueAttributes(ctx context.Context, params *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
 var _ SQS = (*sqs.Client)(nil)
@@ -87,34 +87,6 @@ func NewSQSClient(ctx context.Context, opts ClientOptions) (SQS, error) {
 	return &sqsClient{c: c, retryers: newOperationRetryers(opts)}, nil
 }
 
-// loadConfig loads the AWS configuration with opts' overrides (the part of NewClients that every
-// client shares).
-func loadConfig(ctx context.Context, opts ClientOptions) (aws.Config, error) {
-	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
-	if opts.HTTPClient != nil {
-		httpClient = opts.HTTPClient
-	}
-	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
-	if opts.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
-	}
-	if opts.Credentials != nil {
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(opts.Credentials))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION")
-	}
-	if opts.EndpointURL != "" {
-		cfg.BaseEndpoint = aws.String(opts.EndpointURL)
-	}
-	cfg.Retryer = func() aws.Retryer { return newRetryer(opts) }
-	return cfg, nil
-}
-
 // sqsClient is the SQS SDK client with a retryer per operation.
 type sqsClient struct {
 	c        *sqs.Client
@@ -134,4 +106,8 @@ func (s *sqsClient) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 
 func (s *sqsClient) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, o ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	return s.c.DeleteMessageBatch(ctx, in, s.with("DeleteMessageBatch", o)...)
+}
+
+func (s *sqsClient) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, o ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	return s.c.GetQueueAttributes(ctx, in, s.with("GetQueueAttributes", o)...)
 }

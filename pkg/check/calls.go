@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
@@ -122,4 +123,22 @@ func errCode(err error) string {
 		return code
 	}
 	return codeRequestFailed
+}
+
+// countingSQS counts the check's SQS calls.
+type countingSQS struct {
+	r SQSReader
+	n *callCounter
+}
+
+func countingSQSOf(r SQSReader, n *callCounter) SQSReader {
+	if r == nil {
+		return nil
+	}
+	return &countingSQS{r: r, n: n}
+}
+
+func (q *countingSQS) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, o ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	q.n.add(actGetQueueAttributes)
+	return q.r.GetQueueAttributes(ctx, in, o...)
 }

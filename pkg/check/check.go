@@ -58,6 +58,8 @@ type Config struct {
 type Deps struct {
 	AutoScaling AutoScalingReader
 	ECS         ECSReader
+	// SQS reads the event queue; needed only with Config.QueueURL.
+	SQS SQSReader
 }
 
 // checker is one run of the check.
@@ -66,6 +68,7 @@ type checker struct {
 	rcfg reconciler.Config
 	as   AutoScalingReader
 	ecs  ECSReader
+	sqs  SQSReader // nil without a queue
 	rep  *Report
 	// perms collects permission results by action and scope, first result wins.
 	perms map[permKey]Permission
@@ -82,6 +85,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) *Report {
 		rcfg:  cfg.Reconciler,
 		as:    &countingAS{r: deps.AutoScaling, n: calls},
 		ecs:   &countingECS{r: deps.ECS, n: calls},
+		sqs:   countingSQSOf(deps.SQS, calls),
 		perms: map[permKey]Permission{},
 		rep: &Report{
 			SchemaVersion: SchemaVersion,
@@ -94,7 +98,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) *Report {
 	}
 	groups := c.checkGroups(ctx)
 	c.checkRegistration(ctx, groups)
-	c.rep.Queue = c.checkQueue(groups)
+	c.rep.Queue = c.checkQueue(ctx, groups)
 	c.noteWrites()
 	c.finish(groups)
 	c.rep.APICalls = calls.snapshot()

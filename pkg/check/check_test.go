@@ -30,6 +30,7 @@ import (
 // fleet is a simulator holding one of checktest's fleets, and the controller's clients for it.
 type fleet struct {
 	sim *awssim.Sim
+	url string // the simulator's endpoint
 	as  awsapi.AutoScaling
 	ecs awsapi.ECS
 	// fixtureAS and fixtureECS set the scene; their calls are not the check's.
@@ -78,7 +79,7 @@ func newFleet(t *testing.T, groups []checktest.Group) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fleet{sim: sim, as: as, ecs: ec, fixtureAS: fixtureAS, fixtureECS: fixtureECS}
+	return &fleet{sim: sim, url: srv.URL, as: as, ecs: ec, fixtureAS: fixtureAS, fixtureECS: fixtureECS}
 }
 
 // check runs the check with these flags through the given clients (the fleet's when nil) and

@@ -123,7 +123,11 @@ type NotSelected struct {
 type Queue struct {
 	Configured bool   `json:"configured"`
 	URL        string `json:"url"`
-	Status     string `json:"status"`
+	Status     string `json:"status"` // not configured, reachable, unreachable
+	// ARN is the queue's ARN once it could be read.
+	ARN string `json:"arn,omitempty"`
+	// HookTargets are the managed groups whose hook acted for notifies the queue.
+	HookTargets []string `json:"hookTargets,omitempty"`
 }
 
 // Permission is what one action's probe showed.

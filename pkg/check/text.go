@@ -211,7 +211,11 @@ func queueLine(q Queue) string {
 	if !q.Configured {
 		return q.Status + " (no --queue-url)"
 	}
-	return q.URL + ": " + q.Status
+	line := q.URL + ": " + q.Status
+	if q.Status == QueueStatusReachable {
+		line += fmt.Sprintf("; notified by the hooks of %d groups %v (EventBridge rules not checked)", len(q.HookTargets), q.HookTargets)
+	}
+	return line
 }
 
 func label(severity string) string {

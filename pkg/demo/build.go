@@ -50,7 +50,13 @@ const (
 // "http://127.0.0.1:4566") with fake static credentials. They retry throttles and injected 5xx
 // patiently, so building a fleet survives a simulator run with faults on.
 func NewClients(endpoint, region string) (*autoscaling.Client, *ecs.Client) {
-	cfg := aws.Config{
+	cfg := clientConfig(endpoint, region)
+	return autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
+}
+
+// clientConfig is the SDK configuration of the demo's clients of the simulator at endpoint.
+func clientConfig(endpoint, region string) aws.Config {
+	return aws.Config{
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(fakeAccessKey, fakeSecretKey, ""),
 		BaseEndpoint: aws.String(endpoint),
@@ -64,7 +70,6 @@ func NewClients(endpoint, region string) (*autoscaling.Client, *ecs.Client) {
 			})
 		},
 	}
-	return autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg)
 }
 
 // API limits the builder stays within.

@@ -112,6 +112,15 @@ func TestScaleInThroughEventBridge(t *testing.T) {
 	e.spotSignals()
 
 	// Every event reached the sink once, although each was delivered twice; all were deleted.
+	e.checkEachOnce(t)
+	e.waitFor("every message deleted", func() bool { v, f := e.queueState("events"); return v == 0 && f == 0 })
+}
+
+// checkEachOnce checks that every event reached the sink once although EventBridge delivered
+// each twice: the consumer counted one copy handled and one duplicate of each type, and nothing
+// malformed.
+func (e *env) checkEachOnce(t *testing.T) {
+	t.Helper()
 	seen := map[string]int{}
 	for _, h := range e.sink.all() {
 		seen[h.(hint).event().ID]++
@@ -136,7 +145,6 @@ func TestScaleInThroughEventBridge(t *testing.T) {
 	if n := e.received(metrics.EventSourceOther, metrics.EventTypeOther, metrics.EventResultMalformed); n != 0 {
 		t.Errorf("%d malformed messages, want 0", n)
 	}
-	e.waitFor("every message deleted", func() bool { v, f := e.queueState("events"); return v == 0 && f == 0 })
 }
 
 // lifecyclePattern is the lifecycle rule of config/cloudformation/ecs-drainer.yaml: the hook's
@@ -303,6 +311,8 @@ func TestAccessDenied(t *testing.T) {
 	e.refuse.Store(&throttled)
 	e.stepWhenWaiting(8 * time.Second)
 	e.waitFor("a throttled receive", func() bool { return e.queueErrors(metrics.QueueOpReceiveMessage, metrics.QueueErrorThrottling) == 1 })
+	// The failure is counted before it is logged: wait for the line rather than race it.
+	e.waitFor("the change of error logged", func() bool { return e.logs.count("Cannot receive from the event queue") >= 2 })
 	if n := e.logs.count("Cannot receive from the event queue"); n != 2 {
 		t.Errorf("receive failures logged %d times after the error changed, want twice", n)
 	}

@@ -85,6 +85,10 @@ type EventMetrics struct {
 	// LastReceiveSuccess is the Unix time of the last ReceiveMessage that succeeded, with or
 	// without messages.
 	LastReceiveSuccess prometheus.Gauge
+	// InstancesFoundByResync counts the instances a resync found in Terminating:Wait before
+	// their lifecycle event had reached the controller: each is a drain the event path did not
+	// start (EcsDrainerEventsNotArriving).
+	InstancesFoundByResync prometheus.Counter
 }
 
 // NewEventMetrics creates the event metrics, registers them on reg and sets every label
@@ -108,8 +112,12 @@ func NewEventMetrics(reg prometheus.Registerer) *EventMetrics {
 			Namespace: namespace, Name: "event_queue_last_receive_success_timestamp_seconds",
 			Help: "Unix time of the last successful ReceiveMessage on the event queue (a long poll returns at least every 20 s).",
 		}),
+		InstancesFoundByResync: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "instances_found_by_resync_total",
+			Help: "Instances a resync found in Terminating:Wait before their lifecycle event reached the controller (the event path did not start their drain).",
+		}),
 	}
-	reg.MustRegister(m.Received, m.LagSeconds, m.QueueErrors, m.LastReceiveSuccess)
+	reg.MustRegister(m.Received, m.LagSeconds, m.QueueErrors, m.LastReceiveSuccess, m.InstancesFoundByResync)
 	for source, types := range eventTypesBySource {
 		for _, typ := range types {
 			for _, r := range EventResults {

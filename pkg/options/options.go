@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ecs-drainer/ecs-drainer/pkg/events"
 	"github.com/ecs-drainer/ecs-drainer/pkg/options/envflag"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
 )
@@ -85,6 +86,7 @@ type Options struct {
 	AWSQPS               float64       // --aws-qps
 	AWSBurst             int           // --aws-burst
 	DryRun               bool          // --dry-run
+	QueueURL             string        // --queue-url; "" polls only
 	HTTPAddr             string        // --http-addr
 	LogFormat            string        // --log-format
 	LogLevel             string        // --log-level
@@ -161,6 +163,7 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.Float64Var(&o.AWSQPS, "aws-qps", 10, "client-side AWS request rate limit, requests per second")
 	fs.IntVar(&o.AWSBurst, "aws-burst", 20, "client-side AWS request burst")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "log what would be done, change nothing on AWS")
+	fs.StringVar(&o.QueueURL, "queue-url", "", "`URL` of an SQS queue fed by EventBridge rules or the hooks' notification target: drains start within a second of the event (default: poll only; polling stays on either way)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "`address` serving /metrics, /healthz, /readyz and the drains page (/ and /drains)")
 	fs.StringVar(&o.LogFormat, "log-format", LogFormatJSON, "json, or console for people (--simulate: console)")
 	fs.StringVar(&o.LogLevel, "log-level", LogLevelInfo, "info or debug")
@@ -222,6 +225,12 @@ func (o *Options) Validate() error {
 	o.checkSelection(v)
 	o.checkHooks(v)
 	o.checkLimits(v)
+	if err := o.EventsConfig().Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			// events.Config names the flag itself ("--queue-url ...").
+			v.bad("queue-url", "%s", strings.TrimPrefix(line, "--queue-url "))
+		}
+	}
 	for _, p := range o.ReconcilerConfig().Problems() {
 		if !v.reported[p.Setting] {
 			v.bad(p.Setting, "%s", p.Detail)
@@ -371,4 +380,10 @@ func (o *Options) ReconcilerConfig() reconciler.Config {
 		AWSQPS:               o.AWSQPS,
 		DryRun:               o.DryRun,
 	}
+}
+
+// EventsConfig converts the options into the event consumer's configuration (disabled when
+// --queue-url is empty).
+func (o *Options) EventsConfig() events.Config {
+	return events.Config{QueueURL: o.QueueURL}
 }

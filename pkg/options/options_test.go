@@ -183,6 +183,12 @@ func TestParseProblems(t *testing.T) {
 			},
 		},
 		{
+			// events.Config.Validate's words, under the flag and its variable.
+			name: "a FIFO queue from the environment",
+			env:  map[string]string{"QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo"},
+			want: []string{`--queue-url (QUEUE_URL) "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo" is a FIFO queue`},
+		},
+		{
 			name: "nothing to manage",
 			args: []string{"--asg-tag="},
 			want: []string{`--asg-tag (ASG_TAG) is empty and --asg-names (ASG_NAMES) names no group`},

@@ -142,6 +142,9 @@ type Controller struct {
 	// hand.
 	hbQueue  workqueue.TypedDelayingInterface[string]
 	hbActive atomic.Int32
+	// events is the event queue feeding the controller's hints (hints.go); zero without one. Set
+	// before Run, read-only after.
+	events EventQueue
 
 	mu sync.Mutex // guards everything below
 	// instances are the watched instances: in Terminating:Wait on a managed group with a usable hook,
@@ -153,6 +156,12 @@ type Controller struct {
 	// warned holds the keys of conditions already warned about, so each is logged once until it
 	// clears.
 	warned map[string]bool
+	// hinted holds the instances a terminating hint named, and when, until a resync watches them
+	// (the found-by-resync count, hints.go).
+	hinted map[string]time.Time
+	// unhinted holds the instances a resync watched before their hint came, from first sight
+	// until the hint or eventGrace (hints.go).
+	unhinted map[string]time.Time
 	// stopReason is the reason given to StopTask. It names this process, so a StopTask answer whose
 	// stoppedReason differs shows the task was already stopping (another replica, ECS) and the stop
 	// is not counted as this controller's.
@@ -192,6 +201,8 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		instances:   map[string]*instance{},
 		groups:      map[string]*groupState{},
 		warned:      map[string]bool{},
+		hinted:      map[string]time.Time{},
+		unhinted:    map[string]time.Time{},
 	}
 	replica := uuid.NewString()[:8]
 	c.stopReason = func(why string) string {
@@ -325,10 +336,27 @@ func (c *Controller) reconcile(ctx context.Context, it item) (result, error) {
 // discovery, the View's answered batches, a refused heartbeat, and Wake.
 func (c *Controller) enqueueInstance(id string) { c.queue.Add(item{kind: kindInstance, name: id}) }
 
-// Wake asks for a reconcile of an instance now, as an external hint (an event saying its state
+// Wake asks for a reconcile of an instance soon (within the batch window), as an external hint (an event saying its state
 // changed) rather than at its next poll. The reconcile is level-triggered, so a hint that changes
-// nothing costs nothing; an instance not watched yet is ignored (discovery finds new instances).
-func (c *Controller) Wake(instanceID string) { c.enqueueInstance(instanceID) }
+// nothing costs at most one shared container instance read (a read older than the hint is not
+// used); an instance not watched yet is ignored (discovery finds new instances).
+func (c *Controller) Wake(instanceID string) {
+	c.mu.Lock()
+	if inst := c.instances[instanceID]; inst != nil {
+		inst.hintedAt = c.clock.Now()
+	}
+	c.mu.Unlock()
+	c.wakeAfterHint(instanceID)
+}
+
+// wakeAfterHint enqueues a hinted instance after the batch window: one change sends several
+// events (a task stopping sends a task and a container instance change, and its neighbours' stop
+// at about the same time), and each look after a hint needs a container instance read newer than
+// the hint. Gathered, a burst costs one look per instance and one shared read per cluster rather
+// than one read per event, which under the client-side rate limit would delay them all.
+func (c *Controller) wakeAfterHint(id string) {
+	c.queue.AddAfter(item{kind: kindInstance, name: id}, c.batchWindow)
+}
 
 // WakeContainerInstance wakes the watched instance registered as the ECS container instance arn,
 // if there is one, and reports whether there was.
@@ -338,6 +366,7 @@ func (c *Controller) WakeContainerInstance(arn string) bool {
 	for _, inst := range c.instances {
 		if inst.reg.State == ecsview.Found && inst.reg.ARN == arn {
 			id = inst.id
+			inst.hintedAt = c.clock.Now()
 			break
 		}
 	}
@@ -345,7 +374,7 @@ func (c *Controller) WakeContainerInstance(arn string) bool {
 	if id == "" {
 		return false
 	}
-	c.enqueueInstance(id)
+	c.wakeAfterHint(id)
 	return true
 }
 

@@ -268,7 +268,10 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 		for _, id := range g.waiting {
 			if c.watchInstance(gs, name, id, start) {
 				waiting[id] = true
-				added += boolInt(c.instances[id].firstSeen.Equal(start))
+				if c.instances[id].firstSeen.Equal(start) {
+					added++
+					c.noteFirstSight(id, start)
+				}
 			}
 		}
 		gs.listedAt = start
@@ -281,6 +284,9 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 		if !waiting[id] {
 			inst.leftWait()
 		}
+	}
+	if c.eventsConfigured() {
+		c.sweepHints(start)
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.instances)) {
 		if inst := c.instances[id]; inst.gone || !inst.prog.completed {
@@ -313,13 +319,6 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 	}
 	inst.stillWaits(sel.hook, usable)
 	return true
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // resyncAfter is when discovery runs again: the resync period, or half the shortest heartbeat

@@ -136,8 +136,18 @@ type ControllerHealth struct {
 
 // EventQueueHealth is the state of a lifecycle event queue.
 type EventQueueHealth struct {
-	// LagSeconds is how far behind the oldest unprocessed event is.
+	// Receiving: the last ReceiveMessage succeeded.
+	Receiving bool `json:"receiving"`
+	// LastReceive is when a ReceiveMessage last succeeded; nil before the first.
+	LastReceive *time.Time `json:"lastReceive"`
+	// LastHandled is when an event was last given to the controller; nil before the first.
+	LastHandled *time.Time `json:"lastHandled"`
+	// LagSeconds is how late the last event handled was: from its own timestamp to its handling.
 	LagSeconds float64 `json:"lagSeconds"`
+	// Error is the last receive's error while receives fail ("" while they work), since
+	// FailingSince; meanwhile the controller finds terminating instances by polling only.
+	Error        string     `json:"error"`
+	FailingSince *time.Time `json:"failingSince"`
 }
 
 // Drains returns the drains in progress, the last drains that ended and the controller's health,
@@ -174,6 +184,7 @@ func (c *Controller) Drains() DrainsView {
 		ManagedASGs:         managed,
 		InstancesWatched:    watched,
 		DryRun:              c.cfg.DryRun,
+		EventQueue:          c.eventQueueHealth(),
 	}
 	if ns := c.lastResync.Load(); ns != 0 {
 		t := time.Unix(0, ns).UTC()

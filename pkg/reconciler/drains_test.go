@@ -267,7 +267,7 @@ func TestDrainsViewJSON(t *testing.T) {
 		"inProgress": {"instanceId", "asg", "hook", "cluster", "phase", "phaseText", "started", "ageSeconds", "tasksRunning", "tasksStopping", "nextHeartbeat", "drainDeadline", "timedOut"},
 		"ended":      {"instanceId", "asg", "cluster", "outcome", "outcomeText", "result", "started", "ended", "durationSeconds", "dryRun"},
 		"health":     {"ready", "lastResync", "resyncStale", "resyncPeriodSeconds", "managedAsgs", "instancesWatched", "dryRun", "eventQueue"},
-		"eventQueue": {"lagSeconds"},
+		"eventQueue": {"receiving", "lastReceive", "lastHandled", "lagSeconds", "error", "failingSince"},
 	}
 	objects := map[string]map[string]any{
 		"":           m,

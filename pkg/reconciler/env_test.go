@@ -91,6 +91,12 @@ func (e *env) start(cfg Config) *testController {
 func (e *env) startWith(cfg Config, f *faults, httpClient aws.HTTPClient) *testController {
 	e.t.Helper()
 	c, reg, m := e.newController(cfg, f, httpClient)
+	return e.run(c, reg, m, f)
+}
+
+// run runs a controller built by newController until the test ends (or stop is called).
+func (e *env) run(c *Controller, reg *prometheus.Registry, m *metrics.Metrics, f *faults) *testController {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tc := &testController{Controller: c, reg: reg, m: m, f: f, cancel: cancel, done: make(chan struct{})}
 	go func() {

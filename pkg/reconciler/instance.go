@@ -175,7 +175,12 @@ func (c *Controller) readContainerInstance(ctx context.Context, d *drainPass) (s
 			}
 		}
 	}
-	ci, err := c.view.ContainerInstance(ctx, cluster, arn, c.freshFor())
+	maxAge := c.freshFor()
+	if !inst.hintedAt.IsZero() {
+		// An event said the container instance changed since: a read from before it is stale.
+		maxAge = min(maxAge, c.clock.Since(inst.hintedAt))
+	}
+	ci, err := c.view.ContainerInstance(ctx, cluster, arn, maxAge)
 	if err != nil {
 		return step{}, err
 	}
@@ -374,6 +379,13 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 		}
 	}
 	c.view.ForgetTasks(tc.pending)
+	if len(still) > 0 && inst.hintedAt.After(tc.requestedAt) {
+		// An event came after this describe was asked for (the last task stopping, say): its
+		// answer may predate the change, so ask again rather than wait for the next poll.
+		tc.pending, tc.requestedAt = still, now
+		c.view.RequestTaskDescribe(cluster, still, inst.id)
+		return false, c.waitForBatch(), nil
+	}
 	tc.pending, tc.requestedAt, tc.checkedFor = still, time.Time{}, ci.FetchedAt
 	if len(still) == 0 {
 		return true, next, nil

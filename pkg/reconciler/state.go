@@ -32,6 +32,10 @@ type instance struct {
 
 	// Written by the heartbeat worker, through noteHeartbeat (followHook starts it afresh).
 	hb heartbeatState
+
+	// Written by Wake and WakeContainerInstance: when an event last said the instance changed.
+	// A container instance read older than that serves no decision (readContainerInstance).
+	hintedAt time.Time
 }
 
 // progress is what the controller has observed and done for one instance's drain. It is copied by

@@ -166,7 +166,7 @@ func newPage(v reconciler.DrainsView, ok bool, version string) page {
 		}
 	}
 	if q := h.EventQueue; q != nil {
-		p.Health.EventQueueLag, p.Health.EventQueueCSS = human(time.Duration(q.LagSeconds*float64(time.Second))), ""
+		p.Health.EventQueueLag, p.Health.EventQueueCSS = eventQueueCell(q, now)
 	}
 	p.InProgressN = len(v.InProgress)
 	if p.InProgressN > maxInProgressRows {
@@ -251,4 +251,22 @@ func human(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
+}
+
+// eventQueueCell says how the event queue is doing: failing (polling alone finds terminating
+// instances meanwhile), not received from yet, or the lag of the last event handled.
+func eventQueueCell(q *reconciler.EventQueueHealth, now time.Time) (text, css string) {
+	switch {
+	case q.Error != "":
+		since := ""
+		if q.FailingSince != nil {
+			since = " for " + human(now.Sub(*q.FailingSince))
+		}
+		return "failing" + since + " (polling only): " + q.Error, "bad"
+	case q.LastReceive == nil:
+		return "not received from yet", "warn"
+	case q.LastHandled == nil:
+		return "receiving, no event yet", ""
+	}
+	return human(time.Duration(q.LagSeconds * float64(time.Second))), ""
 }

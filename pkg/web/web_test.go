@@ -119,12 +119,20 @@ func TestPageShows(t *testing.T) {
 	}
 
 	// An event queue, once there is one, shows its lag; a stale resync says so.
+	recv := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	v := view()
-	v.Health.EventQueue = &reconciler.EventQueueHealth{LagSeconds: 3}
+	v.Health.EventQueue = &reconciler.EventQueueHealth{LagSeconds: 3, Receiving: true, LastReceive: &recv, LastHandled: &recv}
 	v.Health.ResyncStale = true
 	_, body = serve(Page(source(v, true), "v1.2.3"), "/")
 	if health := section(t, body, "health"); strings.Contains(health, "not configured") || !strings.Contains(health, "3s") || !strings.Contains(health, "(stale)") {
 		t.Errorf("health with an event queue lagging 3s and a stale resync:\n%s", health)
+	}
+	// A failing queue says so, with the error.
+	v = view()
+	v.Health.EventQueue = &reconciler.EventQueueHealth{Error: "AccessDenied: not allowed", FailingSince: &recv}
+	_, body = serve(Page(source(v, true), "v1.2.3"), "/")
+	if health := section(t, body, "health"); !strings.Contains(health, "polling only") || !strings.Contains(health, "AccessDenied") {
+		t.Errorf("health with a failing event queue:\n%s", health)
 	}
 	// Before the first resync: not ready, no resync yet, and nothing called stale.
 	v = view()

@@ -38,6 +38,7 @@ var ControllerActions = []string{
 	"ecs:TagResource",
 	"ecs:UpdateContainerInstancesState",
 	"sqs:DeleteMessage",
+	"sqs:GetQueueAttributes",
 	"sqs:ReceiveMessage",
 }
 
@@ -225,6 +226,7 @@ func TestIAMPolicyScopes(t *testing.T) {
 		{"ecs:TagResource", requireDrainTagOnContainerInstances},
 		{"sqs:ReceiveMessage", requireOneQueue},
 		{"sqs:DeleteMessage", requireOneQueue},
+		{"sqs:GetQueueAttributes", requireOneQueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {

@@ -64,7 +64,8 @@ func readYAML(t *testing.T, v any, parts ...string) {
 
 // knownMetrics reads the controller's metrics from pkg/metrics/testdata/metrics.golden (the exact
 // exposition of a fresh controller, checked against the code by pkg/metrics' tests) and returns
-// every series name a query may use: histograms with their _bucket, _sum and _count.
+// every series name a query may use: histograms with their _bucket, _sum and _count; plus the
+// event queue's metrics, which exist only with --queue-url.
 func knownMetrics(t *testing.T) []string {
 	t.Helper()
 	golden := string(readFile(t, "pkg", "metrics", "testdata", "metrics.golden"))
@@ -85,7 +86,7 @@ func knownMetrics(t *testing.T) []string {
 	if len(names) < 10 {
 		t.Fatalf("found only %d metrics in metrics.golden: %v; has its shape changed?", len(names), names)
 	}
-	return names
+	return append(names, eventMetricNames(t)...)
 }
 
 var metricRE = regexp.MustCompile(`\becs_drainer_[a-z0-9_]+`)

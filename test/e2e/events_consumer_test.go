@@ -231,6 +231,22 @@ type evResolver struct {
 
 var evSubVar = regexp.MustCompile(`\$\{([^}]+)\}`)
 
+// sub evaluates a !Sub of the refs.
+func (r evResolver) sub(n *yaml.Node) (any, error) {
+	var missing []string
+	s := evSubVar.ReplaceAllStringFunc(n.Value, func(m string) string {
+		v, ok := r.refs[m[2:len(m)-1]]
+		if !ok {
+			missing = append(missing, m)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("line %d: !Sub of unknown %v", n.Line, missing)
+	}
+	return s, nil
+}
+
 func (r evResolver) resolve(n *yaml.Node) (any, error) {
 	switch n.Tag {
 	case "!Ref":
@@ -240,18 +256,7 @@ func (r evResolver) resolve(n *yaml.Node) (any, error) {
 		}
 		return v, nil
 	case "!Sub":
-		var missing []string
-		s := evSubVar.ReplaceAllStringFunc(n.Value, func(m string) string {
-			v, ok := r.refs[m[2:len(m)-1]]
-			if !ok {
-				missing = append(missing, m)
-			}
-			return v
-		})
-		if len(missing) > 0 {
-			return nil, fmt.Errorf("line %d: !Sub of unknown %v", n.Line, missing)
-		}
-		return s, nil
+		return r.sub(n)
 	case "!If":
 		cond, ok := r.conds[n.Content[0].Value]
 		if len(n.Content) != 3 || !ok {

@@ -504,10 +504,8 @@ func promStart(t *testing.T, bin, targetAddr, alertmanagerAddr string) *promServ
 	cfg = promSubstituteOnce(t, "prometheus.yml", cfg, promTargetProd, fmt.Sprintf("targets: [%q]", targetAddr))
 	cfg = promSubstituteOnce(t, "prometheus.yml", cfg, promAlertmanagerProd, fmt.Sprintf("targets: [%q]", alertmanagerAddr))
 	rules := promTemplateAlerts(t, promReadFile(t, filepath.Join(root, "config", "prometheus", "alerts.yml")))
-	// rule_files in prometheus.yml names "alerts.yml" and "events-alerts.yml", relative to the
-	// configuration file; the event queue's rules are loaded as shipped.
-	events := promReadFile(t, filepath.Join(root, "config", "prometheus", "events-alerts.yml"))
-	promWriteFiles(t, dir, map[string]string{"prometheus.yml": cfg, "alerts.yml": rules, "events-alerts.yml": events})
+	// rule_files in prometheus.yml names "alerts.yml", relative to the configuration file.
+	promWriteFiles(t, dir, map[string]string{"prometheus.yml": cfg, "alerts.yml": rules})
 
 	addr, err := harness.FreeAddr()
 	if err != nil {
