@@ -352,7 +352,7 @@ func TestJSONSchema(t *testing.T) {
 		{"settings", doc["settings"], []string{"asgNames", "asgTag", "clusters", "drainTimeoutSeconds", "hookName", "manageHooks", "pollIntervalSeconds", "resyncPeriodSeconds"}},
 		{"group", first("groups"), []string{"defaultResult", "drainTimeoutSeconds", "ecsManagedDraining", "globalTimeoutSeconds", "heartbeatTimeoutSeconds", "hook", "hooks", "inServiceInstances", "instancesChecked", "name", "notRegistered", "registeredIn", "selectedBy", "verdict"}},
 		{"notSelected", first("notSelected"), []string{"name", "reason", "tagKey", "tagValue"}},
-		{"queue", doc["queue"], []string{"configured", "status", "url"}},
+		{"queue", doc["queue"], []string{"configured", "eventBridgeAllowed", "status", "url"}},
 		{"permission", first("permissions"), []string{"action", "code", "detail", "result", "scope"}},
 		{"registration", first("groups").(map[string]any)["registeredIn"].([]any)[0], []string{"cluster", "inScope", "instances"}},
 		{"hook", first("groups").(map[string]any)["hooks"].([]any)[0], []string{"defaultResult", "globalTimeoutSeconds", "heartbeatTimeoutSeconds", "name", "notificationTargetArn", "transition"}},

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/check/checktest"
@@ -52,9 +53,45 @@ func TestEventQueue(t *testing.T) {
 		t.Errorf("GetQueueAttributes calls %d, want 1", rep.APICalls[actGetQueueAttributes])
 	}
 
+	// The demo's queue has no policy: EventBridge cannot send to it, which costs the early end of
+	// drains (a note) while a hook notifies it, and every event (a warning) when none does.
+	wantProblems(t, rep, []Problem{{Severity: SeverityNote, Code: "queue-policy-no-eventbridge", Subject: "queue", Fix: "aws sqs set-queue-attributes"}})
+	if rep.Queue.EventBridgeAllowed {
+		t.Error("EventBridgeAllowed on a queue without a policy")
+	}
+	other, err := sqs.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(f.url),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")}).
+		CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("closed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = run(aws.ToString(other.QueueUrl))
+	wantProblems(t, rep, []Problem{{Severity: SeverityWarning, Code: "queue-closed", Subject: "queue", Fix: "aws sqs set-queue-attributes"}})
+
 	rep = run(q.URL + "-missing")
 	wantProblems(t, rep, []Problem{{Severity: SeverityFail, Code: "queue-unreachable", Subject: "queue", Fix: "aws sqs get-queue-url"}})
 	if rep.Queue.Status != QueueStatusUnreachable || rep.OK {
 		t.Errorf("missing queue: status %q, OK %v; want unreachable, not OK", rep.Queue.Status, rep.OK)
+	}
+}
+
+// TestQueuePolicy: the policies that let EventBridge send to a queue, and those that do not.
+func TestQueuePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy string
+		want         bool
+	}{
+		{"none", "", false},
+		{"not JSON", "{", false},
+		{"the stack's", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"arn:aws:sqs:us-east-1:123456789012:q","Condition":{"ArnEquals":{"aws:SourceArn":"arn:aws:events:us-east-1:123456789012:rule/r"}}}]}`, true},
+		{"one statement, lists", `{"Statement":{"Effect":"Allow","Principal":{"Service":["sns.amazonaws.com","events.amazonaws.com"]},"Action":["sqs:GetQueueUrl","sqs:*"]}}`, true},
+		{"denied", `{"Statement":[{"Effect":"Deny","Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage"}]}`, false},
+		{"another service", `{"Statement":[{"Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"sqs:SendMessage"}]}`, false},
+		{"another action", `{"Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:ReceiveMessage"}]}`, false},
+		{"an account principal", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sqs:SendMessage"}]}`, false},
+	} {
+		if got := policyAllowsEventBridge(tc.policy); got != tc.want {
+			t.Errorf("%s: policyAllowsEventBridge = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

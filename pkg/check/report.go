@@ -128,6 +128,8 @@ type Queue struct {
 	ARN string `json:"arn,omitempty"`
 	// HookTargets are the managed groups whose hook acted for notifies the queue.
 	HookTargets []string `json:"hookTargets,omitempty"`
+	// EventBridgeAllowed: the queue's policy lets EventBridge send to it.
+	EventBridgeAllowed bool `json:"eventBridgeAllowed"`
 }
 
 // Permission is what one action's probe showed.
