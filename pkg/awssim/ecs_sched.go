@@ -186,24 +186,47 @@ func (m *ecsModel) scheduleDaemon(svc *ecsService, now time.Time) {
 	svc.desiredCount = m.daemonDesired(svc)
 	var started []*ecsTask
 	for _, ci := range svc.cluster.instances {
-		var mine []*ecsTask
-		for _, t := range ci.tasks {
-			if t.service == svc && t.wanted() {
-				mine = append(mine, t)
-			}
-		}
 		switch ci.status {
 		case ciActive:
-			if t := m.daemonOnActive(svc, ci, mine, now); t != nil {
+			if ci.runsOnly(svc, svc.deployments[0]) {
+				continue // the common case, settled: looked at without gathering anything
+			}
+			if t := m.daemonOnActive(svc, ci, ci.wantedTasksOf(svc), now); t != nil {
 				started = append(started, t)
 			}
 		case ciDraining:
-			m.daemonOnDraining(svc, ci, mine, now)
+			m.daemonOnDraining(svc, ci, ci.wantedTasksOf(svc), now)
 		}
 	}
 	if len(started) > 0 {
 		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
 	}
+}
+
+// wantedTasksOf returns the service's tasks on the instance that are meant to run.
+func (ci *ecsContainerInstance) wantedTasksOf(svc *ecsService) []*ecsTask {
+	var mine []*ecsTask
+	for _, t := range ci.tasks {
+		if t.service == svc && t.wanted() {
+			mine = append(mine, t)
+		}
+	}
+	return mine
+}
+
+// runsOnly reports whether every task of the service meant to run on the instance is of
+// deployment d, and there is one: daemonOnActive would leave such an instance as it is.
+func (ci *ecsContainerInstance) runsOnly(svc *ecsService, d *ecsDeployment) bool {
+	n := 0
+	for _, t := range ci.tasks {
+		if t.service == svc && t.wanted() {
+			if t.deployment != d {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 // daemonOnActive keeps one task of the primary deployment on an ACTIVE instance, given the

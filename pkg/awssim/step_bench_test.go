@@ -2,6 +2,8 @@ package awssim_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +145,51 @@ func BenchmarkStep50kWaiting(b *testing.B) {
 	for b.Loop() {
 		e.clock.Step(50 * time.Millisecond)
 		e.sim.Step()
+	}
+}
+
+// BenchmarkStep50kDraining measures the ticks of fleet50k just after 5,000 instances waiting on a
+// hook (10 per group) are set DRAINING: the scheduler moves their tasks, which stop and start.
+// It reports the mean over the ticks run, from the first.
+func BenchmarkStep50kDraining(b *testing.B) {
+	e := buildTaskFleet(b, fleet50k)
+	e.scaleInEach(fleet50k, 10)
+	e.drainWaiting(fleet50k)
+	for b.Loop() {
+		e.clock.Step(50 * time.Millisecond)
+		e.sim.Step()
+	}
+}
+
+// drainWaiting sets the container instances of every instance in Terminating:Wait DRAINING, as
+// the controller would.
+func (e *asgEnv) drainWaiting(shape taskFleetShape) {
+	e.t.Helper()
+	ec := e.newECSClient()
+	for c := range shape.clusters {
+		cluster := fmt.Sprintf("c%02d", c)
+		var waiting []string
+		for g := range shape.groupsPerCluster {
+			for id, st := range e.states(fmt.Sprintf("%s-g%02d", cluster, g)) {
+				if st == "Terminating:Wait" {
+					waiting = append(waiting, id)
+				}
+			}
+		}
+		for chunk := range slices.Chunk(waiting, 100) {
+			list, err := ec.ListContainerInstances(e.t.Context(), &ecs.ListContainerInstancesInput{
+				Cluster: aws.String(cluster), Filter: aws.String("ec2InstanceId in [" + strings.Join(chunk, ",") + "]"),
+			})
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			for arns := range slices.Chunk(list.ContainerInstanceArns, 10) {
+				if _, err := ec.UpdateContainerInstancesState(e.t.Context(), &ecs.UpdateContainerInstancesStateInput{
+					Cluster: aws.String(cluster), ContainerInstances: arns, Status: ecstypes.ContainerInstanceStatusDraining,
+				}); err != nil {
+					e.t.Fatal(err)
+				}
+			}
+		}
 	}
 }
