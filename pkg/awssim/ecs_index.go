@@ -115,6 +115,52 @@ func addCount(counts map[string]int, k string, d int) {
 	}
 }
 
+// placement is an instance that can take a task of the service being placed, with what
+// pickInstance weighs: the service's live tasks there and the slots in use.
+type placement struct {
+	ci         *ecsContainerInstance
+	mine, used int
+}
+
+// less orders placements as pickInstance prefers them: fewest of the service's tasks, then fewest
+// slots in use, then oldest.
+func (p placement) less(o placement) bool { //nolint:unused // called by minHeap through its type constraint
+	return cmp.Or(cmp.Compare(p.mine, o.mine), cmp.Compare(p.used, o.used), cmp.Compare(p.ci.seq, o.ci.seq)) < 0
+}
+
+// placer returns a function that picks, each time it is called, the instance pickInstance would
+// pick for a task of svc, for the tasks the caller then places there at once: it weighs the
+// cluster's instances once and then keeps them in a heap, instead of weighing every instance for
+// every task. Only the picked instance changes between picks (by one task of svc holding a slot),
+// so the heap stays exact. The reference model picks with pickInstance itself.
+func (m *ecsModel) placer(svc *ecsService) func() *ecsContainerInstance {
+	if m.reference {
+		return func() *ecsContainerInstance { return m.pickInstance(svc.cluster, svc) }
+	}
+	var h minHeap[placement]
+	for _, ci := range svc.cluster.instances {
+		if used := ci.usedSlots(); ci.status == ciActive && used < ci.slots {
+			h = append(h, placement{ci: ci, mine: ci.liveTasksOf(svc), used: used})
+		}
+	}
+	heap.Init(&h)
+	return func() *ecsContainerInstance {
+		if len(h) == 0 {
+			return nil
+		}
+		p := h[0]
+		p.mine++ // the caller places one task of svc there, holding a slot
+		p.used++
+		if p.used < p.ci.slots {
+			h[0] = p
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+		return p.ci
+	}
+}
+
 // dueTasksByScan is dueTasks without the timer heap, for the reference model: every task, sorted.
 func (m *ecsModel) dueTasksByScan(now time.Time) []*ecsTask {
 	var due []*ecsTask

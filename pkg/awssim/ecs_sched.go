@@ -137,8 +137,9 @@ func (m *ecsModel) startReplicas(svc *ecsService, cur, old []*ecsTask, now time.
 		return cur
 	}
 	var started []*ecsTask
+	pick := m.placer(svc)
 	for range n {
-		ci := m.pickInstance(svc.cluster, svc)
+		ci := pick()
 		if ci == nil {
 			break
 		}
