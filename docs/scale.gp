@@ -2,10 +2,11 @@
 # instances (100 instances per group, 10 groups per cluster, 10% scaled in at once).
 # Regenerate with: gnuplot docs/scale.gp (writes docs/scale.png).
 $data << EOD
+# revision d9ab1a1, load average 1.5-1.8 at the start of each run
 # instances  peakRSSMiB  idleResyncCPUs  drainCPUms  drainCores
-1000         34.8        0.190           4.0         0.010
-10000        64.1        0.387           2.9         0.059
-50000        123.5       1.033           4.3         0.114
+1000         33.7        0.117           2.5         0.006
+10000        63.7        0.323           2.5         0.053
+50000        112.5       1.060           4.3         0.114
 EOD
 set terminal pngcairo size 1100,460 font "sans,11"
 set output "docs/scale.png"
