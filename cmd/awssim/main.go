@@ -304,6 +304,8 @@ func serve(ctx context.Context, c *config, log logr.Logger, listening func(strin
 	}
 	stopSim()
 	wg.Wait()
+	steps := sim.StepCosts()
+	log.Info("Stopped", "steps", steps.Steps, "stepMeanSeconds", steps.Mean().Seconds(), "stepMaxSeconds", steps.Max.Seconds())
 	return runErr
 }
 

@@ -66,14 +66,20 @@ type asgModel struct {
 
 	// Indexes kept up to date on every change, so that a tick and a describe stay cheap with
 	// tens of thousands of instances: most of a fleet sits InService with nothing to do.
-	sortedIDs []string                // keys of instances, sorted: the order describes page in
+	sortedIDs []string                // keys of instances, sorted: the order describes page in (see sorted)
+	idsStale  bool                    // instances launched since sortedIDs was sorted
 	timed     map[string]*asgInstance // instances with a timer running (see nextDue)
 	counts    map[string]int          // instances by lifecycle state
 
-	// The step in progress (see beginStep): transitions due by stepEnd, earliest first.
+	// queue holds every transition to come, earliest first: retime files one whenever an
+	// instance's next due time changes, so a step pops what fell due and never visits the
+	// instances at rest. The step in progress (see beginStep) takes the transitions due by stepEnd.
+	queue    dueQueue
 	stepping bool
 	stepEnd  time.Time
-	queue    dueQueue
+	// reference makes every step scan every timed instance instead of keeping the queue between
+	// steps, for the consistency test (index_test.go); nothing else sets it.
+	reference bool
 
 	ops map[string]func(queryParams) (any, *apiError) // see handlers
 }
@@ -222,12 +228,11 @@ func (m *asgModel) handle(op string, form url.Values) (any, *apiError) {
 }
 
 // The step of the Auto Scaling model is driven by Sim.stepLocked, which interleaves it with the
-// ECS model's timers: beginStep queues every instance with a transition due by the end of the
-// step, nextDue and fire process them one transition at a time in due-time order, and retime
-// queues transitions that become due within the step as earlier ones happen. Each transition
-// happens at the time it was due, not at the step's time, so the timeline is the same however
-// coarsely the clock is stepped. Ties go in instance ID order, so that the random draws (tokens,
-// IDs) repeat for a seed.
+// ECS model's timers: beginStep opens a step, nextDue and fire process the transitions due by its
+// end one at a time in due-time order, and retime queues transitions as instances change, some of
+// them due within the step as earlier ones happen. Each transition happens at the time it was due,
+// not at the step's time, so the timeline is the same however coarsely the clock is stepped. Ties
+// go in instance ID order, so that the random draws (tokens, IDs) repeat for a seed.
 
 // dueEntry is a transition of inst due at at.
 type dueEntry struct {
@@ -237,27 +242,21 @@ type dueEntry struct {
 
 // dueQueue is a min-heap of dueEntry by time, then instance ID. It may hold stale entries (an
 // instance retimed or gone since); nextDue skips them.
-type dueQueue []dueEntry
+type dueQueue = minHeap[dueEntry]
 
-func (q dueQueue) Len() int { return len(q) }
-func (q dueQueue) Less(i, j int) bool {
-	if c := q[i].at.Compare(q[j].at); c != 0 {
+func (e dueEntry) less(o dueEntry) bool { //nolint:unused // called by minHeap through its type constraint
+	if c := e.at.Compare(o.at); c != 0 {
 		return c < 0
 	}
-	return q[i].inst.id < q[j].inst.id
-}
-func (q dueQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *dueQueue) Push(x any)   { *q = append(*q, x.(dueEntry)) }
-func (q *dueQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
+	return e.inst.id < o.inst.id
 }
 
-// beginStep queues every transition due by end.
+// beginStep opens a step that ends at end.
 func (m *asgModel) beginStep(end time.Time) {
 	m.stepping, m.stepEnd = true, end
+	if !m.reference {
+		return
+	}
 	m.queue = m.queue[:0]
 	for _, inst := range m.timed {
 		if t, ok := inst.nextDue(); ok && !t.After(end) {
@@ -267,17 +266,24 @@ func (m *asgModel) beginStep(end time.Time) {
 	heap.Init(&m.queue)
 }
 
-// endStep stops queueing transitions.
+// endStep closes the step.
 func (m *asgModel) endStep() {
 	m.stepping = false
-	clear(m.queue) // drop the instance pointers
-	m.queue = m.queue[:0]
+	if m.reference {
+		clear(m.queue) // drop the instance pointers
+		m.queue = m.queue[:0]
+	}
 }
 
-// nextDue returns the earliest transition still due in this step.
+// nextDue returns the earliest transition due in this step. It drops the stale entries it meets:
+// a duplicate fires only when the instance is still due at that time, which is a transition of
+// its own (two hooks timing out at once).
 func (m *asgModel) nextDue() (dueEntry, bool) {
 	for len(m.queue) > 0 {
 		e := m.queue[0]
+		if e.at.After(m.stepEnd) {
+			return dueEntry{}, false
+		}
 		if t, ok := e.inst.nextDue(); ok && t.Equal(e.at) && m.instances[e.inst.id] == e.inst {
 			return e, true
 		}
@@ -311,6 +317,15 @@ func (m *asgModel) fire(e dueEntry) {
 	}
 }
 
+// sorted returns the IDs of the instances not yet Terminated, sorted.
+func (m *asgModel) sorted() []string {
+	if m.idsStale {
+		slices.Sort(m.sortedIDs)
+		m.idsStale = false
+	}
+	return m.sortedIDs
+}
+
 // countByLifecycleState feeds the awssim_instances gauge.
 func (m *asgModel) countByLifecycleState() map[string]int {
 	return maps.Clone(m.counts)
@@ -329,8 +344,8 @@ func (m *asgModel) setState(inst *asgInstance, state string) {
 	m.retime(inst)
 }
 
-// retime files the instance in the timed index when one of its timers runs, and during a step
-// queues a transition that falls due within it.
+// retime files the instance in the timed index when one of its timers runs, and queues its next
+// transition. Every change to an instance's timers calls it.
 func (m *asgModel) retime(inst *asgInstance) {
 	t, ok := inst.nextDue()
 	if !ok {
@@ -338,7 +353,7 @@ func (m *asgModel) retime(inst *asgInstance) {
 		return
 	}
 	m.timed[inst.id] = inst
-	if m.stepping && !t.After(m.stepEnd) {
+	if !m.reference || (m.stepping && !t.After(m.stepEnd)) {
 		heap.Push(&m.queue, dueEntry{at: t, inst: inst})
 	}
 }
@@ -450,8 +465,10 @@ func (m *asgModel) launch(g *asgGroup, at time.Time) {
 	m.launches++
 	m.instances[id] = inst
 	g.instances[id] = inst
-	i, _ := slices.BinarySearch(m.sortedIDs, id)
-	m.sortedIDs = slices.Insert(m.sortedIDs, i, id)
+	// Sorted when a describe needs it: inserting each of a large group's launches in order would
+	// move the whole slice every time.
+	m.sortedIDs = append(m.sortedIDs, id)
+	m.idsStale = true
 	m.setState(inst, statePending)
 }
 
@@ -586,7 +603,9 @@ func (m *asgModel) terminated(inst *asgInstance, at time.Time) {
 	delete(m.instances, inst.id)
 	delete(m.timed, inst.id)
 	delete(m.usedIDs, inst.id)
-	if i, ok := slices.BinarySearch(m.sortedIDs, inst.id); ok {
+	if m.idsStale {
+		m.sortedIDs = slices.DeleteFunc(m.sortedIDs, func(id string) bool { return id == inst.id })
+	} else if i, ok := slices.BinarySearch(m.sortedIDs, inst.id); ok {
 		m.sortedIDs = slices.Delete(m.sortedIDs, i, i+1)
 	}
 	m.counts[inst.state]--

@@ -535,7 +535,7 @@ func (m *asgModel) describeInstances(q queryParams) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	keys := m.sortedIDs
+	keys := m.sorted()
 	if len(ids) > 0 {
 		keys = selected(m.instances, ids)
 	}

@@ -58,6 +58,31 @@ func (e cqlAnd) eval(i *cqlInstance) bool { return e.l.eval(i) && e.r.eval(i) }
 func (e cqlOr) eval(i *cqlInstance) bool  { return e.l.eval(i) || e.r.eval(i) }
 func (e cqlNot) eval(i *cqlInstance) bool { return !e.e.eval(i) }
 
+// cqlEC2InstanceIDs returns the EC2 instance IDs outside of which the filter cannot hold, when
+// it names them (`ec2InstanceId == id`, `ec2InstanceId in [...]`, and those joined by and/or),
+// so that ListContainerInstances looks up those instances instead of testing every one. A nil
+// filter names none.
+func cqlEC2InstanceIDs(e cqlExpr) ([]string, bool) {
+	switch e := e.(type) {
+	case *cqlCond:
+		if e.subject == "ec2InstanceId" && (e.op == "==" || e.op == "in") {
+			return e.values, true
+		}
+	case cqlAnd:
+		if ids, ok := cqlEC2InstanceIDs(e.l); ok {
+			return ids, true
+		}
+		return cqlEC2InstanceIDs(e.r)
+	case cqlOr:
+		l, okL := cqlEC2InstanceIDs(e.l)
+		r, okR := cqlEC2InstanceIDs(e.r)
+		if okL && okR {
+			return slices.Concat(l, r), true
+		}
+	}
+	return nil, false
+}
+
 // cqlKind is the type of a subject's values.
 type cqlKind int
 

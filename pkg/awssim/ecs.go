@@ -7,9 +7,10 @@ package awssim
 // shapes, ecs_util.go ARNs, paging and tag checks, cql.go the cluster query language.
 
 import (
-	"cmp"
+	"container/heap"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -76,9 +77,23 @@ type ecsModel struct {
 
 	instances     []*ecsContainerInstance // creation order, INACTIVE ones until purged
 	instancesByID map[string]*ecsContainerInstance
+	// byEC2 holds the container instances of each EC2 instance, in creation order, INACTIVE ones
+	// until purged: an instance registers once, but after a forced deregistration it may again.
+	byEC2 map[string][]*ecsContainerInstance
 
 	tasks     []*ecsTask // creation order, STOPPED ones until their retention ends
 	tasksByID map[string]*ecsTask
+
+	// The indexes below keep a step proportional to what changed (ecs_index.go): counts by status
+	// for the gauges, the task timers due next, and the earliest time purge has work.
+	ciCounts   map[string]int // container instances by status
+	taskCounts map[string]int // tasks by lastStatus
+	timers     taskTimers
+	purgeAt    time.Time // zero: nothing retained ends its retention
+	// reference makes every step do the full work the indexes let it skip: scan every task for
+	// due timers, schedule every cluster, purge every step, and weigh every instance in placement.
+	// The consistency test runs a model with it against one without; nothing else sets it.
+	reference bool
 
 	handlers map[string]func([]byte) (any, *apiError)
 }
@@ -96,6 +111,13 @@ type ecsCluster struct {
 
 	services       []*ecsService          // creation order, including INACTIVE ones
 	servicesByName map[string]*ecsService // the newest service of each name
+
+	instances  []*ecsContainerInstance // creation order, INACTIVE ones until purged
+	active     int                     // ACTIVE container instances
+	taskCounts map[string]int          // tasks by lastStatus
+	// dirty says that something the service scheduler reads (a task, a container instance, a
+	// service) changed since its last pass over the cluster; a clean cluster is skipped.
+	dirty bool
 }
 
 type ecsTaskDef struct {
@@ -146,6 +168,7 @@ type ecsContainerInstance struct {
 	version        int64
 	tags           []ecsTag
 	tasks          []*ecsTask // every task placed here that is still retained
+	used           int        // tasks holding a slot (see usedSlots), kept by setLastStatus
 	// orphans counts tasks orphaned by a forced deregistration: ECS stopped tracking them but their
 	// containers still run on the host, so they die (host_terminated) when the host terminates.
 	orphans int
@@ -215,7 +238,10 @@ func newECSModel(s *Sim) *ecsModel {
 		clustersByName: map[string]*ecsCluster{},
 		families:       map[string][]*ecsTaskDef{},
 		instancesByID:  map[string]*ecsContainerInstance{},
+		byEC2:          map[string][]*ecsContainerInstance{},
 		tasksByID:      map[string]*ecsTask{},
+		ciCounts:       map[string]int{},
+		taskCounts:     map[string]int{},
 	}
 	// Each operation takes its decoded request and returns the response object or an *apiError. Messages follow ECS's where they are known; where they are
 	// not, they say plainly what is wrong.
@@ -293,20 +319,16 @@ func (t *ecsTask) dueAt() (time.Time, bool) {
 // step's timed transitions gives a task a new timer (hostTerminated stops tasks at once), so the
 // list is complete when taken.
 func (m *ecsModel) dueTasks(now time.Time) []*ecsTask {
+	if m.reference {
+		return m.dueTasksByScan(now)
+	}
 	var due []*ecsTask
-	for _, t := range m.tasks {
-		if at, ok := t.dueAt(); ok && !at.After(now) {
-			due = append(due, t)
+	for len(m.timers) > 0 && !m.timers[0].at.After(now) {
+		e := heap.Pop(&m.timers).(taskTimer)
+		if e.current() {
+			due = append(due, e.t)
 		}
 	}
-	slices.SortFunc(due, func(a, b *ecsTask) int {
-		x, _ := a.dueAt()
-		y, _ := b.dueAt()
-		if c := x.Compare(y); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
 	return due
 }
 
@@ -318,7 +340,7 @@ func (m *ecsModel) fireTask(t *ecsTask, at time.Time) {
 	}
 	switch t.lastStatus {
 	case taskPending:
-		t.lastStatus = taskRunning
+		m.setLastStatus(t, taskRunning)
 		t.startedAt = at
 		m.taskChanged(t, at)
 	case taskStopping:
@@ -330,6 +352,10 @@ func (m *ecsModel) fireTask(t *ecsTask, at time.Time) {
 // what has outlived its retention.
 func (m *ecsModel) schedule(now time.Time) {
 	for _, c := range m.clusters {
+		if !c.dirty && !m.reference {
+			continue // the last pass found nothing to do, and nothing changed since
+		}
+		c.dirty = false // before the pass: what the pass changes makes the next one look again
 		for _, svc := range c.services {
 			m.scheduleService(svc, now)
 		}
@@ -355,8 +381,9 @@ func (m *ecsModel) stopTask(t *ecsTask, now time.Time, label, code, reason strin
 		m.markStopped(t, now)
 		return
 	}
-	t.lastStatus = taskStopping
+	m.setLastStatus(t, taskStopping)
 	t.stopAt = now.Add(m.stopDelay(t.taskDef))
+	m.addTimer(t, t.stopAt)
 }
 
 // stopDelay is how long a started task takes to stop: its longest container stopTimeout, scaled.
@@ -370,12 +397,13 @@ func (m *ecsModel) markStopped(t *ecsTask, now time.Time) {
 	if !t.live() {
 		return
 	}
-	t.lastStatus = taskStopped
+	m.setLastStatus(t, taskStopped)
 	t.desiredStatus = taskStopped
 	if t.stoppingAt.IsZero() {
 		t.stoppingAt = now
 	}
 	t.stoppedAt = now
+	m.purgeBy(now.Add(m.s.opts.StoppedTaskRetention))
 	m.taskChanged(t, now)
 	m.s.taskStopped(t.stopLabel)
 	// The instance's timeline (debug.go) gets the time of its latest stop once it has a timeline,
@@ -390,59 +418,82 @@ func (m *ecsModel) markStopped(t *ecsTask, now time.Time) {
 }
 
 // purge forgets stopped tasks past their retention, INACTIVE container instances past the same
-// retention, services that finished deleting and deployments that have no task left.
+// retention, services that finished deleting and deployments that have no task left. It looks only
+// once purgeAt has come: before that, nothing retained has outlived its retention.
 func (m *ecsModel) purge(now time.Time) {
-	keep := m.s.opts.StoppedTaskRetention
-	expired := func(t *ecsTask) bool { return !t.live() && !now.Before(t.stoppedAt.Add(keep)) }
-	if slices.ContainsFunc(m.tasks, expired) {
-		m.tasks = slices.DeleteFunc(m.tasks, func(t *ecsTask) bool {
-			if !expired(t) {
-				return false
-			}
-			delete(m.tasksByID, t.id)
-			t.ci.tasks = slices.DeleteFunc(t.ci.tasks, func(x *ecsTask) bool { return x == t })
-			if t.service != nil {
-				t.service.tasks = slices.DeleteFunc(t.service.tasks, func(x *ecsTask) bool { return x == t })
-			}
-			return true
-		})
+	if !m.reference && (m.purgeAt.IsZero() || now.Before(m.purgeAt)) {
+		return
 	}
+	m.purgeAt = time.Time{}
+	keep := m.s.opts.StoppedTaskRetention
+	m.purgeTasks(now, keep)
+	m.purgeInstances(now, keep)
+	for _, c := range m.clusters {
+		m.purgeServices(c, now, keep)
+	}
+}
+
+// purgeInstances forgets the INACTIVE container instances past their retention. One is kept while
+// a task on it is retained or orphans wait for the host to die, so hostTerminated can still find
+// them.
+func (m *ecsModel) purgeInstances(now time.Time, keep time.Duration) {
 	m.instances = slices.DeleteFunc(m.instances, func(ci *ecsContainerInstance) bool {
-		// A container instance is kept while a task on it is retained or orphans wait for the host
-		// to die, so hostTerminated can still find them.
 		if ci.status != ciInactive || len(ci.tasks) > 0 || ci.orphans > 0 || now.Before(ci.inactiveAt.Add(keep)) {
+			if ci.status == ciInactive && now.Before(ci.inactiveAt.Add(keep)) {
+				m.purgeBy(ci.inactiveAt.Add(keep))
+			}
 			return false
 		}
-		delete(m.instancesByID, ci.id)
+		m.forgetInstance(ci)
 		return true
 	})
 	for _, c := range m.clusters {
-		c.services = slices.DeleteFunc(c.services, func(svc *ecsService) bool {
-			if svc.status != serviceInactive || len(svc.tasks) > 0 || now.Before(svc.updatedAt.Add(keep)) {
-				return false
-			}
-			if c.servicesByName[svc.name] == svc {
-				delete(c.servicesByName, svc.name)
-			}
-			return true
-		})
+		c.instances = slices.DeleteFunc(c.instances, func(ci *ecsContainerInstance) bool { return m.instancesByID[ci.id] != ci })
 	}
+}
+
+// purgeServices forgets the services of c that finished deleting past their retention.
+func (m *ecsModel) purgeServices(c *ecsCluster, now time.Time, keep time.Duration) {
+	c.services = slices.DeleteFunc(c.services, func(svc *ecsService) bool {
+		if svc.status != serviceInactive || len(svc.tasks) > 0 || now.Before(svc.updatedAt.Add(keep)) {
+			if svc.status == serviceInactive && now.Before(svc.updatedAt.Add(keep)) {
+				m.purgeBy(svc.updatedAt.Add(keep))
+			}
+			return false
+		}
+		if c.servicesByName[svc.name] == svc {
+			delete(c.servicesByName, svc.name)
+		}
+		return true
+	})
+}
+
+// purgeTasks forgets the stopped tasks past their retention, and notes when the next one ends.
+func (m *ecsModel) purgeTasks(now time.Time, keep time.Duration) {
+	m.tasks = slices.DeleteFunc(m.tasks, func(t *ecsTask) bool {
+		if t.live() {
+			return false
+		}
+		if end := t.stoppedAt.Add(keep); now.Before(end) {
+			m.purgeBy(end)
+			return false
+		}
+		delete(m.tasksByID, t.id)
+		m.countTask(t, t.lastStatus, -1)
+		t.ci.tasks = slices.DeleteFunc(t.ci.tasks, func(x *ecsTask) bool { return x == t })
+		if t.service != nil {
+			t.service.tasks = slices.DeleteFunc(t.service.tasks, func(x *ecsTask) bool { return x == t })
+		}
+		return true
+	})
 }
 
 func (m *ecsModel) countContainerInstancesByStatus() map[string]int {
-	out := map[string]int{}
-	for _, ci := range m.instances {
-		out[ci.status]++
-	}
-	return out
+	return maps.Clone(m.ciCounts)
 }
 
 func (m *ecsModel) countTasksByLastStatus() map[string]int {
-	out := map[string]int{}
-	for _, t := range m.tasks {
-		out[t.lastStatus]++
-	}
-	return out
+	return maps.Clone(m.taskCounts)
 }
 
 // registerInstance registers the agent of an EC2 instance in a cluster: an ACTIVE container
@@ -454,8 +505,8 @@ func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int, at
 	if c == nil {
 		return
 	}
-	for _, ci := range m.instances {
-		if ci.ec2InstanceID == ec2InstanceID && ci.status != ciInactive {
+	for _, ci := range m.byEC2[ec2InstanceID] {
+		if ci.status != ciInactive {
 			return
 		}
 	}
@@ -466,14 +517,17 @@ func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int, at
 		arn:            m.arn("container-instance/" + c.name + "/" + id),
 		cluster:        c,
 		ec2InstanceID:  ec2InstanceID,
-		status:         ciActive,
 		agentConnected: true,
 		slots:          max(slots, 0),
 		registeredAt:   at,
 		version:        1,
 	}
+	m.setCIStatus(ci, ciActive)
 	m.instances = append(m.instances, ci)
+	c.instances = append(c.instances, ci)
 	m.instancesByID[id] = ci
+	m.byEC2[ec2InstanceID] = append(m.byEC2[ec2InstanceID], ci)
+	c.dirty = true
 	m.announceInstance(ci, at)
 }
 
@@ -482,10 +536,7 @@ func (m *ecsModel) registerInstance(cluster, ec2InstanceID string, slots int, at
 // once. It returns how many tasks died that way.
 func (m *ecsModel) hostTerminated(ec2InstanceID string, now time.Time) int {
 	killed := 0
-	for _, ci := range m.instances {
-		if ci.ec2InstanceID != ec2InstanceID {
-			continue
-		}
+	for _, ci := range m.byEC2[ec2InstanceID] {
 		reason := fmt.Sprintf("Host EC2 (instance %s) terminated.", ec2InstanceID)
 		for _, t := range ci.tasks {
 			if !t.live() {
@@ -506,11 +557,13 @@ func (m *ecsModel) hostTerminated(ec2InstanceID string, now time.Time) int {
 		killed += ci.orphans
 		ci.orphans = 0
 		if ci.status != ciInactive || ci.agentConnected {
-			ci.status = ciInactive
+			m.setCIStatus(ci, ciInactive)
 			ci.agentConnected = false
 			ci.inactiveAt = now
 			m.instanceChanged(ci, now)
 		}
+		// Its orphans are gone: the instance may be purged once its retention ends.
+		m.purgeBy(ci.inactiveAt.Add(m.s.opts.StoppedTaskRetention))
 	}
 	return killed
 }

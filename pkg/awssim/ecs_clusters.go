@@ -33,6 +33,7 @@ func (m *ecsModel) createCluster(in *createClusterIn) (any, *apiError) {
 			createdAt:      m.s.now(),
 			tags:           in.Tags,
 			servicesByName: map[string]*ecsService{},
+			taskCounts:     map[string]int{},
 		}
 		m.clusters = append(m.clusters, c)
 		m.clustersByName[name] = c

@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,10 +37,7 @@ func (m *ecsModel) listContainerInstances(in *listContainerInstancesIn) (any, *a
 	}
 	out := listContainerInstancesOut{ContainerInstanceArns: []string{}}
 	var last int64
-	for _, ci := range m.instances {
-		if ci.cluster != c {
-			continue
-		}
+	for _, ci := range m.instanceCandidates(c, filter) {
 		// Without a status filter, every status but INACTIVE.
 		if (status == "" && ci.status == ciInactive) || (status != "" && ci.status != status) {
 			continue
@@ -58,6 +56,26 @@ func (m *ecsModel) listContainerInstances(in *listContainerInstancesIn) (any, *a
 		}
 	}
 	return out, nil
+}
+
+// instanceCandidates is the cluster's container instances that filter can match, in creation
+// order: the instances of the EC2 instance IDs a filter such as `ec2InstanceId in [...]` names,
+// found by index, or else every one.
+func (m *ecsModel) instanceCandidates(c *ecsCluster, filter cqlExpr) []*ecsContainerInstance {
+	ids, ok := cqlEC2InstanceIDs(filter)
+	if !ok {
+		return c.instances
+	}
+	var out []*ecsContainerInstance
+	for _, id := range ids {
+		for _, ci := range m.byEC2[id] {
+			if ci.cluster == c && !slices.Contains(out, ci) {
+				out = append(out, ci)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *ecsContainerInstance) int { return cmp.Compare(a.seq, b.seq) })
+	return out
 }
 
 // instanceFilters reads ListContainerInstances' status ("" for any but INACTIVE) and its cluster
@@ -181,7 +199,7 @@ func (m *ecsModel) updateContainerInstancesState(in *updateContainerInstancesSta
 
 // setInstanceStatus sets an ACTIVE or DRAINING container instance to the other status.
 func (m *ecsModel) setInstanceStatus(ci *ecsContainerInstance, status string, now time.Time) {
-	ci.status = status
+	m.setCIStatus(ci, status)
 	m.instanceChanged(ci, now)
 	if status != ciDraining {
 		return
@@ -237,19 +255,21 @@ func (m *ecsModel) deregisterContainerInstance(in *deregisterContainerInstanceIn
 		// service starts replacements), but their containers keep running on the host. They are
 		// counted when they really die, with the host (see hostTerminated).
 		t.desiredStatus = taskStopped
-		t.lastStatus = taskStopped
+		m.setLastStatus(t, taskStopped)
 		if t.stoppingAt.IsZero() {
 			t.stoppingAt = now
 		}
 		t.stoppedAt = now
+		m.purgeBy(now.Add(m.s.opts.StoppedTaskRetention))
 		t.stoppedReason = "Container instance deregistered; task orphaned."
 		t.version++
 		m.announceTask(t, now)
 		ci.orphans++
 	}
-	ci.status = ciInactive
+	m.setCIStatus(ci, ciInactive)
 	ci.agentConnected = false
 	ci.inactiveAt = now
+	m.purgeBy(now.Add(m.s.opts.StoppedTaskRetention))
 	m.instanceChanged(ci, now)
 	return map[string]any{"containerInstance": m.renderInstance(ci, false)}, nil
 }

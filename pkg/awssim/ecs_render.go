@@ -27,22 +27,13 @@ type clusterOut struct {
 
 func (m *ecsModel) renderCluster(c *ecsCluster, withTags bool) clusterOut {
 	out := clusterOut{ClusterArn: c.arn, ClusterName: c.name, Status: "ACTIVE"}
-	for _, ci := range m.instances {
-		if ci.cluster == c && ci.status != ciInactive {
+	for _, ci := range c.instances {
+		if ci.status != ciInactive {
 			out.RegisteredContainerInstancesCount++
 		}
 	}
-	for _, t := range m.tasks {
-		if t.cluster != c {
-			continue
-		}
-		switch t.lastStatus {
-		case taskRunning:
-			out.RunningTasksCount++
-		case taskPending:
-			out.PendingTasksCount++
-		}
-	}
+	out.RunningTasksCount = c.taskCounts[taskRunning]
+	out.PendingTasksCount = c.taskCounts[taskPending]
 	for _, svc := range c.services {
 		if svc.status == serviceActive {
 			out.ActiveServicesCount++
@@ -139,15 +130,7 @@ func (ci *ecsContainerInstance) taskCounts() (running, pending int) {
 }
 
 // usedSlots counts the tasks holding a slot: every non-daemon task until it reaches STOPPED.
-func (ci *ecsContainerInstance) usedSlots() int {
-	n := 0
-	for _, t := range ci.tasks {
-		if t.live() && !t.daemon() {
-			n++
-		}
-	}
-	return n
-}
+func (ci *ecsContainerInstance) usedSlots() int { return ci.used }
 
 func (m *ecsModel) renderInstance(ci *ecsContainerInstance, withTags bool) containerInstanceOut {
 	running, pending := ci.taskCounts()

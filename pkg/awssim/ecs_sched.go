@@ -25,17 +25,12 @@ func (m *ecsModel) newDeployment(svc *ecsService, now time.Time) {
 		updatedAt: now,
 	}
 	svc.deployments = append([]*ecsDeployment{d}, svc.deployments...)
+	svc.cluster.dirty = true
 }
 
 // daemonDesired is a daemon service's desired count: one task per ACTIVE instance of its cluster.
 func (m *ecsModel) daemonDesired(svc *ecsService) int {
-	n := 0
-	for _, ci := range m.instances {
-		if ci.cluster == svc.cluster && ci.status == ciActive {
-			n++
-		}
-	}
-	return n
+	return svc.cluster.active
 }
 
 // scheduleService is one pass of the service scheduler over a service.
@@ -48,6 +43,7 @@ func (m *ecsModel) scheduleService(svc *ecsService, now time.Time) {
 		if !slices.ContainsFunc(svc.tasks, (*ecsTask).live) {
 			svc.status = serviceInactive
 			svc.updatedAt = now
+			m.purgeBy(now.Add(m.s.opts.StoppedTaskRetention))
 		}
 		return
 	}
@@ -141,8 +137,9 @@ func (m *ecsModel) startReplicas(svc *ecsService, cur, old []*ecsTask, now time.
 		return cur
 	}
 	var started []*ecsTask
+	pick := m.placer(svc)
 	for range n {
-		ci := m.pickInstance(svc.cluster, svc)
+		ci := pick()
 		if ci == nil {
 			break
 		}
@@ -189,28 +186,48 @@ func (m *ecsModel) stopReplaced(svc *ecsService, cur, old []*ecsTask, now time.T
 func (m *ecsModel) scheduleDaemon(svc *ecsService, now time.Time) {
 	svc.desiredCount = m.daemonDesired(svc)
 	var started []*ecsTask
-	for _, ci := range m.instances {
-		if ci.cluster != svc.cluster {
-			continue
-		}
-		var mine []*ecsTask
-		for _, t := range ci.tasks {
-			if t.service == svc && t.wanted() {
-				mine = append(mine, t)
-			}
-		}
+	for _, ci := range svc.cluster.instances {
 		switch ci.status {
 		case ciActive:
-			if t := m.daemonOnActive(svc, ci, mine, now); t != nil {
+			if ci.runsOnly(svc, svc.deployments[0]) {
+				continue // the common case, settled: looked at without gathering anything
+			}
+			if t := m.daemonOnActive(svc, ci, ci.wantedTasksOf(svc), now); t != nil {
 				started = append(started, t)
 			}
 		case ciDraining:
-			m.daemonOnDraining(svc, ci, mine, now)
+			m.daemonOnDraining(svc, ci, ci.wantedTasksOf(svc), now)
 		}
 	}
 	if len(started) > 0 {
 		m.serviceEvent(svc, now, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.name, len(started), taskList(started)))
 	}
+}
+
+// wantedTasksOf returns the service's tasks on the instance that are meant to run.
+func (ci *ecsContainerInstance) wantedTasksOf(svc *ecsService) []*ecsTask {
+	var mine []*ecsTask
+	for _, t := range ci.tasks {
+		if t.service == svc && t.wanted() {
+			mine = append(mine, t)
+		}
+	}
+	return mine
+}
+
+// runsOnly reports whether every task of the service meant to run on the instance is of
+// deployment d, and there is one: daemonOnActive would leave such an instance as it is.
+func (ci *ecsContainerInstance) runsOnly(svc *ecsService, d *ecsDeployment) bool {
+	n := 0
+	for _, t := range ci.tasks {
+		if t.service == svc && t.wanted() {
+			if t.deployment != d {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 // daemonOnActive keeps one task of the primary deployment on an ACTIVE instance, given the
@@ -250,27 +267,37 @@ func (m *ecsModel) daemonOnDraining(svc *ecsService, ci *ecsContainerInstance, m
 func (m *ecsModel) pickInstance(c *ecsCluster, svc *ecsService) *ecsContainerInstance {
 	var best *ecsContainerInstance
 	bestMine, bestUsed := 0, 0
-	for _, ci := range m.instances {
-		if ci.cluster != c || ci.status != ciActive {
-			continue
-		}
+	for _, ci := range c.instances {
 		used := ci.usedSlots()
-		if used >= ci.slots {
+		if ci.status != ciActive || used >= ci.slots {
 			continue
 		}
-		mine := 0
-		if svc != nil {
-			for _, t := range ci.tasks {
-				if t.service == svc && t.live() {
-					mine++
-				}
-			}
+		if best != nil && bestMine == 0 && used >= bestUsed && !m.reference {
+			continue // cannot beat the best: it has none of the service's tasks and fewer or as many used
 		}
+		mine := ci.liveTasksOf(svc)
 		if best == nil || mine < bestMine || (mine == bestMine && used < bestUsed) {
 			best, bestMine, bestUsed = ci, mine, used
 		}
+		if bestMine == 0 && bestUsed == 0 && !m.reference {
+			break // nothing later can beat an empty instance: later ones are younger
+		}
 	}
 	return best
+}
+
+// liveTasksOf counts the service's tasks on the instance that have not stopped; none for no service.
+func (ci *ecsContainerInstance) liveTasksOf(svc *ecsService) int {
+	n := 0
+	if svc == nil {
+		return n
+	}
+	for _, t := range ci.tasks {
+		if t.service == svc && t.live() {
+			n++
+		}
+	}
+	return n
 }
 
 // newTask places a PENDING task on ci. It starts RUNNING after TaskStartDelay.
@@ -287,12 +314,13 @@ func (m *ecsModel) newTask(ci *ecsContainerInstance, td *ecsTaskDef, svc *ecsSer
 		deployment:    dep,
 		startedBy:     startedBy,
 		group:         group,
-		lastStatus:    taskPending,
 		desiredStatus: taskRunning,
 		createdAt:     now,
 		runAt:         now.Add(m.s.opts.TaskStartDelay),
 		version:       1,
 	}
+	m.setLastStatus(t, taskPending)
+	m.addTimer(t, t.runAt)
 	m.tasks = append(m.tasks, t)
 	m.tasksByID[id] = t
 	ci.tasks = append(ci.tasks, t)

@@ -189,6 +189,7 @@ func (m *ecsModel) updateService(in *updateServiceIn) (any, *apiError) {
 	now := m.s.now()
 	svc.desiredCount, svc.minHealthy, svc.maxPercent = desired, minHealthy, maxPercent
 	svc.updatedAt = now
+	svc.cluster.dirty = true
 	if td != svc.taskDef || in.ForceNewDeployment {
 		svc.taskDef = td
 		m.newDeployment(svc, now)
@@ -217,6 +218,7 @@ func (m *ecsModel) deleteService(in *deleteServiceIn) (any, *apiError) {
 	svc.status = serviceDraining
 	svc.desiredCount = 0
 	svc.updatedAt = now
+	svc.cluster.dirty = true
 	for _, t := range svc.tasks {
 		m.stopTask(t, now, StopReasonServiceScheduler, stopCodeScheduler, "Service "+svc.name+" deleted.")
 	}

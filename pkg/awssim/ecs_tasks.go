@@ -35,7 +35,7 @@ func (m *ecsModel) runTask(in *runTaskIn) (any, *apiError) {
 	if td == nil {
 		return nil, invalidParameter("TaskDefinition not found.")
 	}
-	if !slices.ContainsFunc(m.instances, func(ci *ecsContainerInstance) bool { return ci.cluster == c && ci.status == ciActive }) {
+	if c.active == 0 {
 		return nil, invalidParameter("No Container Instances were found in your cluster.")
 	}
 	group := in.Group
@@ -48,8 +48,8 @@ func (m *ecsModel) runTask(in *runTaskIn) (any, *apiError) {
 		ci := m.pickInstance(c, nil)
 		if ci == nil {
 			// As ECS reports a placement failure: one entry per instance that lacked resources.
-			for _, full := range m.instances {
-				if full.cluster == c && full.status == ciActive {
+			for _, full := range c.instances {
+				if full.status == ciActive {
 					out.Failures = append(out.Failures, ecsFailure{Arn: full.arn, Reason: "RESOURCE:MEMORY"})
 				}
 			}
@@ -143,7 +143,7 @@ func (m *ecsModel) listTasks(in *listTasksIn) (any, *apiError) {
 		return out, nil
 	}
 	var last int64
-	for _, t := range m.tasks {
+	for _, t := range f.candidates(m.tasks) {
 		if !f.match(t) {
 			continue
 		}
@@ -165,7 +165,20 @@ type taskFilter struct {
 	cluster                 *ecsCluster
 	desired                 string
 	svc                     *ecsService
+	ci                      *ecsContainerInstance
 	ciID, family, startedBy string
+}
+
+// candidates is the smallest retained list, in creation order, that holds every task f can match:
+// the instance's or the service's tasks when it names one, else every task.
+func (f *taskFilter) candidates(all []*ecsTask) []*ecsTask {
+	switch {
+	case f.ci != nil:
+		return f.ci.tasks
+	case f.svc != nil:
+		return f.svc.tasks
+	}
+	return all
 }
 
 func (f *taskFilter) match(t *ecsTask) bool {
@@ -213,7 +226,7 @@ func (m *ecsModel) listTasksFilter(c *ecsCluster, in *listTasksIn) (f *taskFilte
 			// No task can be on an instance this cluster does not have.
 			return nil, true, nil
 		}
-		f.ciID = ci.id
+		f.ci, f.ciID = ci, ci.id
 	}
 	return f, false, nil
 }

@@ -200,6 +200,7 @@ func eventDetail(resource any, fields map[string]bool, extra map[string]any, at 
 // ECS publishes a Container Instance State Change.
 func (m *ecsModel) instanceChanged(ci *ecsContainerInstance, at time.Time) {
 	ci.version++
+	ci.cluster.dirty = true // every change to an instance or its tasks passes here
 	m.announceInstance(ci, at)
 }
 

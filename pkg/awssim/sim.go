@@ -195,6 +195,8 @@ type Sim struct {
 	deny          map[string]bool   // operations answered access denied; see Faults.Deny
 	throttleRates map[string]Bucket // run-time bucket overrides; see Faults.ThrottleRates
 
+	steps StepCost // see StepCosts
+
 	timelines     map[string]*Timeline // by EC2 instance ID; see debug.go
 	timelineOrder []string             // instance IDs of timelines, oldest first from timelineHead
 	timelineHead  int
@@ -233,7 +235,40 @@ func (s *Sim) now() time.Time { return s.opts.Clock.Now() }
 func (s *Sim) Step() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Wall time, not the model's clock: this measures the simulator's own cost, which a fake clock
+	// does not see.
+	start := time.Now()
 	s.stepLocked()
+	s.steps.add(time.Since(start))
+	s.metrics.stepSeconds.Observe(time.Since(start).Seconds())
+}
+
+// StepCost is what the model's steps have cost in wall time, all of it under the model's lock.
+type StepCost struct {
+	Steps int
+	Total time.Duration
+	Max   time.Duration
+}
+
+func (c *StepCost) add(d time.Duration) {
+	c.Steps++
+	c.Total += d
+	c.Max = max(c.Max, d)
+}
+
+// Mean is the mean cost of a step.
+func (c StepCost) Mean() time.Duration {
+	if c.Steps == 0 {
+		return 0
+	}
+	return c.Total / time.Duration(c.Steps)
+}
+
+// StepCosts returns what the steps so far have cost.
+func (s *Sim) StepCosts() StepCost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.steps
 }
 
 // stepLocked advances the model to now. The timed transitions of Auto Scaling and ECS (instances
