@@ -21,15 +21,8 @@ func (a *app) runCheck(ctx context.Context, args []string) int {
 		a.printConfigError(err, "ecs-drainer check --help")
 		return exitConfig
 	}
-	switch {
-	case opts.Help:
-		if err := opts.PrintUsage(a.stdout); err != nil {
-			return exitFailed
-		}
-		return exitOK
-	case opts.Version:
-		a.printVersion()
-		return exitOK
+	if code, done := a.helpOrVersion(opts.Help, opts.Version, opts.PrintUsage); done {
+		return code
 	}
 	as, ecsClient, err := awsapi.NewClients(ctx, awsapi.ClientOptions{QPS: opts.AWSQPS, Burst: opts.AWSBurst})
 	if err != nil {

@@ -104,15 +104,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		a.printConfigError(err, "ecs-drainer --help")
 		return exitConfig
 	}
-	switch {
-	case opts.Help:
-		if err := opts.PrintUsage(a.stdout); err != nil {
-			return exitFailed
-		}
-		return exitOK
-	case opts.Version:
-		a.printVersion()
-		return exitOK
+	if code, done := a.helpOrVersion(opts.Help, opts.Version, opts.PrintUsage); done {
+		return code
 	}
 
 	log, flush := newLogger(opts.LogFormat, opts.LogLevel, a.stderr)
@@ -318,4 +311,19 @@ func shutdown(srv *http.Server, log logr.Logger, name string) {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error(err, "Stopping HTTP server", "server", name)
 	}
+}
+
+// helpOrVersion answers --help (with printUsage) or --version, and reports whether it did.
+func (a *app) helpOrVersion(help, version bool, printUsage func(io.Writer) error) (code int, done bool) {
+	switch {
+	case help:
+		if err := printUsage(a.stdout); err != nil {
+			return exitFailed, true
+		}
+		return exitOK, true
+	case version:
+		a.printVersion()
+		return exitOK, true
+	}
+	return 0, false
 }
