@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecs-drainer/ecs-drainer/internal/awstest"
 )
 
 // recorder is a RequestObserver keeping every observation.
@@ -77,14 +77,7 @@ const hooksOK = `<DescribeLifecycleHooksResponse xmlns="http://autoscaling.amazo
 
 func clients(t *testing.T, url string, opts ClientOptions) (AutoScaling, ECS) {
 	t.Helper()
-	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.IsolateConfig(t)
 	opts.EndpointURL = url
 	opts.Region = "us-east-1"
 	opts.Credentials = credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")

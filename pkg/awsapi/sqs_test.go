@@ -4,8 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecs-drainer/ecs-drainer/internal/awstest"
 )
 
 // sqsServer answers every SQS JSON request with the next canned reply (the last one repeats),
@@ -52,13 +52,7 @@ type sqsReply struct {
 
 func sqsClientFor(t *testing.T, url string, opts ClientOptions) SQS {
 	t.Helper()
-	empty := filepath.Join(t.TempDir(), "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.IsolateConfig(t)
 	opts.EndpointURL, opts.Region, opts.MaxBackoff = url, "us-east-1", time.Millisecond
 	opts.Credentials = credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")
 	c, err := NewSQSClient(t.Context(), opts)

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go"
 
+	"github.com/ecs-drainer/ecs-drainer/internal/awstest"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/check/checktest"
@@ -40,15 +39,7 @@ type fleet struct {
 
 func newFleet(t *testing.T, groups []checktest.Group) *fleet {
 	t.Helper()
-	empty := filepath.Join(t.TempDir(), "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	awstest.IsolateConfig(t)
 
 	sim := awssim.New(awssim.Options{Seed: 3, LaunchDelay: 10 * time.Millisecond, RegisterDelay: 10 * time.Millisecond})
 	srv := httptest.NewServer(sim.Handler())

@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/ecs-drainer/ecs-drainer/internal/awstest"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
@@ -101,13 +100,7 @@ func newEnv(t *testing.T, opts awssim.Options) *env {
 	}
 	e.asg, e.ecs, e.eb, e.sqs = autoscaling.NewFromConfig(cfg), ecs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 
-	empty := filepath.Join(t.TempDir(), "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.IsolateConfig(t)
 	client, err := awsapi.NewSQSClient(t.Context(), awsapi.ClientOptions{
 		EndpointURL: e.url, Region: "us-east-1", MaxBackoff: time.Millisecond,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),

@@ -5,8 +5,6 @@ package simtest
 
 import (
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/ecs-drainer/ecs-drainer/internal/awstest"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 )
 
@@ -45,16 +44,7 @@ func Credentials() aws.CredentialsProvider {
 // configuration.
 func Start(t *testing.T, opts awssim.Options) *Sim {
 	t.Helper()
-	empty := filepath.Join(t.TempDir(), "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_CONFIG_FILE", empty)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_CA_BUNDLE", "") // a CA bundle needs the SDK's own HTTP client; tests may bring theirs
+	awstest.IsolateConfig(t)
 
 	clk := clocktesting.NewFakeClock(Epoch)
 	opts.Clock = clk
