@@ -272,9 +272,12 @@ func logStart(log logr.Logger, opts *options.Options, httpAddr string) {
 		"clusters", clusters, "dryRun", opts.DryRun, "httpAddr", httpAddr,
 		"resyncPeriod", opts.ResyncPeriod.String(), "pollInterval", opts.PollInterval.String(),
 		"drainTimeout", opts.DrainTimeout.String(), "drainTimeoutAction", opts.DrainTimeoutAction,
-		"queueURL", opts.QueueURL)
+		"queueURL", opts.QueueURL, "rebalanceAction", opts.RebalanceAction)
 	if opts.DryRun {
 		log.Info("Dry run: nothing will be changed on AWS")
+	}
+	if opts.QueueURL == "" && opts.RebalanceAction != reconciler.RebalanceIgnore {
+		log.Info("--rebalance-action has no effect without --queue-url: rebalance recommendations come only as events", "rebalanceAction", opts.RebalanceAction)
 	}
 }
 

@@ -23,14 +23,16 @@ type EventRule struct {
 }
 
 // ControllerEvents selects every event the controller takes hints from: lifecycle actions and
-// terminations of Auto Scaling instances, and ECS container instance and task changes. (The
-// CloudFormation template splits these over several rules and narrows them to the managed groups,
-// hook and clusters; one broad rule suits a simulated account.)
+// terminations of Auto Scaling instances, ECS container instance and task changes, and EC2's Spot
+// interruption warnings and rebalance recommendations. (The CloudFormation template splits these
+// over several rules and narrows them to the managed groups, hook and clusters; one broad rule
+// suits a simulated account.)
 var ControllerEvents = EventRule{Name: "ecs-drainer-events", Pattern: map[string]any{
-	"source": []string{"aws.autoscaling", "aws.ecs"},
+	"source": []string{"aws.autoscaling", "aws.ecs", "aws.ec2"},
 	"detail-type": []string{
 		"EC2 Instance-terminate Lifecycle Action", "EC2 Instance Terminate Successful",
 		"ECS Container Instance State Change", "ECS Task State Change",
+		"EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation",
 	},
 }}
 

@@ -46,6 +46,8 @@ const (
 	// Why the controller stopped tasks (tasks_stopped_total{policy}).
 	PolicyStandaloneGrace = "standalone_grace"
 	PolicyDrainTimeout    = "drain_timeout"
+	// PolicySpotInterruption: standalone tasks on a Spot instance EC2 is reclaiming, stopped at once.
+	PolicySpotInterruption = "spot_interruption"
 
 	// Reconcile results (reconcile_total{result}).
 	ReconcileDone    = "done"
@@ -260,7 +262,7 @@ func (m *Metrics) initLabels() {
 	for _, a := range []string{ActionStopTasks, ActionContinue, ActionAbandon} {
 		m.DrainTimeouts.WithLabelValues(a)
 	}
-	for _, p := range []string{PolicyStandaloneGrace, PolicyDrainTimeout} {
+	for _, p := range []string{PolicyStandaloneGrace, PolicyDrainTimeout, PolicySpotInterruption} {
 		m.TasksStopped.WithLabelValues(p)
 	}
 	for _, r := range []string{ReconcileDone, ReconcileRequeue, ReconcileError} {

@@ -56,7 +56,7 @@ func TestMetricsNamesAndZeroes(t *testing.T) {
 		"ecs_drainer_lifecycle_actions_completed_total":     4,
 		"ecs_drainer_drain_timeouts_total":                  3,
 		"ecs_drainer_heartbeats_total":                      1,
-		"ecs_drainer_tasks_stopped_total":                   2,
+		"ecs_drainer_tasks_stopped_total":                   3,
 		"ecs_drainer_reconcile_total":                       3,
 		"ecs_drainer_reconcile_duration_seconds":            1,
 		"ecs_drainer_aws_requests_total":                    1,

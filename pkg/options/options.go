@@ -82,6 +82,7 @@ type Options struct {
 	StandaloneTaskGrace  time.Duration // --standalone-task-grace
 	DrainTimeout         time.Duration // --drain-timeout
 	DrainTimeoutAction   string        // --drain-timeout-action
+	RebalanceAction      string        // --rebalance-action
 	Workers              int           // --workers
 	AWSQPS               float64       // --aws-qps
 	AWSBurst             int           // --aws-burst
@@ -159,6 +160,7 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&o.StandaloneTaskGrace, "standalone-task-grace", 5*time.Minute, "how long standalone tasks may keep running on a draining instance before they are stopped (--simulate: 45s)")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", time.Hour, "longest a drain may take before --drain-timeout-action")
 	fs.StringVar(&o.DrainTimeoutAction, "drain-timeout-action", reconciler.DrainTimeoutStopTasks, "when a drain times out: stop-tasks, continue or abandon")
+	fs.StringVar(&o.RebalanceAction, "rebalance-action", reconciler.RebalanceIgnore, "on an EC2 rebalance recommendation (needs --queue-url): ignore (log and count), or drain (set the container instance DRAINING early)")
 	fs.IntVar(&o.Workers, "workers", 4, "instances reconciled in parallel")
 	fs.Float64Var(&o.AWSQPS, "aws-qps", 10, "client-side AWS request rate limit, requests per second")
 	fs.IntVar(&o.AWSBurst, "aws-burst", 20, "client-side AWS request burst")
@@ -376,6 +378,7 @@ func (o *Options) ReconcilerConfig() reconciler.Config {
 		StandaloneTaskGrace:  o.StandaloneTaskGrace,
 		DrainTimeout:         o.DrainTimeout,
 		DrainTimeoutAction:   o.DrainTimeoutAction,
+		RebalanceAction:      o.RebalanceAction,
 		Workers:              o.Workers,
 		AWSQPS:               o.AWSQPS,
 		DryRun:               o.DryRun,

@@ -34,6 +34,7 @@ func TestParseDefaults(t *testing.T) {
 		StandaloneTaskGrace:  5 * time.Minute,
 		DrainTimeout:         time.Hour,
 		DrainTimeoutAction:   "stop-tasks",
+		RebalanceAction:      "ignore",
 		Workers:              4,
 		AWSQPS:               10,
 	}

@@ -30,6 +30,21 @@ const (
 // DrainTimeoutActions are the values Config.DrainTimeoutAction accepts.
 var DrainTimeoutActions = []string{DrainTimeoutStopTasks, DrainTimeoutContinue, DrainTimeoutAbandon}
 
+// Rebalance recommendation actions (Config.RebalanceAction, --rebalance-action).
+const (
+	// RebalanceIgnore logs and counts an EC2 Instance Rebalance Recommendation and does nothing
+	// more: a group with Capacity Rebalancing replaces the instance through its terminating hook,
+	// which drains it as any scale-in.
+	RebalanceIgnore = "ignore"
+	// RebalanceDrain sets the container instance DRAINING at the recommendation, so ECS moves its
+	// service tasks off before an interruption; the rest of the drain waits for the lifecycle
+	// action (or a Spot interruption warning).
+	RebalanceDrain = "drain"
+)
+
+// RebalanceActions are the values Config.RebalanceAction accepts.
+var RebalanceActions = []string{RebalanceIgnore, RebalanceDrain}
+
 // timeoutActionLabel is the drain_timeouts_total action label of a drain timeout action.
 func timeoutActionLabel(action string) string {
 	return map[string]string{
@@ -72,6 +87,9 @@ type Config struct {
 	// sizes the heartbeat workers (HeartbeatWorkersFor) and is what heartbeats due are weighed
 	// against before they fall behind.
 	AWSQPS float64
+	// RebalanceAction is what an EC2 Instance Rebalance Recommendation for an instance of a
+	// managed group does: RebalanceIgnore or RebalanceDrain.
+	RebalanceAction string
 	// DryRun logs every write it would make and makes none.
 	DryRun bool
 }
@@ -124,6 +142,9 @@ func (c Config) Problems() []Problem {
 	}
 	if !slices.Contains(DrainTimeoutActions, c.DrainTimeoutAction) {
 		bad("drain-timeout-action", "is %q: must be one of %s", c.DrainTimeoutAction, strings.Join(DrainTimeoutActions, ", "))
+	}
+	if !slices.Contains(RebalanceActions, c.RebalanceAction) {
+		bad("rebalance-action", "is %q: must be one of %s", c.RebalanceAction, strings.Join(RebalanceActions, ", "))
 	}
 	if c.Workers < 1 {
 		bad("workers", "is %d: must be at least 1", c.Workers)

@@ -162,6 +162,9 @@ type Controller struct {
 	// unhinted holds the instances a resync watched before their hint came, from first sight
 	// until the hint or eventGrace (hints.go).
 	unhinted map[string]time.Time
+	// early holds the instances to drain ahead of their lifecycle action (Spot interruption
+	// warnings, rebalance recommendations; spot.go), until they are no longer watched.
+	early map[string]earlyDrain
 	// stopReason is the reason given to StopTask. It names this process, so a StopTask answer whose
 	// stoppedReason differs shows the task was already stopping (another replica, ECS) and the stop
 	// is not counted as this controller's.
@@ -203,6 +206,7 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		warned:      map[string]bool{},
 		hinted:      map[string]time.Time{},
 		unhinted:    map[string]time.Time{},
+		early:       map[string]earlyDrain{},
 	}
 	replica := uuid.NewString()[:8]
 	c.stopReason = func(why string) string {

@@ -24,6 +24,8 @@ type listedGroup struct {
 	// why says what selected it: the tag, or its name in --asg-names.
 	why     string
 	waiting []string // instances in Terminating:Wait
+	// early are the instances to drain early (spot.go) that are still in service.
+	early []string
 }
 
 const (
@@ -57,7 +59,10 @@ const (
 func (c *Controller) resync(ctx context.Context) (result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	start := c.clock.Now()
-	listed, err := c.listGroups(ctx)
+	c.mu.Lock()
+	early := c.earlyIDs()
+	c.mu.Unlock()
+	listed, err := c.listGroups(ctx, early)
 	if err != nil {
 		// Retried with backoff, but no later than a normal resync would have come.
 		c.mu.Lock()
@@ -104,7 +109,7 @@ func (c *Controller) resync(ctx context.Context) (result, error) {
 }
 
 // groupsToConfirm are the listed groups whose hooks must be read now: those with an instance
-// waiting that is not watched yet (first sight: the hook it waits on and its timeouts are
+// waiting that is not watched yet, or drained early and waiting on no hook yet (first sight: the hook it waits on and its timeouts are
 // confirmed before it is acted on), and, at most hookProbesPerResync of them, those with instances
 // in hand whose description is older than busyHookTTL or could not be read.
 func (c *Controller) groupsToConfirm(listed map[string]*listedGroup, now time.Time) []string {
@@ -115,7 +120,7 @@ func (c *Controller) groupsToConfirm(listed map[string]*listedGroup, now time.Ti
 		gs := c.groups[name]
 		fresh := gs != nil && gs.known() && now.Sub(gs.hooksAt) < busyHookTTL
 		switch {
-		case slices.ContainsFunc(g.waiting, func(id string) bool { return c.instances[id] == nil }):
+		case slices.ContainsFunc(g.waiting, func(id string) bool { return c.instances[id] == nil || !c.instances[id].hasAction() }):
 			firstSight = append(firstSight, name)
 		case !fresh && slices.ContainsFunc(g.waiting, func(id string) bool { return !c.instances[id].prog.completed }):
 			stale = append(stale, name)
@@ -246,9 +251,10 @@ func (c *Controller) warnHookSelection(log logr.Logger, name string, sel hookSel
 	}
 }
 
-// watch starts watching the instances that entered Terminating:Wait on a group with a usable hook,
-// follows the hook of those already watched, and marks gone those that wait no more. It returns the
-// instances to enqueue, how many wait, and how many are new.
+// watch starts watching the instances that entered Terminating:Wait on a group with a usable hook
+// (and those to drain early, spot.go), follows the hook of those already watched, and marks gone
+// those that wait no more. It returns the instances to enqueue, how many are watched, and how many
+// are new in Terminating:Wait.
 func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (todo []string, watched, added int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -258,48 +264,61 @@ func (c *Controller) watch(listed map[string]*listedGroup, start time.Time) (tod
 			c.view.ForgetGroup(name)
 		}
 	}
-	waiting := map[string]bool{}
-	for name, g := range listed {
-		gs := c.groups[name]
-		if gs == nil {
-			gs = &groupState{} // its hooks could not be described yet
-			c.groups[name] = gs
-		}
-		for _, id := range g.waiting {
-			if c.watchInstance(gs, name, id, start) {
-				waiting[id] = true
-				if c.instances[id].firstSeen.Equal(start) {
-					added++
-					c.noteFirstSight(id, start)
-				}
-			}
-		}
-		gs.listedAt = start
-		gs.prevWaiting = make(map[string]bool, len(g.waiting))
-		for _, id := range g.waiting {
-			gs.prevWaiting[id] = true
-		}
+	kept := map[string]bool{}
+	for _, g := range listed {
+		added += c.watchGroup(g, start, kept)
 	}
 	for id, inst := range c.instances {
-		if !waiting[id] {
+		if !kept[id] {
 			inst.leftWait()
 		}
 	}
 	if c.eventsConfigured() {
 		c.sweepHints(start)
 	}
+	c.sweepEarly(start)
 	for _, id := range slices.Sorted(maps.Keys(c.instances)) {
 		if inst := c.instances[id]; inst.gone || !inst.prog.completed {
 			todo = append(todo, id)
 		}
 	}
-	return todo, len(waiting), added
+	return todo, len(kept), added
+}
+
+// watchGroup watches the instances of one listed group, adds them to kept, and returns how many
+// are new in Terminating:Wait. Called with c.mu held.
+func (c *Controller) watchGroup(g *listedGroup, start time.Time, kept map[string]bool) (added int) {
+	gs := c.groups[g.name]
+	if gs == nil {
+		gs = &groupState{} // its hooks could not be described yet
+		c.groups[g.name] = gs
+	}
+	for _, id := range g.waiting {
+		if c.watchInstance(gs, g.name, id, start) {
+			kept[id] = true
+			if c.instances[id].firstSeen.Equal(start) {
+				added++
+				c.noteFirstSight(id, start)
+			}
+		}
+	}
+	for _, id := range g.early {
+		if c.watchEarly(g.name, id, start) {
+			kept[id] = true
+		}
+	}
+	gs.listedAt = start
+	gs.prevWaiting = make(map[string]bool, len(g.waiting))
+	for _, id := range g.waiting {
+		gs.prevWaiting[id] = true
+	}
+	return added
 }
 
 // watchInstance watches one instance waiting on a group and reports whether it is watched. A new
 // instance needs the group's hook to be usable; one already watched keeps its hook even while the
 // group's hooks are ambiguous (a rename in progress) or cannot be read, and follows a new usable
-// hook. Called with c.mu held.
+// hook. An instance drained early takes up its lifecycle action here. Called with c.mu held.
 func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Time) bool {
 	sel := gs.selection
 	usable := !gs.hooksAt.IsZero() && sel.problem == hookOK
@@ -308,16 +327,26 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 		if !usable {
 			return false
 		}
+		inst = &instance{id: id, asg: asg, firstSeen: start}
+		c.instances[id] = inst
+	}
+	if e := c.early[id]; e.set() && !inst.early.set() {
+		inst.early = e // a warning for an instance already waiting
+	}
+	switch {
+	case inst.hasAction():
+		inst.stillWaits(sel.hook, usable)
+	case usable:
 		// The previous listing showed the group without this instance waiting, so the lifecycle
 		// action started after that listing began.
 		after := gs.listedAt
 		if gs.prevWaiting[id] {
 			after = time.Time{}
 		}
-		c.instances[id] = &instance{id: id, asg: asg, hook: sel.hook, firstSeen: start, enteredAfter: after}
-		return true
+		inst.takeAction(sel.hook, start, after)
+	default:
+		inst.gone = false // drained early, waiting on no hook acted for: nothing to complete
 	}
-	inst.stillWaits(sel.hook, usable)
 	return true
 }
 
@@ -391,14 +420,21 @@ func (c *Controller) noteSelection(log logr.Logger, listed map[string]*listedGro
 	}
 }
 
-// listGroups lists the managed groups with the instances waiting on them (visitSelectedGroups).
-func (c *Controller) listGroups(ctx context.Context) (map[string]*listedGroup, error) {
+// listGroups lists the managed groups with the instances waiting on them (visitSelectedGroups),
+// and those of early that are still in service or standby.
+func (c *Controller) listGroups(ctx context.Context, early map[string]bool) (map[string]*listedGroup, error) {
 	groups := map[string]*listedGroup{}
 	err := visitSelectedGroups(ctx, c.as, c.cfg, func(g *astypes.AutoScalingGroup, why string) {
 		lg := &listedGroup{name: aws.ToString(g.AutoScalingGroupName), why: why}
 		for _, in := range g.Instances {
-			if in.LifecycleState == astypes.LifecycleStateTerminatingWait {
-				lg.waiting = append(lg.waiting, aws.ToString(in.InstanceId))
+			id := aws.ToString(in.InstanceId)
+			switch in.LifecycleState {
+			case astypes.LifecycleStateTerminatingWait:
+				lg.waiting = append(lg.waiting, id)
+			case astypes.LifecycleStateInService, astypes.LifecycleStateStandby:
+				if early[id] {
+					lg.early = append(lg.early, id)
+				}
 			}
 		}
 		groups[lg.name] = lg

@@ -7,8 +7,8 @@
 //
 // One rate-limited workqueue, served by processNext (controller.go), holds:
 //
-//   - discovery: lists the managed groups, reads their hooks, watches the instances waiting and
-//     enqueues them (discovery.go, hooks.go, selection.go);
+//   - discovery: lists the managed groups, reads their hooks, watches the instances waiting (and
+//     those a Spot warning drains early, spot.go) and enqueues them (discovery.go, hooks.go);
 //   - instance/<id>: one instance's drain, the ordered steps of drainSteps (instance.go);
 //   - resolve, drain/<cluster>, tasks/<cluster>: the shared ECS calls of the ecsview.View, run by
 //     View.Flush.

@@ -36,6 +36,7 @@ const (
 	PhaseTimedOutStopping  = "timed_out_stopping_tasks"
 	PhaseCompleting        = "completing"
 	PhaseCheckingLifecycle = "checking_lifecycle_action"
+	PhaseDrainedEarly      = "drained_awaiting_termination" // drained ahead of its lifecycle action
 )
 
 var phaseTexts = map[string]string{
@@ -46,6 +47,7 @@ var phaseTexts = map[string]string{
 	PhaseTimedOutStopping:  "timed out: stopping tasks",
 	PhaseCompleting:        "completing the lifecycle action",
 	PhaseCheckingLifecycle: "heartbeat refused: checking the lifecycle action",
+	PhaseDrainedEarly:      "drained: waiting for Auto Scaling to terminate it",
 }
 
 // outcomeTexts word how a drain ended (EndedDrain.Outcome, a drain_duration_seconds outcome).
@@ -75,7 +77,11 @@ type DrainsView struct {
 type DrainInProgress struct {
 	InstanceID string `json:"instanceId"`
 	ASG        string `json:"asg"`
-	Hook       string `json:"hook"`
+	// Hook is the lifecycle hook holding it; "" for an early drain not held by one yet.
+	Hook string `json:"hook"`
+	// Early says why it is drained ahead of its lifecycle action ("spot interruption",
+	// "rebalance recommendation"); "" for a drain that started on the hook.
+	Early string `json:"early,omitempty"`
 	// Cluster is the cluster ARN of its container instance; "" until looked up.
 	Cluster   string `json:"cluster"`
 	Phase     string `json:"phase"`
@@ -93,7 +99,9 @@ type DrainInProgress struct {
 	// NextHeartbeat is when the next lifecycle heartbeat is due (possibly now or past); nil when
 	// none will be (no heartbeat timeout, or the hook's global timeout comes first).
 	NextHeartbeat *time.Time `json:"nextHeartbeat"`
-	// DrainDeadline is when the drain timeout ends the drain with the drain timeout action.
+	// DrainDeadline is when the drain timeout ends the drain with the drain timeout action (for a
+	// Spot instance, shortly before EC2 reclaims it); zero when none applies yet (an early drain on a
+	// rebalance recommendation).
 	DrainDeadline time.Time `json:"drainDeadline"`
 	TimedOut      bool      `json:"timedOut"`
 }
@@ -205,15 +213,17 @@ func (inst *instance) inProgress() bool {
 // its container instance.
 func (c *Controller) drainInProgress(inst *instance, now time.Time) DrainInProgress {
 	ref := drainRef(inst)
-	timeout, _ := drainTimeoutUnder(c.cfg, inst.hook)
 	d := DrainInProgress{
-		InstanceID:    inst.id,
-		ASG:           inst.asg,
-		Hook:          inst.hook.name,
-		Started:       ref,
-		AgeSeconds:    now.Sub(ref).Seconds(),
-		DrainDeadline: ref.Add(timeout),
-		TimedOut:      inst.prog.timedOut,
+		InstanceID: inst.id,
+		ASG:        inst.asg,
+		Hook:       inst.hook.name,
+		Early:      string(inst.early.cause),
+		Started:    ref,
+		AgeSeconds: now.Sub(ref).Seconds(),
+		TimedOut:   inst.prog.timedOut,
+	}
+	if timeout, applies := drainTimeoutFor(c.cfg, inst); applies {
+		d.DrainDeadline = ref.Add(timeout)
 	}
 	var ci ecsview.ContainerInstance
 	read := false
@@ -247,7 +257,9 @@ func (c *Controller) phase(inst *instance, ci ecsview.ContainerInstance, read bo
 	switch {
 	case !inst.hb.rejectedAt.IsZero():
 		return PhaseCheckingLifecycle
-	case p.timedOut && c.cfg.DrainTimeoutAction == DrainTimeoutStopTasks:
+	case p.drainedEarly && !inst.hasAction():
+		return PhaseDrainedEarly
+	case p.timedOut && timeoutActionFor(c.cfg, inst) == DrainTimeoutStopTasks:
 		return PhaseTimedOutStopping
 	case p.timedOut:
 		return PhaseCompleting

@@ -75,6 +75,7 @@ func testConfig() Config {
 		StandaloneTaskGrace:  5 * time.Minute,
 		DrainTimeout:         time.Hour,
 		DrainTimeoutAction:   DrainTimeoutStopTasks,
+		RebalanceAction:      RebalanceIgnore,
 		Workers:              4,
 	}
 }

@@ -227,7 +227,7 @@ func (c *Controller) heartbeatLoad(now time.Time) (perSecond float64, atRisk int
 		perSecond += 2 / hbTimeout.Seconds()
 		base := heartbeatBase(inst)
 		if base.IsZero() {
-			base = inst.firstSeen
+			base = actionSeen(inst)
 		}
 		if base.Add(hbTimeout).Sub(now) < hbTimeout/heartbeatLateShare {
 			atRisk++

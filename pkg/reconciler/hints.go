@@ -94,30 +94,6 @@ func (c *Controller) Task(_ context.Context, h events.TaskHint) error {
 	return nil
 }
 
-// Spot notes a Spot interruption warning and resyncs. Draining at the warning is not done yet: the
-// instance is drained when its group's terminating hook holds it, as any other.
-func (c *Controller) Spot(ctx context.Context, h events.SpotHint) error {
-	if c.queue.ShuttingDown() {
-		return errNotTakingHints
-	}
-	// Counted by the consumer (ecs_drainer_events_received_total{type="spot_interruption"}).
-	logr.FromContextOrDiscard(ctx).Info("Spot interruption warning", "instanceID", h.InstanceID, "action", h.Action, "eventTime", h.Time)
-	c.queue.Add(item{kind: kindDiscovery})
-	return nil
-}
-
-// Rebalance notes a rebalance recommendation and resyncs (a group with Capacity Rebalancing
-// replaces the instance at once).
-func (c *Controller) Rebalance(ctx context.Context, h events.RebalanceHint) error {
-	if c.queue.ShuttingDown() {
-		return errNotTakingHints
-	}
-	// Counted by the consumer (ecs_drainer_events_received_total{type="rebalance_recommendation"}).
-	logr.FromContextOrDiscard(ctx).Info("Spot rebalance recommendation", "instanceID", h.InstanceID, "eventTime", h.Time)
-	c.queue.Add(item{kind: kindDiscovery})
-	return nil
-}
-
 // noteFirstSight notes an instance a resync watches for the first time before its terminating
 // hint arrived, while a queue is configured. It is counted as found by resync (a drain the event
 // path did not start) only if the hint is still missing eventGrace later (countFoundByResync), as

@@ -40,7 +40,7 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 		c.finish(ctx, &inst)
 		return result{}, nil
 	}
-	if inst.prog.completed {
+	if inst.prog.completed || inst.prog.drainedEarly && !inst.hasAction() {
 		return result{}, nil
 	}
 
@@ -185,7 +185,11 @@ func (c *Controller) readContainerInstance(ctx context.Context, d *drainPass) (s
 		return step{}, err
 	}
 	if ci.HoldsNoTask() {
-		return c.complete(ctx, inst, endNotRegistered)
+		end := endNotRegistered
+		if p.drainedEarly && !p.drainStartedAt.IsZero() {
+			end = endDrained // drained early, then gone with the reclaimed host
+		}
+		return c.complete(ctx, inst, end)
 	}
 	d.ci, d.now = ci, c.clock.Now()
 	return next, nil
@@ -246,8 +250,8 @@ func (c *Controller) stopTasksAfterTimeout(ctx context.Context, d *drainPass) (s
 // one look finds them all.
 func (c *Controller) applyStandalonePolicy(ctx context.Context, d *drainPass) (step, error) {
 	p := &d.inst.prog
-	if c.cfg.StandaloneTaskPolicy != StandalonePolicyStop || p.standaloneChecked || d.ci.Running == 0 ||
-		d.now.Sub(p.drainStartedAt) < c.cfg.StandaloneTaskGrace {
+	grace, stops := standaloneGrace(c.cfg, d.inst)
+	if !stops || p.standaloneChecked || d.ci.Running == 0 || d.now.Sub(p.drainStartedAt) < grace {
 		return next, nil
 	}
 	if err := c.stopStandalone(ctx, d.inst); err != nil {
@@ -261,6 +265,9 @@ func (c *Controller) applyStandalonePolicy(ctx context.Context, d *drainPass) (s
 func (c *Controller) awaitTasksStopped(ctx context.Context, d *drainPass) (step, error) {
 	drained, s, err := c.checkDrained(ctx, d.inst, d.ci, d.now)
 	if err != nil || !drained {
+		if err == nil {
+			d.inst.prog.drainedEarly = false // tasks run again (the instance was made ACTIVE meanwhile)
+		}
 		return s, err
 	}
 	return next, nil
@@ -402,11 +409,15 @@ func (c *Controller) stopStandalone(ctx context.Context, inst *instance) error {
 	if err != nil {
 		return err
 	}
+	policy, why := metrics.PolicyStandaloneGrace, "ecs-drainer: standalone task on a draining instance past the grace period"
+	if !inst.early.reclaimAt.IsZero() {
+		policy, why = metrics.PolicySpotInterruption, "ecs-drainer: standalone task on a Spot instance EC2 is reclaiming"
+	}
 	for _, t := range tasks {
 		if _, isService := t.Service(); isService || t.DesiredStatus != ecstypes.DesiredStatusRunning {
 			continue
 		}
-		if err := c.stopTask(ctx, inst, t, metrics.PolicyStandaloneGrace, "ecs-drainer: standalone task on a draining instance past the grace period"); err != nil {
+		if err := c.stopTask(ctx, inst, t, policy, why); err != nil {
 			return err
 		}
 	}
@@ -420,20 +431,20 @@ func (c *Controller) stopStandalone(ctx context.Context, inst *instance) error {
 // that cannot be looked up or read, cannot hold the instance until the hook's global timeout.
 func (c *Controller) drainTimeout(ctx context.Context, inst *instance, now time.Time) (step, error) {
 	p := &inst.prog
-	timeout, _ := drainTimeoutUnder(c.cfg, inst.hook)
+	timeout, applies := drainTimeoutFor(c.cfg, inst)
 	ref := drainRef(inst)
-	if now.Sub(ref) < timeout {
+	if !applies || now.Sub(ref) < timeout {
 		return next, nil
 	}
 	log := logr.FromContextOrDiscard(ctx)
-	action := c.cfg.DrainTimeoutAction
+	action := timeoutActionFor(c.cfg, inst)
 	if !p.timedOut {
 		p.timedOut = true
 		if !c.cfg.DryRun {
 			c.m.DrainTimeouts.WithLabelValues(timeoutActionLabel(action)).Inc()
 		}
 		log.Error(nil, "Drain timed out", "action", action, "drainStartedAt", ref, "drainTimeout", timeout,
-			"draining", !p.drainStartedAt.IsZero(), "lookedUp", inst.reg.State == ecsview.Found)
+			"draining", !p.drainStartedAt.IsZero(), "lookedUp", inst.reg.State == ecsview.Found, "spotReclaimAt", inst.early.reclaimAt)
 	}
 	switch action {
 	case DrainTimeoutContinue:
@@ -546,6 +557,9 @@ func (c *Controller) stopTask(ctx context.Context, inst *instance, t ecsview.Tas
 // ours may have gone through unanswered (a lost response the SDK retried, or an earlier call that
 // failed without a definite answer), that answer means we completed it.
 func (c *Controller) complete(ctx context.Context, inst *instance, end ending) (step, error) {
+	if !inst.hasAction() {
+		return c.awaitAction(ctx, inst), nil
+	}
 	p := &inst.prog
 	log := logr.FromContextOrDiscard(ctx)
 	err := c.completeCall(ctx, inst, end)
@@ -618,6 +632,13 @@ func (c *Controller) release(inst *instance) {
 
 // finish forgets an instance that left Terminating:Wait, recording how its drain ended.
 func (c *Controller) finish(ctx context.Context, inst *instance) {
+	if !inst.hasAction() {
+		// Drained early, and gone from its group (or no longer managed) without ever waiting on the
+		// hook acted for: no lifecycle action to account for.
+		logr.FromContextOrDiscard(ctx).Info("Instance drained early left its group", "cause", string(inst.early.cause))
+		c.forget(inst)
+		return
+	}
 	p := &inst.prog
 	now := c.clock.Now()
 	ended := metrics.EndedOther
@@ -637,9 +658,15 @@ func (c *Controller) finish(ctx context.Context, inst *instance) {
 	}
 	c.m.DrainsEnded.WithLabelValues(ended).Inc()
 	logr.FromContextOrDiscard(ctx).Info("Instance left Terminating:Wait", "ended", ended)
+	c.forget(inst)
+}
+
+// forget stops watching an instance.
+func (c *Controller) forget(inst *instance) {
 	c.release(inst)
 	c.mu.Lock()
 	delete(c.instances, inst.id)
+	delete(c.early, inst.id)
 	c.mu.Unlock()
 }
 

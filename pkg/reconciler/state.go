@@ -13,17 +13,24 @@ import (
 type instance struct {
 	id string
 
-	// Written by discovery, through leftWait, stillWaits and followHook.
-	asg  string
+	// Written by discovery, through leftWait, stillWaits, takeAction, followHook and watchEarly.
+	asg string
+	// hook is the hook whose lifecycle action holds the instance; empty while none does (an early
+	// drain of an instance still in service, spot.go).
 	hook hookInfo
-	// gone is set when the instance is no longer in Terminating:Wait on a managed group.
+	// gone is set when the instance is no longer in Terminating:Wait on a managed group (nor, for an
+	// early drain, in service in one).
 	gone bool
-	// firstSeen is when discovery first saw it in Terminating:Wait.
+	// firstSeen is when discovery first watched it: in Terminating:Wait, or for an early drain.
 	firstSeen time.Time
+	// waitingSince is when discovery first saw it in Terminating:Wait on the hook acted for.
+	waitingSince time.Time
 	// enteredAfter is a time the lifecycle action is known to have started after (the start of the
 	// previous listing that showed the group without this instance waiting); zero when unknown,
 	// as for everything found by the first listing after a start.
 	enteredAfter time.Time
+	// early is set when the instance is drained ahead of its lifecycle action (spot.go).
+	early earlyDrain
 
 	// Written by the instance's own reconcile: where it is registered (from the View's lookup),
 	// and what it observed and did.
@@ -56,6 +63,9 @@ type progress struct {
 	// standaloneChecked is set once standalone tasks were looked for after the grace period. No
 	// task is placed on a DRAINING instance, so one look finds them all.
 	standaloneChecked bool
+	// drainedEarly is set once an early drain finished before the instance had a lifecycle action
+	// (said once).
+	drainedEarly bool
 	// dryRunStopped are the tasks dry run already said it would stop, so it says so once.
 	dryRunStopped map[string]bool
 
@@ -107,6 +117,20 @@ type groupState struct {
 // known reports whether the group's hooks are known: described, and the last description did not
 // fail.
 func (gs *groupState) known() bool { return !gs.hooksAt.IsZero() && !gs.describeFailed }
+
+// hasAction reports whether a lifecycle action of the hook acted for holds the instance, to
+// heartbeat and complete. Every instance found waiting has one; an early drain gets one when its
+// group starts terminating it (takeAction).
+func (inst *instance) hasAction() bool { return inst.hook.name != "" }
+
+// takeAction records that the instance waits in Terminating:Wait on hook h from start on, the
+// lifecycle action having started after enteredAfter (zero: unknown). Heartbeats start afresh.
+// Called by discovery with Controller.mu held.
+func (inst *instance) takeAction(h hookInfo, start, enteredAfter time.Time) {
+	inst.hook, inst.hb = h, heartbeatState{}
+	inst.waitingSince, inst.enteredAfter = start, enteredAfter
+	inst.gone = false
+}
 
 // leftWait records that the latest listing no longer shows the instance in Terminating:Wait on a
 // managed group. Called by discovery with Controller.mu held.

@@ -32,10 +32,75 @@ func globalTimeout(hbTimeout, reported time.Duration) time.Duration {
 }
 
 // globalEnd is when the hook's global timeout ends the action, as far as this process can tell:
-// counted from drainRef, which is no earlier than the action's start give or take a resync (the
-// drain timeout's margin covers that).
+// counted from actionRef.
 func globalEnd(inst *instance) time.Time {
-	return drainRef(inst).Add(inst.hook.globalTimeout)
+	return actionRef(inst).Add(inst.hook.globalTimeout)
+}
+
+// actionRef is what the lifecycle action's global timeout is counted from: drainRef, which is no
+// earlier than the action's start give or take a resync (the drain timeout's margin covers that);
+// for a drain that started ahead of its action (spot.go), the action's first sight.
+func actionRef(inst *instance) time.Time {
+	if inst.early.set() && !inst.waitingSince.IsZero() {
+		return inst.waitingSince
+	}
+	return drainRef(inst)
+}
+
+// actionSeen is when the instance was first seen waiting on the hook (its first sight, for an
+// instance found waiting).
+func actionSeen(inst *instance) time.Time {
+	if !inst.waitingSince.IsZero() {
+		return inst.waitingSince
+	}
+	return inst.firstSeen
+}
+
+// drainTimeoutFor is the drain timeout that applies to inst, counted from drainRef, and whether one
+// applies at all: under a lifecycle action, the configured one cut to the hook (drainTimeoutUnder);
+// for a Spot instance, no later than spotStopLead before EC2 reclaims it; for an early drain with
+// neither (a rebalance recommendation, the instance still in service), none; nor for a drain that
+// finished before its action came.
+func drainTimeoutFor(cfg Config, inst *instance) (timeout time.Duration, applies bool) {
+	if inst.prog.drainedEarly {
+		return 0, false // drained before its action came: only the completion is left
+	}
+	if inst.hasAction() {
+		timeout, _ = drainTimeoutUnder(cfg, inst.hook)
+		applies = true
+	}
+	if reclaim := inst.early.reclaimAt; !reclaim.IsZero() {
+		spot := max(reclaim.Add(-spotStopLead).Sub(drainRef(inst)), 0)
+		if !applies || spot < timeout {
+			timeout = spot
+		}
+		applies = true
+	}
+	return timeout, applies
+}
+
+// timeoutActionFor is how a drain that outlived its timeout ends: as configured, or for a Spot
+// instance by stopping its tasks, whatever is configured: EC2 takes the instance at the reclaim
+// whether the action is completed or not, and stopped first its tasks still exit cleanly.
+func timeoutActionFor(cfg Config, inst *instance) string {
+	if !inst.early.reclaimAt.IsZero() {
+		return DrainTimeoutStopTasks
+	}
+	return cfg.DrainTimeoutAction
+}
+
+// standaloneGrace is how long into the drain standalone tasks may keep running before they are
+// stopped, and whether they are stopped at all: the configured grace under the stop policy; at once
+// on a Spot instance, whatever the policy (they would die with it at the reclaim); never on an
+// early drain without an action (a rebalance recommendation: the instance may stay a long while).
+func standaloneGrace(cfg Config, inst *instance) (grace time.Duration, stops bool) {
+	switch {
+	case !inst.early.reclaimAt.IsZero():
+		return 0, true
+	case !inst.hasAction():
+		return 0, false
+	}
+	return cfg.StandaloneTaskGrace, cfg.StandaloneTaskPolicy == StandalonePolicyStop
 }
 
 // globalMargin is how much of a hook's global timeout the drain timeout leaves unused: the drain
@@ -113,14 +178,13 @@ func nextWake(cfg Config, inst *instance, fetchedAt, now time.Time) time.Duratio
 			next = t
 		}
 	}
-	timeout, _ := drainTimeoutUnder(cfg, inst.hook)
-	if !p.timedOut {
+	if timeout, applies := drainTimeoutFor(cfg, inst); applies && !p.timedOut {
 		soonest(drainRef(inst).Add(timeout))
-	} else {
+	} else if applies {
 		soonest(stopAllowanceEnd(drainRef(inst), timeout))
 	}
-	if !p.drainStartedAt.IsZero() && cfg.StandaloneTaskPolicy == StandalonePolicyStop && !p.standaloneChecked {
-		soonest(p.drainStartedAt.Add(cfg.StandaloneTaskGrace))
+	if grace, stops := standaloneGrace(cfg, inst); stops && !p.drainStartedAt.IsZero() && !p.standaloneChecked {
+		soonest(p.drainStartedAt.Add(grace))
 	}
 	return max(next.Sub(now), time.Millisecond)
 }
@@ -225,7 +289,7 @@ func expired(inst *instance, now time.Time) bool {
 		base = inst.enteredAfter
 	}
 	if base.IsZero() {
-		base = inst.firstSeen
+		base = actionSeen(inst)
 	}
 	return !now.Before(base.Add(inst.hook.heartbeatTimeout)) || !now.Before(globalEnd(inst))
 }

@@ -169,7 +169,7 @@ func TestHeartbeatExpiryAndBounds(t *testing.T) {
 
 func TestNextWake(t *testing.T) {
 	cfg := testConfig() // poll 1 s, drain timeout 1 h, standalone grace 5 min
-	hook := hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
+	hook := hookInfo{name: hookName, heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
 	now := epoch.Add(10 * time.Second)
 	for _, tc := range []struct {
 		name string
@@ -226,5 +226,57 @@ func TestExpired(t *testing.T) {
 		if got := expired(&tc.inst, now); got != tc.want {
 			t.Errorf("%s: expired = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestEarlyDrainTimeouts: what applies to a drain that started ahead of its lifecycle action
+// (spot.go): a Spot instance's drain times out spotStopLead before the reclaim (or sooner under
+// its hook), stopping tasks whatever is configured, and stops standalone tasks at once; a rebalance
+// drain without an action has no timeout and stops no standalone task; a drain that finished
+// before its action came has no timeout left.
+func TestEarlyDrainTimeouts(t *testing.T) {
+	cfg := testConfig() // drain timeout 1 h, stop-tasks, standalone grace 5 min
+	cfg.DrainTimeoutAction = DrainTimeoutContinue
+	hook := hookInfo{name: hookName, heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
+	spot := earlyDrain{cause: earlySpot, at: epoch, reclaimAt: epoch.Add(spotNotice)}
+	rebalance := earlyDrain{cause: earlyRebalance, at: epoch}
+	for _, tc := range []struct {
+		name        string
+		inst        instance
+		wantTimeout time.Duration // -1: none applies
+		wantAction  string
+		wantGrace   time.Duration // -1: standalone tasks are not stopped
+	}{
+		{"on the hook", instance{firstSeen: epoch, hook: hook}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
+		{"spot, in service", instance{firstSeen: epoch, early: spot}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
+		{"spot, seen 10 s after the warning", instance{firstSeen: epoch.Add(10 * time.Second), early: spot}, spotNotice - spotStopLead - 10*time.Second, DrainTimeoutStopTasks, 0},
+		{"spot, seen after the stop lead", instance{firstSeen: epoch.Add(spotNotice), early: spot}, 0, DrainTimeoutStopTasks, 0},
+		{"spot, on the hook", instance{firstSeen: epoch, hook: hook, early: spot}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
+		{"rebalance, in service", instance{firstSeen: epoch, early: rebalance}, -1, DrainTimeoutContinue, -1},
+		{"rebalance, on the hook", instance{firstSeen: epoch, hook: hook, early: rebalance}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
+		{"drained early, on the hook", instance{firstSeen: epoch, hook: hook, early: spot, prog: progress{drainedEarly: true}}, -1, DrainTimeoutStopTasks, 0},
+	} {
+		timeout, applies := drainTimeoutFor(cfg, &tc.inst)
+		if !applies {
+			timeout = -1
+		}
+		if timeout != tc.wantTimeout {
+			t.Errorf("%s: drainTimeoutFor = %v (applies %v), want %v", tc.name, timeout, applies, tc.wantTimeout)
+		}
+		if got := timeoutActionFor(cfg, &tc.inst); got != tc.wantAction {
+			t.Errorf("%s: timeoutActionFor = %q, want %q", tc.name, got, tc.wantAction)
+		}
+		grace, stops := standaloneGrace(cfg, &tc.inst)
+		if !stops {
+			grace = -1
+		}
+		if grace != tc.wantGrace {
+			t.Errorf("%s: standaloneGrace = %v (stops %v), want %v", tc.name, grace, stops, tc.wantGrace)
+		}
+	}
+	// The action's global timeout counts from its first sight, not from an early drain's start.
+	inst := instance{firstSeen: epoch, waitingSince: epoch.Add(time.Hour), hook: hook, early: rebalance}
+	if got := globalEnd(&inst); !got.Equal(epoch.Add(time.Hour + hook.globalTimeout)) {
+		t.Errorf("globalEnd of an early drain = %v, want the action's first sight plus the global timeout", got)
 	}
 }

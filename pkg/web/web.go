@@ -187,6 +187,16 @@ func newPage(v reconciler.DrainsView, ok bool, version string) page {
 		if t := d.NextHeartbeat; t != nil {
 			r.NextHeartbeat = cell{until(*t, now), utc(*t)}
 		}
+		if d.DrainDeadline.IsZero() {
+			r.DrainDeadline = cell{"none yet", "no drain timeout until Auto Scaling holds the instance on its hook"}
+		}
+		if d.Early != "" {
+			// Drained ahead of its lifecycle action: say why, and that no hook holds it (yet).
+			r.Phase = d.PhaseText + " (early: " + d.Early + ")"
+			if d.Hook == "" {
+				r.Hook = "none yet"
+			}
+		}
 		p.InProgress = append(p.InProgress, r)
 	}
 	for _, d := range v.Ended {

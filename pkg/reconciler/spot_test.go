@@ -1,0 +1,245 @@
+package reconciler
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/events"
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
+)
+
+// spotScene is webFleet plus a standalone task; it returns the EC2 instance the standalone task
+// runs on and that instance's container instance ARN.
+func (e *env) spotScene(f webFleet) (id, ciArn string) {
+	e.t.Helper()
+	e.build(f)
+	_, ciArn = e.runTask("c1", e.taskDef("batch", 0))
+	e.advance(2*time.Second, 500*time.Millisecond)
+	for ec2ID := range e.instances("web") {
+		if ci, ok := e.containerInstance("c1", ec2ID); ok && aws.ToString(ci.ContainerInstanceArn) == ciArn {
+			return ec2ID, ciArn
+		}
+	}
+	e.t.Fatalf("no instance of web holds container instance %s", ciArn)
+	return "", ""
+}
+
+// spotHint is the hint of an interruption warning EC2 sends now.
+func (e *env) spotHint(id, action string) events.SpotHint {
+	return events.SpotHint{Event: events.Event{ID: "spot-" + id, Time: e.clock.Now()}, InstanceID: id, Action: action}
+}
+
+// TestSpotWarningDrainsAtOnce: an interruption warning for an instance still in service (the group
+// has no Capacity Rebalancing, so Auto Scaling terminates it only after the reclaim) sets its
+// container instance DRAINING within a second, stops its standalone task at once (whatever the
+// grace period), and waits, drained, with nothing to complete. After the reclaim the group holds the
+// instance on its hook, and the controller completes that action once: no task killed, no timeout.
+func TestSpotWarningDrainsAtOnce(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	id, ciArn := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	c, _ := e.startWithQueue(hintConfig())
+	e.advance(16*time.Second, time.Second)
+
+	if err := e.sim.InterruptSpot(id, "terminate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Spot(t.Context(), e.spotHint(id, "terminate")); err != nil {
+		t.Fatalf("Spot: %v", err)
+	}
+	e.until("DRAINING after the warning", time.Second, 100*time.Millisecond, func() bool { return e.draining("c1", id) })
+	e.until("standalone task stopped", 2*time.Second, 100*time.Millisecond, func() bool {
+		return value(t, c.m.TasksStopped.WithLabelValues(metrics.PolicySpotInterruption)) == 1
+	})
+	e.until("every task stopped", time.Minute, 500*time.Millisecond, func() bool { return e.allStopped("c1", ciArn) })
+	// No task hint is sent here: the next poll sees the drain done.
+	e.until("drained", hintConfig().PollInterval, 500*time.Millisecond, func() bool {
+		drains := c.Drains().InProgress
+		return len(drains) == 1 && drains[0].Phase == PhaseDrainedEarly
+	})
+
+	drains := c.Drains().InProgress
+	if len(drains) != 1 || drains[0].Phase != PhaseDrainedEarly || drains[0].Early != string(earlySpot) || drains[0].Hook != "" {
+		t.Fatalf("drains in progress %+v, want %s drained early on a Spot interruption, no hook yet", drains, id)
+	}
+	if st := e.instances("web")[id]; st != "InService" {
+		t.Fatalf("instance %s is %s before the reclaim, want InService", id, st)
+	}
+	if n := e.sim.Stats().CompletionsByInstance[id]; n != 0 {
+		t.Fatalf("completions before the instance waits on the hook: %d, want 0", n)
+	}
+
+	// EC2 reclaims it two minutes after the warning; the group then terminates it through its hook.
+	e.until("instance gone after the reclaim", 3*time.Minute, time.Second, func() bool { return e.gone("web", id) })
+	e.checkNoHarm([]string{id})
+	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonDrained)); got != 1 {
+		t.Errorf("lifecycle actions completed as drained = %v, want 1", got)
+	}
+	for _, a := range []string{metrics.ActionStopTasks, metrics.ActionContinue, metrics.ActionAbandon} {
+		if got := value(t, c.m.DrainTimeouts.WithLabelValues(a)); got != 0 {
+			t.Errorf("drain timeouts (%s) = %v, want 0: the drain ended before the interruption", a, got)
+		}
+	}
+	if got := e.sim.Stats().SpotInterruptions; got != 1 {
+		t.Errorf("Spot reclaims = %d, want 1", got)
+	}
+}
+
+// TestSpotWarningStopsTasksBeforeTheReclaim: with Capacity Rebalancing the warning puts the
+// instance in Terminating:Wait at once. Its service cannot move (100% minimum and maximum), so the
+// drain would outlast the two minutes: the tasks are stopped spotStopLead before the reclaim, not
+// earlier, whatever --drain-timeout-action says, and the action is completed once they are STOPPED,
+// before EC2 takes the instance.
+func TestSpotWarningStopsTasksBeforeTheReclaim(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.build(webFleet{instances: 2, slots: 2, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 100, maxPct: 100})
+	if _, err := e.as.UpdateAutoScalingGroup(t.Context(), &autoscaling.UpdateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("web"), CapacityRebalance: aws.Bool(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hintConfig()
+	cfg.DrainTimeoutAction = DrainTimeoutContinue // not what a Spot drain does
+	c, _ := e.startWithQueue(cfg)
+	e.advance(16*time.Second, time.Second)
+
+	id := slices.Sorted(func(yield func(string) bool) {
+		for id := range e.instances("web") {
+			if !yield(id) {
+				return
+			}
+		}
+	})[0]
+	warned := e.clock.Now()
+	if err := e.sim.InterruptSpot(id, "terminate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Spot(t.Context(), e.spotHint(id, "terminate")); err != nil {
+		t.Fatalf("Spot: %v", err)
+	}
+	if err := c.Instance(t.Context(), events.InstanceHint{Kind: events.InstanceTerminating, InstanceID: id}); err != nil {
+		t.Fatalf("Instance: %v", err)
+	}
+	e.until("DRAINING after the warning", time.Second, 100*time.Millisecond, func() bool { return e.draining("c1", id) })
+
+	// Up to the stop lead before the reclaim, nothing is stopped by the controller.
+	e.advance(spotNotice-spotStopLead-e.clock.Since(warned)-time.Second, time.Second)
+	if got := value(t, c.m.TasksStopped.WithLabelValues(metrics.PolicyDrainTimeout)); got != 0 {
+		t.Fatalf("tasks stopped %v before the Spot deadline, want 0", got)
+	}
+	e.until("instance gone", spotStopLead, 500*time.Millisecond, func() bool { return e.gone("web", id) })
+	if got := value(t, c.m.DrainTimeouts.WithLabelValues(metrics.ActionStopTasks)); got != 1 {
+		t.Errorf("drain timeouts (stop-tasks) = %v, want 1", got)
+	}
+	if got := value(t, c.m.TasksStopped.WithLabelValues(metrics.PolicyDrainTimeout)); got != 2 {
+		t.Errorf("tasks stopped at the Spot deadline = %v, want 2", got)
+	}
+	if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(metrics.ResultContinue, metrics.ReasonDrainTimeout)); got != 1 {
+		t.Errorf("lifecycle actions completed at the drain timeout = %v, want 1", got)
+	}
+	if e.clock.Since(warned) >= spotNotice {
+		t.Errorf("instance terminated %s after the warning, want before the reclaim at %s", e.clock.Since(warned), spotNotice)
+	}
+	e.checkNoHarm([]string{id})
+}
+
+// TestRebalanceDrainOnlySetsDraining: with --rebalance-action drain a recommendation sets the
+// container instance DRAINING at once, and nothing else: its standalone task keeps running, no drain
+// timeout applies and nothing is completed while the instance stays in service. With the default
+// (ignore) the recommendation changes nothing.
+func TestRebalanceDrainOnlySetsDraining(t *testing.T) {
+	for _, action := range RebalanceActions {
+		t.Run(action, func(t *testing.T) {
+			e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+			id, _ := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+			cfg := hintConfig()
+			cfg.RebalanceAction = action
+			cfg.DrainTimeout = 5 * time.Minute
+			c, _ := e.startWithQueue(cfg)
+			e.advance(16*time.Second, time.Second)
+
+			if err := e.sim.RecommendRebalance(id); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Rebalance(t.Context(), events.RebalanceHint{Event: events.Event{Time: e.clock.Now()}, InstanceID: id}); err != nil {
+				t.Fatalf("Rebalance: %v", err)
+			}
+			e.advance(10*time.Minute, 5*time.Second)
+			if got, want := e.draining("c1", id), action == RebalanceDrain; got != want {
+				t.Fatalf("DRAINING = %v, want %v", got, want)
+			}
+			for _, p := range []string{metrics.PolicyStandaloneGrace, metrics.PolicyDrainTimeout, metrics.PolicySpotInterruption} {
+				if got := value(t, c.m.TasksStopped.WithLabelValues(p)); got != 0 {
+					t.Errorf("tasks stopped (%s) = %v, want 0", p, got)
+				}
+			}
+			if got := value(t, c.m.DrainTimeouts.WithLabelValues(metrics.ActionStopTasks)); got != 0 {
+				t.Errorf("drain timeouts = %v, want 0", got)
+			}
+			if st := e.instances("web")[id]; st != "InService" {
+				t.Errorf("instance is %s, want InService", st)
+			}
+			drains := c.Drains().InProgress
+			if action == RebalanceIgnore {
+				if len(drains) != 0 {
+					t.Errorf("drains in progress %+v, want none", drains)
+				}
+				return
+			}
+			if len(drains) != 1 || drains[0].Early != string(earlyRebalance) || !drains[0].DrainDeadline.IsZero() {
+				t.Errorf("drains in progress %+v, want %s drained early on a rebalance recommendation, no deadline", drains, id)
+			}
+		})
+	}
+}
+
+// TestSpotWarningsNotActedOn: a warning for hibernation, one older than its notice, and one for an
+// instance of a group the controller does not manage start no drain; the last is forgotten after
+// hintMemory.
+func TestSpotWarningsNotActedOn(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.build(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	e.group("other", 1, "c1", 4, false)
+	c, _ := e.startWithQueue(hintConfig())
+	e.advance(16*time.Second, time.Second)
+
+	ids := slices.Collect(func(yield func(string) bool) {
+		for id := range e.instances("web") {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	hibernating, stale := ids[0], ids[1]
+	var unmanaged string
+	for id := range e.instances("other") {
+		unmanaged = id
+	}
+	old := e.spotHint(stale, "terminate")
+	old.Time = e.clock.Now().Add(-spotNotice - time.Second)
+	for _, h := range []events.SpotHint{e.spotHint(hibernating, spotHibernate), old, e.spotHint(unmanaged, "terminate")} {
+		if err := c.Spot(t.Context(), h); err != nil {
+			t.Fatalf("Spot: %v", err)
+		}
+	}
+	e.advance(30*time.Second, time.Second)
+	for _, id := range []string{hibernating, stale, unmanaged} {
+		if e.draining("c1", id) {
+			t.Errorf("%s DRAINING, want ACTIVE", id)
+		}
+	}
+	if n := len(c.Drains().InProgress); n != 0 {
+		t.Errorf("drains in progress: %d, want 0", n)
+	}
+	e.advance(hintMemory, 15*time.Second)
+	c.mu.Lock()
+	left := len(c.early)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("early drains remembered after %s: %d, want 0", hintMemory, left)
+	}
+}
