@@ -32,17 +32,22 @@ const (
 	EventResultDuplicate = "duplicate"
 	EventResultMalformed = "malformed"
 
-	// Queue operations and error codes (event_queue_errors_total{operation,code}).
-	QueueOpReceiveMessage       = "ReceiveMessage"
-	QueueOpDeleteMessageBatch   = "DeleteMessageBatch"
-	QueueErrorQueueDoesNotExist = "QueueDoesNotExist"
-	QueueErrorAccessDenied      = "AccessDenied"
-	QueueErrorThrottling        = "Throttling"
-	QueueErrorOverLimit         = "OverLimit"
-	QueueErrorInvalidReceipt    = "ReceiptHandleIsInvalid"
-	QueueErrorServer            = "ServerError"
-	QueueErrorNetwork           = "NetworkError"
-	QueueErrorOther             = "Other"
+	// Queue operations (event_queue_errors_total{operation}): the SQS API's own names, as
+	// aws_requests_total{operation} has them.
+	QueueOpReceiveMessage     = "ReceiveMessage"
+	QueueOpDeleteMessageBatch = "DeleteMessageBatch"
+
+	// What a queue call failed with (event_queue_errors_total{code}): the consumer folds the SQS
+	// error codes (several spellings of one error across the Query and JSON protocols) and the
+	// failures without one into these.
+	QueueErrorQueueDoesNotExist = "queue_does_not_exist"
+	QueueErrorAccessDenied      = "access_denied"
+	QueueErrorThrottling        = "throttling"
+	QueueErrorOverLimit         = "over_limit"
+	QueueErrorInvalidReceipt    = "receipt_handle_is_invalid"
+	QueueErrorServer            = "server_error"
+	QueueErrorNetwork           = "network_error"
+	QueueErrorOther             = "other"
 )
 
 // eventTypesBySource lists the (source, type) pairs an event can be counted under.

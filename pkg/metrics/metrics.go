@@ -2,6 +2,14 @@
 // workqueue metrics provider, and the AWS request observer. Metrics live on a registry the caller
 // creates; nothing registers globally. Labels are bounded enumerations: never instance IDs, ARNs or
 // task IDs, which belong in logs.
+//
+// Every label value the controller chooses is declared here, in snake_case, and is never sent to
+// AWS: a value that is also an AWS value (CONTINUE, an SQS error code) is mapped to its label here
+// (LifecycleResultLabel), so renaming one cannot change the other. The one exception is a label
+// that reports AWS's own name for something verbatim, so it can be looked up in AWS's
+// documentation and CloudTrail: the API operation (aws_requests_total and
+// event_queue_errors_total{operation}) and the code AWS answered (aws_requests_total{code}: OK
+// or the error code).
 package metrics
 
 import (
@@ -11,6 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 )
 
 const namespace = "ecs_drainer"
@@ -32,14 +42,16 @@ const (
 	EndedOther     = "other"
 
 	// Lifecycle action results and reasons (lifecycle_actions_completed_total{result,reason}).
-	ResultContinue      = "CONTINUE"
-	ResultAbandon       = "ABANDON"
+	// A result label is derived from the result sent to AWS by LifecycleResultLabel.
+	ResultContinue      = "continue"
+	ResultAbandon       = "abandon"
 	ReasonDrained       = "drained"
 	ReasonNotRegistered = "not_registered"
 	ReasonDrainTimeout  = "drain_timeout"
 
-	// Drain timeout actions (drain_timeouts_total{action}).
-	ActionStopTasks = "stop-tasks"
+	// Drain timeout actions (drain_timeouts_total{action}); the flag's own spelling of stop_tasks
+	// is stop-tasks.
+	ActionStopTasks = "stop_tasks"
 	ActionContinue  = "continue"
 	ActionAbandon   = "abandon"
 
@@ -54,6 +66,18 @@ const (
 	ReconcileRequeue = "requeue"
 	ReconcileError   = "error"
 )
+
+// lifecycleResultLabels maps each result a lifecycle action is completed with, as sent to AWS, to
+// its label.
+var lifecycleResultLabels = map[string]string{
+	awsapi.LifecycleActionContinue: ResultContinue,
+	awsapi.LifecycleActionAbandon:  ResultAbandon,
+}
+
+// LifecycleResultLabel is the lifecycle_actions_completed_total{result} label of result, the
+// LifecycleActionResult sent to CompleteLifecycleAction (awsapi.LifecycleActionContinue or
+// awsapi.LifecycleActionAbandon); "" for any other value.
+func LifecycleResultLabel(result string) string { return lifecycleResultLabels[result] }
 
 // drainBuckets reach from seconds to the 48 hour global cap of a lifecycle hook, so the histogram
 // shows where drains sit relative to the hook timeouts (5 min default here, 1 h and 2 h AWS).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 )
@@ -137,7 +138,7 @@ func checkPhaseOrder(t *testing.T, phases []string) {
 func checkEnded(t *testing.T, v DrainsView, id string, started time.Time) {
 	t.Helper()
 	ended := v.Ended[0]
-	if ended.InstanceID != id || ended.ASG != "web" || ended.Outcome != metrics.OutcomeDrained || ended.Result != metrics.ResultContinue ||
+	if ended.InstanceID != id || ended.ASG != "web" || ended.Outcome != metrics.OutcomeDrained || ended.Result != awsapi.LifecycleActionContinue ||
 		ended.OutcomeText != outcomeTexts[metrics.OutcomeDrained] || ended.DryRun || !strings.HasSuffix(ended.Cluster, ":cluster/c1") {
 		t.Errorf("ended drain %+v, want %s of web drained with CONTINUE", ended, id)
 	}
@@ -194,7 +195,7 @@ func TestDrainsViewTimeout(t *testing.T) {
 		slices.Index(phases, PhaseTimedOutStopping) < slices.Index(phases, PhaseDraining) {
 		t.Errorf("phases %v, want draining then %s", phases, PhaseTimedOutStopping)
 	}
-	if got := v.Ended[0]; got.InstanceID != id || got.Outcome != metrics.OutcomeTimeoutStopTasks || got.Result != metrics.ResultContinue {
+	if got := v.Ended[0]; got.InstanceID != id || got.Outcome != metrics.OutcomeTimeoutStopTasks || got.Result != awsapi.LifecycleActionContinue {
 		t.Errorf("ended drain %+v, want %s ended by the drain timeout, tasks stopped, CONTINUE", got, id)
 	}
 }
@@ -220,7 +221,7 @@ func TestDrainsViewNotRegistered(t *testing.T) {
 				}
 			}
 			got := v.Ended[0]
-			if got.InstanceID != id || got.Outcome != metrics.OutcomeNotRegistered || got.Result != metrics.ResultContinue || got.Cluster != "" || got.DryRun != dryRun {
+			if got.InstanceID != id || got.Outcome != metrics.OutcomeNotRegistered || got.Result != awsapi.LifecycleActionContinue || got.Cluster != "" || got.DryRun != dryRun {
 				t.Errorf("ended drain %+v, want %s not registered, CONTINUE, dry run %v", got, id, dryRun)
 			}
 			if v.Health.DryRun != dryRun {

@@ -57,7 +57,7 @@ func TestDrainTimeoutBeforeDraining(t *testing.T) {
 			if got := value(t, c.m.OldestDrainAgeSeconds); got < 25 || got > 30 {
 				t.Errorf("oldest_drain_age_seconds = %v 30 s after the termination, want 25 to 30", got)
 			}
-			if got := value(t, c.m.DrainTimeouts.WithLabelValues(tc.action)); got != 0 {
+			if got := value(t, c.m.DrainTimeouts.WithLabelValues(timeoutActionLabel(tc.action))); got != 0 {
 				t.Errorf("drain_timeouts_total{%s} = %v before the timeout, want 0", tc.action, got)
 			}
 			e.advance(30*time.Second+tc.within, 5*time.Second)
@@ -69,7 +69,7 @@ func TestDrainTimeoutBeforeDraining(t *testing.T) {
 			if st.LifecycleActionsTimedOut != 0 || st.CompletionsByInstance[id] != 1 {
 				t.Errorf("timed out %d, completions %v; want 0 and one for %s", st.LifecycleActionsTimedOut, st.CompletionsByInstance, id)
 			}
-			if got := value(t, c.m.DrainTimeouts.WithLabelValues(tc.action)); got != 1 {
+			if got := value(t, c.m.DrainTimeouts.WithLabelValues(timeoutActionLabel(tc.action))); got != 1 {
 				t.Errorf("drain_timeouts_total{%s} = %v, want 1", tc.action, got)
 			}
 			if got := testutilHistogramCount(t, c, tc.outcome); got != 1 {

@@ -157,7 +157,7 @@ func TestDrainTimeoutOutcomes(t *testing.T) {
 			ci, _ := e.containerInstance("c1", id)
 			e.until("instance terminated", 3*time.Minute, time.Second, func() bool { return e.gone("web", id) })
 
-			if got := value(t, c.m.DrainTimeouts.WithLabelValues(tc.action)); got != 1 {
+			if got := value(t, c.m.DrainTimeouts.WithLabelValues(timeoutActionLabel(tc.action))); got != 1 {
 				t.Errorf("drain_timeouts_total{%s} = %v, want 1", tc.action, got)
 			}
 			if got := value(t, c.m.LifecycleActionsCompleted.WithLabelValues(tc.result, metrics.ReasonDrainTimeout)); got != 1 {

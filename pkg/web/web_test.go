@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
 )
@@ -44,7 +45,7 @@ func view() reconciler.DrainsView {
 		}},
 		Ended: []reconciler.EndedDrain{{
 			InstanceID: "i-0000000000000000c", ASG: hostileGroup, Cluster: hostileCluster,
-			Outcome: metrics.OutcomeDrained, OutcomeText: "drained: every task stopped", Result: metrics.ResultContinue,
+			Outcome: metrics.OutcomeDrained, OutcomeText: "drained: every task stopped", Result: awsapi.LifecycleActionContinue,
 			Started: now.Add(-2 * time.Minute), Ended: now.Add(-90 * time.Second), DurationSeconds: 30,
 		}},
 		Health: reconciler.ControllerHealth{Ready: true, LastResync: &resync, ResyncPeriodSeconds: 60, ManagedASGs: 2, InstancesWatched: 2},

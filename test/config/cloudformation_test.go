@@ -333,6 +333,10 @@ func resolveDefault(t *testing.T, tpl template, v any) string {
 			if slices.Contains(pseudoParameters, ref) {
 				return "us-east-1" // AWS::Region, the only pseudo parameter used in values
 			}
+			if dig(tpl.Resources, ref, "Type") == "AWS::SQS::Queue" {
+				// Ref of a queue is its URL; the stack's, for a stack named ecs-drainer.
+				return "https://sqs.us-east-1.amazonaws.com/123456789012/ecs-drainer-events"
+			}
 			return fmt.Sprint(dig(tpl.Parameters, ref, "Default"))
 		}
 		if sub, ok := v["Fn::Sub"].(string); ok {

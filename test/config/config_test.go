@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/events"
 )
 
 // ControllerActions is every AWS API action the controller calls, as IAM names it. The IAM
@@ -409,7 +411,11 @@ var flagKinds = map[string]any{
 	"DRAIN_TIMEOUT_ACTION":   []string{"stop-tasks", "continue", "abandon"},
 	"LOG_FORMAT":             []string{"json", "console"},
 	"LOG_LEVEL":              []string{"info", "debug"},
+	"QUEUE_URL":              queueURL{},
 }
+
+// queueURL is the kind of --queue-url: empty (poll only) or a standard SQS queue's URL.
+type queueURL struct{}
 
 func TestFlagKindsNameRealFlags(t *testing.T) {
 	flags := flagEnvNames(t)
@@ -444,6 +450,8 @@ func checkFlagValue(name, value string) error {
 		if !slices.Contains(kind, value) {
 			err = fmt.Errorf("want one of %v", kind)
 		}
+	case queueURL:
+		err = events.Config{QueueURL: value}.Validate()
 	}
 	return err
 }
@@ -509,6 +517,31 @@ func TestTaskDefinition(t *testing.T) {
 		names = append(names, e.Name)
 	}
 	checkControllerEnv(t, env, names)
+	checkQueueURL(t, env)
+}
+
+// checkQueueURL: the task definition shows where the event queue goes (QUEUE_URL, empty while
+// there is none), and a queue it names is the one the IAM policy lets the task role consume.
+func checkQueueURL(t *testing.T, env map[string]string) {
+	t.Helper()
+	url, ok := env["QUEUE_URL"]
+	if !ok {
+		t.Error(`no QUEUE_URL: set it to "" (poll only), for people to fill in with their event queue's URL`)
+	}
+	if url == "" {
+		return
+	}
+	var doc policyDocument
+	readJSON(t, &doc, "config/iam/policy.json")
+	name := url[strings.LastIndex(url, "/")+1:]
+	for _, s := range statementsFor(doc, "sqs:ReceiveMessage") {
+		for _, r := range s.Resource {
+			if r[strings.LastIndex(r, ":")+1:] == name {
+				return
+			}
+		}
+	}
+	t.Errorf("QUEUE_URL %q names a queue config/iam/policy.json does not let the task role receive from", url)
 }
 
 // checkFargateSettings checks the task definition's network mode, compatibilities, size and roles.

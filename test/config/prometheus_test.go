@@ -251,8 +251,9 @@ func TestPrometheusConfigScrapesTheController(t *testing.T) {
 	}
 }
 
-// TestGrafanaDashboard checks the dashboard's shape and that every query uses metrics the
-// controller exports; TestGrafanaQueriesParse checks their syntax.
+// TestGrafanaDashboard checks the dashboard's shape, that every query uses metrics and label
+// values the controller exports, and that the panels show what an operator needs;
+// TestGrafanaQueriesParse checks their syntax.
 func TestGrafanaDashboard(t *testing.T) {
 	dash := loadDashboard(t)
 	if dash.SchemaVersion < 36 {
@@ -267,14 +268,20 @@ func TestGrafanaDashboard(t *testing.T) {
 	if !hasDatasourceVar {
 		t.Error("no datasource template variable of type prometheus")
 	}
-	known := knownMetrics(t)
 	used := map[string]bool{}
-	checkPanels(t, dash, known, used)
+	checkPanels(t, dashPanels(dash), knownMetrics(t), knownLabelValues(t), used)
 	for _, want := range []string{
 		"ecs_drainer_drains_in_progress", "ecs_drainer_oldest_drain_age_seconds",
 		"ecs_drainer_drains_ended_total", "ecs_drainer_lifecycle_actions_completed_total",
 		"ecs_drainer_drain_duration_seconds_bucket", "ecs_drainer_aws_requests_total",
 		"ecs_drainer_workqueue_depth", "ecs_drainer_last_resync_success_timestamp_seconds",
+		// Heartbeats: what is due against the request budget, and how close actions are to expiring.
+		"ecs_drainer_heartbeats_due_per_second", "ecs_drainer_aws_request_rate_limit",
+		"ecs_drainer_heartbeats_at_risk", "ecs_drainer_heartbeats_late_total",
+		// The event path (--queue-url).
+		"ecs_drainer_events_received_total", "ecs_drainer_event_lag_seconds_bucket",
+		"ecs_drainer_event_queue_errors_total", "ecs_drainer_event_queue_last_receive_success_timestamp_seconds",
+		"ecs_drainer_instances_found_by_resync_total",
 	} {
 		if !used[want] {
 			t.Errorf("no panel shows %s", want)
@@ -282,11 +289,11 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 }
 
-// checkPanels checks each panel queries the datasource variable and only the metrics known, and
-// records in used the metrics the panels show.
-func checkPanels(t *testing.T, dash dashboard, known []string, used map[string]bool) {
+// checkPanels checks each panel queries the datasource variable and only the metrics and label
+// values known, and records in used the metrics the panels show.
+func checkPanels(t *testing.T, panels []panel, known []string, values labelValues, used map[string]bool) {
 	t.Helper()
-	for _, p := range dash.Panels {
+	for _, p := range panels {
 		if p.Type == "row" {
 			continue
 		}
@@ -299,6 +306,9 @@ func checkPanels(t *testing.T, dash dashboard, known []string, used map[string]b
 		for _, tg := range p.Targets {
 			if bad := unknownMetrics(tg.Expr, known); len(bad) > 0 {
 				t.Errorf("panel %q uses %v, which the controller does not export", p.Title, bad)
+			}
+			if bad := unknownLabelValues(tg.Expr, values); len(bad) > 0 {
+				t.Errorf("panel %q matches label values the controller does not export: %v", p.Title, bad)
 			}
 			for _, m := range metricRE.FindAllString(tg.Expr, -1) {
 				used[m] = true
@@ -317,11 +327,25 @@ type dashboard struct {
 	Title         string
 	SchemaVersion int
 	Templating    struct{ List []templateVar }
-	Panels        []struct {
-		Type, Title string
-		Datasource  struct{ Type, UID string }
-		Targets     []struct{ Expr string }
+	Panels        []panel
+}
+
+type panel struct {
+	Type, Title string
+	Datasource  struct{ Type, UID string }
+	Targets     []struct{ Expr string }
+	// Panels are those of a collapsed row.
+	Panels []panel
+}
+
+// dashPanels returns every panel of the dashboard, those inside collapsed rows included.
+func dashPanels(d dashboard) []panel {
+	var all []panel
+	for _, p := range d.Panels {
+		all = append(all, p)
+		all = append(all, p.Panels...)
 	}
+	return all
 }
 
 func loadDashboard(t *testing.T) dashboard {
@@ -343,7 +367,7 @@ func TestGrafanaQueriesParse(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: grafana\n    rules:\n")
 	n := 0
-	for _, p := range dash.Panels {
+	for _, p := range dashPanels(dash) {
 		for _, tg := range p.Targets {
 			if tg.Expr == "" {
 				continue

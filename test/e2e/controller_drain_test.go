@@ -317,11 +317,13 @@ func TestControllerDrainTimeout(t *testing.T) {
 // counted once), and that the drain was really stalled until then.
 func checkDrainTimeoutCounts(t *testing.T, e *ctrlEnv, ctrl *harness.Process, st awssim.Stats, action, result string, controllerStopsMin int) {
 	t.Helper()
-	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": result, "reason": "drain_timeout"}); got != 1 {
+	// The metrics' label values are the snake_case forms of the AWS result and the flag's action.
+	resultLabel, actionLabel := strings.ToLower(result), strings.ReplaceAll(action, "-", "_")
+	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": resultLabel, "reason": "drain_timeout"}); got != 1 {
 		t.Errorf("the controller counted %v %s completions for drain_timeout, want 1", got, result)
 	}
-	if got := e.ctrlMetric(ctrl, "ecs_drainer_drain_timeouts_total", map[string]string{"action": action}); got != 1 {
-		t.Errorf("drain_timeouts_total{action=%s} = %v, want 1", action, got)
+	if got := e.ctrlMetric(ctrl, "ecs_drainer_drain_timeouts_total", map[string]string{"action": actionLabel}); got != 1 {
+		t.Errorf("drain_timeouts_total{action=%s} = %v, want 1", actionLabel, got)
 	}
 	userStops := st.TasksStoppedByReason[awssim.StopReasonUser]
 	ctrlStops := e.ctrlMetric(ctrl, "ecs_drainer_tasks_stopped_total", map[string]string{"policy": "drain_timeout"})
@@ -392,7 +394,7 @@ func TestControllerInstanceNeverRegistered(t *testing.T) {
 			t.Errorf("%s: %+v, want completed once without DRAINING", id, tl)
 		}
 	}
-	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "not_registered"}); got != 2 {
+	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "continue", "reason": "not_registered"}); got != 2 {
 		t.Errorf("the controller counted %v not_registered completions, want 2", got)
 	}
 	d := ctrlByOp(ctrlDelta(before, st))

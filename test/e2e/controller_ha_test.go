@@ -70,7 +70,7 @@ func TestControllerKilledMidDrain(t *testing.T) {
 	if got := ctrlLogLines(second, "Adopting drain started elsewhere"); got != 2 {
 		t.Errorf("the restarted controller adopted %d drains, want 2", got)
 	}
-	if got := e.ctrlMetric(second, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "drained"}); got != 2 {
+	if got := e.ctrlMetric(second, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "continue", "reason": "drained"}); got != 2 {
 		t.Errorf("the restarted controller completed %v, want 2", got)
 	}
 	// Not knowing when the last heartbeat was, the new process records one at first sight.

@@ -151,7 +151,7 @@ func TestControllerLeavesOtherHooksAlone(t *testing.T) {
 		left[g] = ids[0]
 	}
 	e.waitTerminated([]string{left["mine"]})
-	e.waitCtrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "drained"}, 2)
+	e.waitCtrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "continue", "reason": "drained"}, 2)
 	e.ctrlWaitResyncs(ctrl, 3)
 
 	checkOtherHooksLeftAlone(t, e, ctrl, left)

@@ -81,7 +81,7 @@ func TestControllerFleetPaging(t *testing.T) {
 			t.Errorf("unmanaged %s was touched: %+v", id, tl)
 		}
 	}
-	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "drained"}); got != 12 {
+	if got := e.ctrlMetric(ctrl, "ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "continue", "reason": "drained"}); got != 12 {
 		t.Errorf("controller counted %v completions for drained instances, want 12", got)
 	}
 	if got := e.ctrlMetric(ctrl, "ecs_drainer_drains_in_progress", nil); got != 0 {

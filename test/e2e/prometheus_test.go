@@ -233,7 +233,7 @@ func checkDrainEndedOnce(t *testing.T, sim, ctl *harness.Process) {
 		{"ecs_drainer_drains_ended_total", nil, 1},
 		{"ecs_drainer_drains_ended_total", map[string]string{"outcome": "completed"}, 1},
 		{"ecs_drainer_lifecycle_actions_completed_total", nil, 1},
-		{"ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "CONTINUE", "reason": "drained"}, 1},
+		{"ecs_drainer_lifecycle_actions_completed_total", map[string]string{"result": "continue", "reason": "drained"}, 1},
 		{"ecs_drainer_drain_duration_seconds", map[string]string{"outcome": "drained"}, 1},
 		{"ecs_drainer_drain_timeouts_total", nil, 0},
 		{"ecs_drainer_tasks_stopped_total", nil, 0},
