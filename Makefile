@@ -73,9 +73,10 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint, go mod tidy check.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
-	@cp go.mod /tmp/ecs-drainer.go.mod.bak && cp go.sum /tmp/ecs-drainer.go.sum.bak && $(GO) mod tidy && \
+	@# The backups live in this checkout's bin/, so two checkouts linting at once do not share them.
+	@mkdir -p $(BIN) && cp go.mod $(BIN)/.go.mod.bak && cp go.sum $(BIN)/.go.sum.bak && $(GO) mod tidy && \
 	  if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum: run it and commit"; git diff -- go.mod go.sum; \
-	  cp /tmp/ecs-drainer.go.mod.bak go.mod; cp /tmp/ecs-drainer.go.sum.bak go.sum; exit 1; fi
+	  cp $(BIN)/.go.mod.bak go.mod; cp $(BIN)/.go.sum.bak go.sum; exit 1; fi
 
 .PHONY: bench
 bench: build ## 10,000-instance benchmark: ecs-drainer vs awssim as separate processes; prints a table, writes bench-results/.
