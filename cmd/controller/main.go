@@ -277,7 +277,7 @@ func logStart(log logr.Logger, opts *options.Options, httpAddr string) {
 		log.Info("Dry run: nothing will be changed on AWS")
 	}
 	if opts.QueueURL == "" && opts.RebalanceAction != reconciler.RebalanceIgnore {
-		log.Info("--rebalance-action has no effect without --queue-url: rebalance recommendations come only as events", "rebalanceAction", opts.RebalanceAction)
+		log.Info("Ignoring --rebalance-action without --queue-url", "why", "rebalance recommendations come only as events", "rebalanceAction", opts.RebalanceAction)
 	}
 }
 

@@ -254,7 +254,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		})
 	}
 	<-ctx.Done()
-	c.log.Info("Stopping controller: finishing reconciles in hand")
+	c.log.Info("Stopping controller")
 	c.queue.ShutDown()
 	c.hbQueue.ShutDown()
 	wg.Wait()
@@ -303,7 +303,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	case errors.As(err, &term):
 		c.queue.Forget(it)
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError).Inc()
-		log.Error(err, "Giving up on item after an error retrying cannot fix")
+		log.Error(err, "Giving up on item", "why", "the error is permanent")
 	case err != nil:
 		c.queue.AddRateLimited(it)
 		if res.requeueAfter > 0 {
@@ -312,7 +312,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 			c.queue.AddAfter(it, res.requeueAfter)
 		}
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError).Inc()
-		log.Error(err, "Reconcile failed; retrying with backoff", "retries", c.queue.NumRequeues(it))
+		log.Error(err, "Reconcile failed", "next", "retrying with backoff", "retries", c.queue.NumRequeues(it))
 	case res.requeueAfter > 0:
 		c.queue.Forget(it)
 		c.queue.AddAfter(it, res.requeueAfter)

@@ -226,14 +226,14 @@ func (c *Controller) readHookSelection(ctx context.Context, name string) (hookSe
 func (c *Controller) warnHookSelection(log logr.Logger, name string, sel hookSelection) {
 	ecsKey := "ecs-managed-hook/" + name
 	if sel.ecsManaged && sel.problem == hookOK {
-		c.warnOnce(log, ecsKey, "ECS managed draining hook is on this group too; ECS also drains its instances, and its hook is left to ECS",
+		c.warnOnce(log, ecsKey, "ECS managed draining also on this group", "note", "ECS drains these instances too; its hook is left to ECS",
 			"ecsHook", ECSManagedHookName, "hook", sel.hook.name)
 	} else {
 		c.clearWarning(ecsKey)
 	}
 	skipKey := "hook-problem/" + name
 	if sel.problem != hookOK {
-		c.warnOnce(log, skipKey, "Skipping Auto Scaling group: no lifecycle hook to act for",
+		c.warnOnce(log, skipKey, "Skipping group without a hook to act for",
 			"problem", sel.problem.String(), "hookName", c.cfg.HookName, "candidates", sel.candidates, "ecsManagedHook", sel.ecsManaged)
 		return
 	}
@@ -241,12 +241,12 @@ func (c *Controller) warnHookSelection(log logr.Logger, name string, sel hookSel
 	// Discovery resyncs at least every half heartbeat timeout once it knows the hook (resyncAfter);
 	// an instance that waited before the hook was known may have been seen late. Say so once.
 	if resync, shortened := resyncFor(c.cfg, sel.hook); shortened {
-		c.warnOnce(log, "resync-vs-heartbeat/"+name+"/"+sel.hook.name, "Resync period is longer than half the lifecycle hook's heartbeat timeout; resyncing more often",
+		c.warnOnce(log, "resync-vs-heartbeat/"+name+"/"+sel.hook.name, "Resyncing more often for a short hook",
 			"hook", sel.hook.name, "heartbeatTimeout", sel.hook.heartbeatTimeout, "resyncPeriod", c.cfg.ResyncPeriod, "effectiveResyncPeriod", resync)
 	}
 	// A drain timeout longer than the hook allows is cut, so the configured outcome still applies.
 	if timeout, reduced := drainTimeoutUnder(c.cfg, sel.hook); reduced {
-		c.warnOnce(log, "drain-timeout/"+name+"/"+sel.hook.name, "Drain timeout exceeds what the lifecycle hook's global timeout allows; using the smaller",
+		c.warnOnce(log, "drain-timeout/"+name+"/"+sel.hook.name, "Drain timeout cut to fit the hook",
 			"hook", sel.hook.name, "drainTimeout", c.cfg.DrainTimeout, "globalTimeout", sel.hook.globalTimeout, "effectiveDrainTimeout", timeout)
 	}
 }

@@ -138,7 +138,7 @@ func (c *Controller) heartbeatStep(ctx context.Context, id string) time.Duration
 		c.noteHeartbeat(id, inst.hook.name, func(hb *heartbeatState) {
 			hb.rejectedAt, hb.noActive = now, awsapi.IsNoActiveLifecycleAction(err)
 		})
-		log.V(1).Info("Heartbeat refused; checking the hook and the instance", "error", err.Error())
+		log.V(1).Info("Heartbeat refused", "next", "checking the hook and the instance", "error", err.Error())
 		c.enqueueInstance(id)
 		return 0
 	case err != nil:
@@ -208,7 +208,7 @@ const (
 func (c *Controller) noteLateHeartbeat(log logr.Logger, now, expiry time.Time, hbTimeout time.Duration) {
 	if left := expiry.Sub(now); left < hbTimeout/heartbeatLateShare {
 		c.m.HeartbeatsLate.Inc()
-		c.warnOnce(log, "heartbeats-late", "Heartbeats are late: lifecycle actions are close to expiring; raise --aws-qps or look for throttling",
+		c.warnOnce(log, "heartbeats-late", "Heartbeats late", "fix", "raise --aws-qps or look for throttling",
 			"left", left, "heartbeatTimeout", hbTimeout, "awsQPS", c.cfg.AWSQPS)
 		return
 	}
@@ -243,7 +243,7 @@ func (c *Controller) warnHeartbeatBudget(log logr.Logger) {
 	perSecond, _ := c.heartbeatLoad(c.clock.Now())
 	c.mu.Unlock()
 	if c.cfg.AWSQPS > 0 && perSecond > heartbeatBudgetShare*c.cfg.AWSQPS {
-		c.warnOnce(log, "heartbeat-budget", "Heartbeats due use more than half the AWS request budget; raise --aws-qps before they fall behind",
+		c.warnOnce(log, "heartbeat-budget", "Heartbeats use over half the request budget", "fix", "raise --aws-qps before heartbeats fall behind",
 			"heartbeatsPerSecond", perSecond, "awsQPS", c.cfg.AWSQPS)
 		return
 	}

@@ -68,7 +68,7 @@ func (c *Controller) Instance(ctx context.Context, h events.InstanceHint) error 
 		// The reconcile finds the instance gone and finishes it.
 		c.Wake(h.InstanceID)
 	default:
-		logr.FromContextOrDiscard(ctx).V(1).Info("Ignoring an instance hint the controller does not act on", "instanceID", h.InstanceID, "kind", h.Kind)
+		logr.FromContextOrDiscard(ctx).V(1).Info("Ignoring instance hint", "instanceID", h.InstanceID, "kind", h.Kind)
 	}
 	return nil
 }
@@ -117,7 +117,7 @@ func (c *Controller) sweepHints(now time.Time) {
 		if now.Sub(at) >= eventGrace {
 			delete(c.unhinted, id)
 			c.events.Metrics.InstancesFoundByResync.Inc()
-			c.log.Info("A resync found a terminating instance whose event never came; is the event queue fed?", "instanceID", id, "firstSeen", at)
+			c.log.Info("Instance found by resync, not by event", "fix", "check that the queue is fed: EventBridge rules or the hook's notification target", "instanceID", id, "firstSeen", at)
 		}
 	}
 	for id, at := range c.hinted {

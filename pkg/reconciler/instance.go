@@ -455,7 +455,7 @@ func (c *Controller) drainTimeout(ctx context.Context, inst *instance, now time.
 	if now.Before(stopAllowanceEnd(ref, timeout)) {
 		return next, nil
 	}
-	log.Error(nil, "Tasks not all stopped within the allowance after the drain timeout; completing anyway",
+	log.Error(nil, "Completing with tasks left after the stop allowance",
 		"allowance", timeoutStopAllowance)
 	return c.complete(ctx, inst, endTimeoutStopTasks)
 }
@@ -565,7 +565,7 @@ func (c *Controller) complete(ctx context.Context, inst *instance, end ending) (
 	err := c.completeCall(ctx, inst, end)
 	now := c.clock.Now()
 	if awsapi.IsNoActiveLifecycleAction(err) && p.completeUncertain {
-		log.Info("Lifecycle action already ended after a completion attempt whose answer was lost; counting it as completed")
+		log.Info("Counting ended action as completed", "why", "an earlier completion attempt may have gone through unanswered")
 		err = nil
 	}
 	if awsapi.IsNoActiveLifecycleAction(err) || awsapi.IsInvalidRequest(err) {
@@ -691,7 +691,7 @@ func (c *Controller) recheckAction(ctx context.Context, inst *instance) (waiting
 		cur.followHook(sel.hook)
 	}
 	c.mu.Unlock()
-	logr.FromContextOrDiscard(ctx).Info("Following the group's lifecycle hook: the one acted for was refused", "oldHook", inst.hook.name, "newHook", sel.hook.name)
+	logr.FromContextOrDiscard(ctx).Info("Following the group's new hook", "why", "Auto Scaling refused the hook acted for", "oldHook", inst.hook.name, "newHook", sel.hook.name)
 	inst.hook, inst.hb = sel.hook, heartbeatState{}
 	c.enqueueHeartbeat(inst.id)
 	return true, true, nil

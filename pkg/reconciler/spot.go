@@ -76,13 +76,13 @@ func (c *Controller) Spot(ctx context.Context, h events.SpotHint) error {
 	reclaimAt := at.Add(spotNotice)
 	switch {
 	case h.Action == spotHibernate:
-		log.Info("Spot interruption warning for hibernation; not draining")
+		log.Info("Not draining for a hibernation warning")
 		return nil
 	case !reclaimAt.After(now):
-		log.Info("Ignoring a Spot interruption warning older than its notice")
+		log.Info("Ignoring stale Spot warning")
 		return nil
 	}
-	log.Info("Spot interruption warning; draining at once", "reclaimAt", reclaimAt)
+	log.Info("Draining on Spot warning", "reclaimAt", reclaimAt)
 	c.noteEarly(h.InstanceID, earlyDrain{cause: earlySpot, at: now, reclaimAt: reclaimAt})
 	return nil
 }
@@ -101,7 +101,7 @@ func (c *Controller) Rebalance(ctx context.Context, h events.RebalanceHint) erro
 		c.queue.Add(item{kind: kindDiscovery})
 		return nil
 	}
-	log.Info("Spot rebalance recommendation; draining early")
+	log.Info("Draining early on rebalance recommendation")
 	c.noteEarly(h.InstanceID, earlyDrain{cause: earlyRebalance, at: c.clock.Now()})
 	return nil
 }
@@ -161,7 +161,7 @@ func (c *Controller) watchEarly(asg, id string, start time.Time) bool {
 func (c *Controller) awaitAction(ctx context.Context, inst *instance) step {
 	if !inst.prog.drainedEarly {
 		inst.prog.drainedEarly = true
-		logr.FromContextOrDiscard(ctx).Info("Drained ahead of the lifecycle action; waiting for Auto Scaling to terminate the instance", "cause", string(inst.early.cause))
+		logr.FromContextOrDiscard(ctx).Info("Drained early; waiting for termination", "cause", string(inst.early.cause))
 	}
 	return step{stop: true}
 }

@@ -94,7 +94,7 @@ func TestControllerSpotInterruption(t *testing.T) {
 	if got := e.ctrlMetric(ctrl, "ecs_drainer_drain_timeouts_total", nil); got != 0 {
 		t.Errorf("drain timeouts = %v, want 0: both drains finished well before the Spot deadline", got)
 	}
-	if n := ctrlLogLines(ctrl, "Drained ahead of the lifecycle action; waiting for Auto Scaling to terminate the instance"); n != 1 {
+	if n := ctrlLogLines(ctrl, "Drained early; waiting for termination"); n != 1 {
 		t.Errorf("drained-early log lines = %d, want 1 (the instance of the group without Capacity Rebalancing)", n)
 	}
 }
