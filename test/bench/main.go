@@ -9,6 +9,11 @@
 // Performance targets are reported, met or missed, never asserted: the exit status is 1 only when
 // the run itself failed or a safety invariant of ecs-drainer broke.
 //
+// With --events it gives the controller an event queue: an SQS queue fed by the EventBridge rules
+// of the CloudFormation template, created in awssim through the SDK, and --queue-url; SQS calls
+// are counted with the rest. --events both then runs the same fleet and scale-in without a queue,
+// in a fresh awssim, and prints both modes side by side.
+//
 // With --peer aws-sample it then runs aws-samples/ecs-cid-sample's Lambda (test/bench/awssample) on
 // the same fleet and scale-in in a fresh awssim, measures it from the same ground truth, and prints
 // both side by side. The sample's broken invariants are its results, not failures of the run.
@@ -23,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -54,6 +60,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	res, err := runBench(ctx, cfg, stderr)
+	if res != nil && err == nil && cfg.Events == EventsBoth {
+		// The polling run comes after the events run, in a fresh awssim with the same fleet and
+		// scale-in, its files in a directory of their own.
+		pc := cfg
+		pc.Events = EventsOff
+		pc.Out = filepath.Join(cfg.Out, modePolling)
+		res.Polling, err = runBench(ctx, pc, stderr)
+	}
 	if res != nil && err == nil && cfg.Peer != "" {
 		// The peer runs after ecs-drainer, never beside it: the machine's cores go to one drainer
 		// and its awssim at a time.
@@ -75,7 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "bench: %v\n", err)
 		return exitFailed
 	}
-	if broken := res.Safety.Broken(); len(broken) > 0 {
+	broken := res.Safety.Broken()
+	if res.Polling != nil {
+		for _, b := range res.Polling.Safety.Broken() {
+			broken = append(broken, modePolling+": "+b)
+		}
+	}
+	if len(broken) > 0 {
 		_, _ = fmt.Fprintf(stderr, "bench: safety invariants broken: %v\n", broken)
 		return exitFailed
 	}
