@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/options"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -83,6 +84,32 @@ func TestParseFlags(t *testing.T) {
 			name:    "unknown events mode",
 			args:    []string{"--events=sometimes"},
 			wantErr: []string{`--events is "sometimes": must be off, on or both`},
+		},
+		{
+			name: "the defaults-200 preset is issue 9's fleet at the controller's own defaults",
+			args: []string{"--preset=defaults-200", "--scale-in=10"},
+			check: func(t *testing.T, c Config) {
+				o, err := options.Parse(nil, func(string) string { return "" })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Instances != 200 || c.ASGs != 1 || c.Clusters != 1 || c.StandalonePerASG != 0 || c.TaskSlots != 4 {
+					t.Errorf("fleet = %d/%d/%d, %d standalone, %d slots", c.Instances, c.ASGs, c.Clusters, c.StandalonePerASG, c.TaskSlots)
+				}
+				if c.ScaleIn != 10 {
+					t.Errorf("scale-in = %d, want the flag given (10) over the preset's", c.ScaleIn)
+				}
+				if c.ResyncPeriod != o.ResyncPeriod || c.PollInterval != o.PollInterval || c.AWSQPS != o.AWSQPS || c.AWSBurst != o.AWSBurst || c.StandaloneTaskGrace != o.StandaloneTaskGrace {
+					t.Errorf("controller settings %s/%s/%g/%d/%s, want the controller's defaults %s/%s/%g/%d/%s",
+						c.ResyncPeriod, c.PollInterval, c.AWSQPS, c.AWSBurst, c.StandaloneTaskGrace,
+						o.ResyncPeriod, o.PollInterval, o.AWSQPS, o.AWSBurst, o.StandaloneTaskGrace)
+				}
+			},
+		},
+		{
+			name:    "unknown preset",
+			args:    []string{"--preset=huge"},
+			wantErr: []string{`--preset is "huge": must be one of defaults-200`},
 		},
 		{
 			name:    "unknown peer",

@@ -51,6 +51,8 @@ type Config struct {
 	// by EventBridge rules, --queue-url), or EventsBoth (EventsOn, then EventsOff on the same fleet
 	// and scale-in in a fresh awssim, reported side by side).
 	Events string `json:"events"`
+	// Preset names a set of flag values applied to the flags not given (presets).
+	Preset string `json:"preset,omitempty"`
 
 	// Measurement.
 	IdleResyncs int           `json:"idleResyncs"`
@@ -86,6 +88,7 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.StringSliceVar(&c.SimArgs, "awssim-args", nil, "extra awssim flags, comma-separated")
 	fs.StringVar(&c.Events, "events", EventsOff, "event queue: "+EventsOff+" (polling only), "+EventsOn+" (an SQS queue fed by EventBridge rules, given to the controller as --queue-url), or "+EventsBoth+" ("+EventsOn+", then "+EventsOff+" on the same fleet and scale-in, side by side); --events alone is "+EventsOn)
 	fs.Lookup("events").NoOptDefVal = EventsOn
+	fs.StringVar(&c.Preset, "preset", "", "set the flags not given to a named set: "+presetNames())
 	fs.IntVar(&c.IdleResyncs, "idle-resyncs", 3, "resyncs measured with nothing terminating")
 	fs.DurationVar(&c.Timeout, "timeout", 9*time.Minute, "bound on each drainer's run (ecs-drainer's, then the peer's)")
 	return fs
@@ -111,6 +114,9 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q: bench takes only flags", fs.Args())
+	}
+	if err := applyPreset(fs, c.Preset); err != nil {
+		return c, err
 	}
 	return c, c.Validate()
 }
