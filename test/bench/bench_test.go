@@ -56,55 +56,9 @@ func TestParseFlags(t *testing.T) {
 			},
 		},
 		{
-			name: "--events alone is on, and the queue URL goes to the controller before the extra flags",
-			args: []string{"--events", "--controller-args=--workers=8"},
-			check: func(t *testing.T, c Config) {
-				if c.Events != EventsOn || !c.queued() || c.mode() != modeEvents {
-					t.Errorf("events = %q (queued %v, mode %s), want on", c.Events, c.queued(), c.mode())
-				}
-				got := c.controllerFlags("http://sim/q")
-				if got[len(got)-2] != "--queue-url=http://sim/q" || got[len(got)-1] != "--workers=8" {
-					t.Errorf("controllerFlags = %v", got)
-				}
-			},
-		},
-		{
-			name: "polling by default",
-			args: nil,
-			check: func(t *testing.T, c Config) {
-				if c.Events != EventsOff || c.queued() || c.mode() != modePolling {
-					t.Errorf("events = %q, want off", c.Events)
-				}
-				if slices.ContainsFunc(c.controllerFlags(""), func(f string) bool { return strings.HasPrefix(f, "--queue-url") }) {
-					t.Errorf("controllerFlags without a queue pass --queue-url: %v", c.controllerFlags(""))
-				}
-			},
-		},
-		{
 			name:    "unknown events mode",
 			args:    []string{"--events=sometimes"},
 			wantErr: []string{`--events is "sometimes": must be off, on or both`},
-		},
-		{
-			name: "the defaults-200 preset is issue 9's fleet at the controller's own defaults",
-			args: []string{"--preset=defaults-200", "--scale-in=10"},
-			check: func(t *testing.T, c Config) {
-				o, err := options.Parse(nil, func(string) string { return "" })
-				if err != nil {
-					t.Fatal(err)
-				}
-				if c.Instances != 200 || c.ASGs != 1 || c.Clusters != 1 || c.StandalonePerASG != 0 || c.TaskSlots != 4 {
-					t.Errorf("fleet = %d/%d/%d, %d standalone, %d slots", c.Instances, c.ASGs, c.Clusters, c.StandalonePerASG, c.TaskSlots)
-				}
-				if c.ScaleIn != 10 {
-					t.Errorf("scale-in = %d, want the flag given (10) over the preset's", c.ScaleIn)
-				}
-				if c.ResyncPeriod != o.ResyncPeriod || c.PollInterval != o.PollInterval || c.AWSQPS != o.AWSQPS || c.AWSBurst != o.AWSBurst || c.StandaloneTaskGrace != o.StandaloneTaskGrace {
-					t.Errorf("controller settings %s/%s/%g/%d/%s, want the controller's defaults %s/%s/%g/%d/%s",
-						c.ResyncPeriod, c.PollInterval, c.AWSQPS, c.AWSBurst, c.StandaloneTaskGrace,
-						o.ResyncPeriod, o.PollInterval, o.AWSQPS, o.AWSBurst, o.StandaloneTaskGrace)
-				}
-			},
 		},
 		{
 			name:    "unknown preset",
@@ -166,6 +120,54 @@ func TestParseFlags(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEventsFlag: --events alone is on, and the queue URL goes to the controller before the extra
+// flags; without it the controller polls only.
+func TestEventsFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--events", "--controller-args=--workers=8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Events != EventsOn || !c.queued() || c.mode() != modeEvents {
+		t.Errorf("events = %q (queued %v, mode %s), want on", c.Events, c.queued(), c.mode())
+	}
+	got := c.controllerFlags("http://sim/q")
+	if got[len(got)-2] != "--queue-url=http://sim/q" || got[len(got)-1] != "--workers=8" {
+		t.Errorf("controllerFlags = %v", got)
+	}
+	if c, err = parseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Events != EventsOff || c.queued() || c.mode() != modePolling {
+		t.Errorf("events = %q by default, want off", c.Events)
+	}
+	if slices.ContainsFunc(c.controllerFlags(""), func(f string) bool { return strings.HasPrefix(f, "--queue-url") }) {
+		t.Errorf("controllerFlags without a queue pass --queue-url: %v", c.controllerFlags(""))
+	}
+}
+
+// TestPresetDefaults200: issue 9's fleet at the controller's own defaults; a flag given wins.
+func TestPresetDefaults200(t *testing.T) {
+	c, err := parseFlags([]string{"--preset=defaults-200", "--scale-in=10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := options.Parse(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instances != 200 || c.ASGs != 1 || c.Clusters != 1 || c.StandalonePerASG != 0 || c.TaskSlots != 4 {
+		t.Errorf("fleet = %d/%d/%d, %d standalone, %d slots", c.Instances, c.ASGs, c.Clusters, c.StandalonePerASG, c.TaskSlots)
+	}
+	if c.ScaleIn != 10 {
+		t.Errorf("scale-in = %d, want the flag given (10) over the preset's", c.ScaleIn)
+	}
+	got := []any{c.ResyncPeriod, c.PollInterval, c.AWSQPS, c.AWSBurst, c.StandaloneTaskGrace}
+	want := []any{o.ResyncPeriod, o.PollInterval, o.AWSQPS, o.AWSBurst, o.StandaloneTaskGrace}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("controller settings, want the controller's defaults (-want +got):\n%s", diff)
 	}
 }
 

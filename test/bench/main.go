@@ -60,22 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	res, err := runBench(ctx, cfg, stderr)
-	if res != nil && err == nil && cfg.Events == EventsBoth {
-		// The polling run comes after the events run, in a fresh awssim with the same fleet and
-		// scale-in, its files in a directory of their own.
-		pc := cfg
-		pc.Events = EventsOff
-		pc.Out = filepath.Join(cfg.Out, modePolling)
-		res.Polling, err = runBench(ctx, pc, stderr)
-	}
-	if res != nil && err == nil && cfg.Peer != "" {
-		// The peer runs after ecs-drainer, never beside it: the machine's cores go to one drainer
-		// and its awssim at a time.
-		pr, perr := runPeer(ctx, cfg, stderr)
-		if pr != nil {
-			res.Peers = append(res.Peers, *pr)
-		}
-		err = perr
+	if res != nil && err == nil {
+		err = runAfter(ctx, cfg, res, stderr)
 	}
 	if res != nil {
 		_, _ = fmt.Fprint(stdout, renderTable(res))
@@ -89,15 +75,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "bench: %v\n", err)
 		return exitFailed
 	}
-	broken := res.Safety.Broken()
-	if res.Polling != nil {
-		for _, b := range res.Polling.Safety.Broken() {
-			broken = append(broken, modePolling+": "+b)
-		}
-	}
-	if len(broken) > 0 {
+	if broken := res.broken(); len(broken) > 0 {
 		_, _ = fmt.Fprintf(stderr, "bench: safety invariants broken: %v\n", broken)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// runAfter runs what comes after ecs-drainer's run, one at a time so that the machine's cores go
+// to one drainer and its awssim at a time: the polling run of --events both, in a fresh awssim with
+// the same fleet and scale-in and its files in a directory of their own, then the peer.
+func runAfter(ctx context.Context, cfg Config, res *Result, stderr io.Writer) error {
+	if cfg.Events == EventsBoth {
+		pc := cfg
+		pc.Events = EventsOff
+		pc.Out = filepath.Join(cfg.Out, modePolling)
+		var err error
+		if res.Polling, err = runBench(ctx, pc, stderr); err != nil {
+			return err
+		}
+	}
+	if cfg.Peer == "" {
+		return nil
+	}
+	pr, err := runPeer(ctx, cfg, stderr)
+	if pr != nil {
+		res.Peers = append(res.Peers, *pr)
+	}
+	return err
 }

@@ -159,6 +159,17 @@ func (s Safety) Broken() []string {
 	return out
 }
 
+// broken lists the safety invariants that did not hold in this run and its polling run.
+func (r *Result) broken() []string {
+	out := r.Safety.Broken()
+	if r.Polling != nil {
+		for _, b := range r.Polling.Safety.Broken() {
+			out = append(out, modePolling+": "+b)
+		}
+	}
+	return out
+}
+
 // Target is one of the issue's performance targets with what this run measured.
 type Target struct {
 	Name     string  `json:"name"`
