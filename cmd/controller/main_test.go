@@ -56,7 +56,7 @@ func TestRunVersionAndHelp(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--version"}, []string{"ecs-drainer dev (revision unknown, go1."}},
-		{[]string{"--help"}, []string{"Usage: ecs-drainer", "--resync-period duration", "$RESYNC_PERIOD", "(default 15s)", "--dry-run", "$DRY_RUN", "--simulate", "--sim-listen"}},
+		{[]string{"--help"}, []string{"Usage: ecs-drainer", "--resync-period duration", "$RESYNC_PERIOD", "(default 10s)", "--dry-run", "$DRY_RUN", "--simulate", "--sim-listen"}},
 		{[]string{"-h"}, []string{"Usage: ecs-drainer"}},
 	}
 	for _, tt := range tests {

@@ -38,6 +38,15 @@ const (
 // reconciler's name for it, kept here for callers of this package.
 const ECSManagedHookName = reconciler.ECSManagedHookName
 
+// The polling defaults, the safety net that finds every drain with or without --queue-url: a
+// scale-in of 20 instances of 200 whose tasks stop in a few seconds is completed within 30 s
+// (issue 9; docs/performance.md, `go run ./test/bench --preset defaults-200`), while an idle
+// fleet costs 60s/DefaultResyncPeriod DescribeAutoScalingGroups a minute per 100 groups and no ECS call.
+const (
+	DefaultResyncPeriod = 10 * time.Second
+	DefaultPollInterval = 5 * time.Second
+)
+
 // Defaults that --simulate uses instead of the production ones when the flag is not given, so the
 // live demo moves at a pace a person can watch.
 const (
@@ -154,8 +163,8 @@ func (o *Options) flagSet() *pflag.FlagSet {
 	fs.BoolVar(&o.ManageHooks, "manage-hooks", false, "create the terminating hook (--hook-name) on managed groups that lack it")
 	fs.DurationVar(&o.HookHeartbeatTimeout, "hook-heartbeat-timeout", 300*time.Second, "heartbeat timeout of hooks created by --manage-hooks (30s to 2h)")
 	fs.StringSliceVar(&o.Clusters, "clusters", nil, "comma-separated ECS `clusters` to look up container instances in (default: all). An instance registered in no listed cluster is treated as not registered: its hook is completed at once, tasks and all")
-	fs.DurationVar(&o.ResyncPeriod, "resync-period", 15*time.Second, "how often the fleet is listed (--simulate: 5s); at most 15s sees every instance in time for any hook")
-	fs.DurationVar(&o.PollInterval, "poll-interval", 15*time.Second, "how often a drain in progress is looked at again (--simulate: 2s)")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", DefaultResyncPeriod, "how often the fleet is listed: one Auto Scaling call per 100 groups and no ECS call with nothing terminating (--simulate: 5s); at most 15s sees every instance in time for any hook")
+	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often a drain in progress is looked at again (--simulate: 2s)")
 	fs.StringVar(&o.StandaloneTaskPolicy, "standalone-task-policy", reconciler.StandalonePolicyStop, "tasks not started by a service: stop (after --standalone-task-grace) or wait")
 	fs.DurationVar(&o.StandaloneTaskGrace, "standalone-task-grace", 5*time.Minute, "how long standalone tasks may keep running on a draining instance before they are stopped (--simulate: 45s)")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", time.Hour, "longest a drain may take before --drain-timeout-action")

@@ -40,8 +40,9 @@ func runBench(ctx context.Context, cfg Config, log io.Writer) (res *Result, err 
 	res = &Result{
 		StartedAt:       begin.UTC().Format(time.RFC3339),
 		Machine:         machine(),
+		Mode:            cfg.mode(),
 		Config:          cfg,
-		ControllerFlags: cfg.controllerFlags(),
+		ControllerFlags: cfg.controllerFlags(""),
 		SimFlags:        cfg.simFlags(),
 	}
 	defer func() { res.DurationSeconds = round2(time.Since(begin).Seconds()) }()
@@ -61,8 +62,18 @@ func runBench(ctx context.Context, cfg Config, log io.Writer) (res *Result, err 
 	}
 	progress("Fleet steady in %.1fs: %d tasks", res.Fleet.BuildSeconds, res.Fleet.Tasks())
 
-	progress("Starting ecs-drainer %v", cfg.controllerFlags())
-	ctrl, err := harness.StartController(cfg.ControllerBin, "http://"+sim.Addr, cfg.controllerFlags()...)
+	if cfg.queued() {
+		progress("Creating the event queue and its EventBridge rules")
+		setup, err := setUpEventQueue(ctx, "http://"+sim.Addr)
+		if err != nil {
+			return res, fmt.Errorf("setting up the event queue: %w", err)
+		}
+		res.Events = &setup
+		res.ControllerFlags = cfg.controllerFlags(setup.QueueURL)
+	}
+
+	progress("Starting ecs-drainer %v", res.ControllerFlags)
+	ctrl, err := harness.StartController(cfg.ControllerBin, "http://"+sim.Addr, res.ControllerFlags...)
 	if err != nil {
 		return res, fmt.Errorf("starting ecs-drainer: %w", err)
 	}
@@ -129,13 +140,20 @@ func measureIdle(ctx context.Context, cfg Config, res *Result, sim, ctrl *harnes
 		CallsPerResync:       calls.per(n),
 		AutoScalingPerResync: round2(float64(calls.Service("autoscaling")) / n),
 		ECSPerResync:         round2(float64(calls.Service("ecs")) / n),
+		SQSPerResync:         round2(float64(calls.Service("sqs")) / n),
 		Errors:               errorsBetween(s0, s1),
 		Controller:           usage(c0, c1),
 		Awssim:               usage(a0, a1),
 	}
 	res.Idle.ControllerCPUPerResync = round3(res.Idle.Controller.CPUSeconds / n)
-	progress("Idle resync: %.2f Auto Scaling and %.2f ECS calls, %.3f controller CPU seconds",
-		res.Idle.AutoScalingPerResync, res.Idle.ECSPerResync, res.Idle.ControllerCPUPerResync)
+	if wall := res.Idle.Controller.WallSeconds; wall > 0 {
+		perMinute := func(service string) float64 { return round2(float64(calls.Service(service)) * 60 / wall) }
+		res.Idle.AutoScalingPerMinute = perMinute("autoscaling")
+		res.Idle.ECSPerMinute = perMinute("ecs")
+		res.Idle.SQSPerMinute = perMinute("sqs")
+	}
+	progress("Idle resync: %.2f Auto Scaling, %.2f ECS and %.2f SQS calls, %.3f controller CPU seconds",
+		res.Idle.AutoScalingPerResync, res.Idle.ECSPerResync, res.Idle.SQSPerResync, res.Idle.ControllerCPUPerResync)
 	return nil
 }
 
@@ -228,7 +246,10 @@ func measureDrains(ctx context.Context, cfg Config, d *DrainResult, sim, drainer
 	d.Errors = errorsBetween(first, end.stats)
 	d.ECSCalls = calls.Service("ecs")
 	d.AutoScalingCalls = calls.Service("autoscaling")
+	d.SQSCalls = calls.Service("sqs")
 	d.WriteCalls = calls.Writes()
+	d.EventsEmitted = end.stats.EventsEmitted - first.EventsEmitted
+	d.EventsDelivered = end.stats.Deliveries[deliveryDelivered] - first.Deliveries[deliveryDelivered]
 	d.Windows = windows(samples, start, cfg.PollInterval)
 	d.Controller = usage(c0, c1)
 	d.Awssim = usage(a0, a1)
@@ -258,6 +279,10 @@ func collectEnd(ctx context.Context, res *Result, sim, ctrl *harness.Process, sc
 		Heartbeats:      int(harness.Sum(mfs, "ecs_drainer_heartbeats_total", nil)),
 		TasksStopped:    int(harness.Sum(mfs, "ecs_drainer_tasks_stopped_total", nil)),
 		ReconcileErrors: int(harness.Sum(mfs, "ecs_drainer_reconcile_total", map[string]string{"result": "error"})),
+
+		EventsReceived:         sumByLabel(mfs, "ecs_drainer_events_received_total", "result"),
+		EventQueueErrors:       int(harness.Sum(mfs, "ecs_drainer_event_queue_errors_total", nil)),
+		InstancesFoundByResync: int(harness.Sum(mfs, "ecs_drainer_instances_found_by_resync_total", nil)),
 
 		ErrorsByOperation: failedAttempts(mfs),
 	}
@@ -308,6 +333,7 @@ func collectDrains(ctx context.Context, cfg Config, sc *simClient, d *DrainResul
 		d.CallsPerDrain = round2(float64(d.Calls.Total()) / n)
 		d.ECSPerDrain = round2(float64(d.ECSCalls) / n)
 		d.AutoScalingPerDrain = round2(float64(d.AutoScalingCalls) / n)
+		d.SQSPerDrain = round2(float64(d.SQSCalls) / n)
 		d.WritesPerDrain = round2(float64(d.WriteCalls) / n)
 	}
 	if d.Polls > 0 {
@@ -334,6 +360,23 @@ func perCompleted(v float64, completed int) float64 {
 		return 0
 	}
 	return round3(v / float64(completed))
+}
+
+// sumByLabel sums a metric's series by the value of one label, leaving out zeros.
+func sumByLabel(mfs map[string]*dto.MetricFamily, name, label string) map[string]int {
+	out := map[string]int{}
+	mf, ok := mfs[name]
+	if !ok {
+		return out
+	}
+	for _, m := range mf.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if n := int(m.GetCounter().GetValue()); lp.GetName() == label && n > 0 {
+				out[lp.GetValue()] += n
+			}
+		}
+	}
+	return out
 }
 
 // failedAttempts reads ecs_drainer_aws_requests_total's series whose code is not OK.

@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
+	"github.com/ecs-drainer/ecs-drainer/pkg/options"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -33,7 +38,7 @@ func TestParseFlags(t *testing.T) {
 			name: "extra controller flags are passed on after the benchmark's own",
 			args: []string{"--instances=1000", "--scale-in=100", "--aws-qps=10", "--aws-burst=20", "--controller-args=--workers=8,--log-level=debug"},
 			check: func(t *testing.T, c Config) {
-				got := c.controllerFlags()
+				got := c.controllerFlags("")
 				want := []string{"--log-format=json", "--resync-period=10s", "--poll-interval=5s", "--standalone-task-grace=20s", "--aws-qps=10", "--aws-burst=20", "--workers=8", "--log-level=debug"}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("controllerFlags (-want +got):\n%s", diff)
@@ -49,6 +54,16 @@ func TestParseFlags(t *testing.T) {
 					t.Errorf("peerFlags (-want +got):\n%s", diff)
 				}
 			},
+		},
+		{
+			name:    "unknown events mode",
+			args:    []string{"--events=sometimes"},
+			wantErr: []string{`--events is "sometimes": must be off, on or both`},
+		},
+		{
+			name:    "unknown preset",
+			args:    []string{"--preset=huge"},
+			wantErr: []string{`--preset is "huge": must be one of defaults-200`},
 		},
 		{
 			name:    "unknown peer",
@@ -105,6 +120,54 @@ func TestParseFlags(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEventsFlag: --events alone is on, and the queue URL goes to the controller before the extra
+// flags; without it the controller polls only.
+func TestEventsFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--events", "--controller-args=--workers=8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Events != EventsOn || !c.queued() || c.mode() != modeEvents {
+		t.Errorf("events = %q (queued %v, mode %s), want on", c.Events, c.queued(), c.mode())
+	}
+	got := c.controllerFlags("http://sim/q")
+	if got[len(got)-2] != "--queue-url=http://sim/q" || got[len(got)-1] != "--workers=8" {
+		t.Errorf("controllerFlags = %v", got)
+	}
+	if c, err = parseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Events != EventsOff || c.queued() || c.mode() != modePolling {
+		t.Errorf("events = %q by default, want off", c.Events)
+	}
+	if slices.ContainsFunc(c.controllerFlags(""), func(f string) bool { return strings.HasPrefix(f, "--queue-url") }) {
+		t.Errorf("controllerFlags without a queue pass --queue-url: %v", c.controllerFlags(""))
+	}
+}
+
+// TestPresetDefaults200: issue 9's fleet at the controller's own defaults; a flag given wins.
+func TestPresetDefaults200(t *testing.T) {
+	c, err := parseFlags([]string{"--preset=defaults-200", "--scale-in=10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := options.Parse(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instances != 200 || c.ASGs != 1 || c.Clusters != 1 || c.StandalonePerASG != 0 || c.TaskSlots != 4 {
+		t.Errorf("fleet = %d/%d/%d, %d standalone, %d slots", c.Instances, c.ASGs, c.Clusters, c.StandalonePerASG, c.TaskSlots)
+	}
+	if c.ScaleIn != 10 {
+		t.Errorf("scale-in = %d, want the flag given (10) over the preset's", c.ScaleIn)
+	}
+	got := []any{c.ResyncPeriod, c.PollInterval, c.AWSQPS, c.AWSBurst, c.StandaloneTaskGrace}
+	want := []any{o.ResyncPeriod, o.PollInterval, o.AWSQPS, o.AWSBurst, o.StandaloneTaskGrace}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("controller settings, want the controller's defaults (-want +got):\n%s", diff)
 	}
 }
 
@@ -169,13 +232,17 @@ func TestCallsBetween(t *testing.T) {
 		"ecs/ListTasks/OK":                  9,
 		"ecs/ListTasks/ThrottlingException": 2,
 		"ecs/TagResource/OK":                4,
+		"sqs/ReceiveMessage/OK":             7,
+		"sqs/DeleteMessageBatch/OK":         5,
 	}}
 	got := callsBetween(before, after).without("autoscaling/SetDesiredCapacity", 100)
 	want := Calls{
 		"autoscaling/DescribeAutoScalingGroups":      2,
 		"autoscaling/RecordLifecycleActionHeartbeat": 4,
-		"ecs/ListTasks":   6,
-		"ecs/TagResource": 4,
+		"ecs/ListTasks":          6,
+		"ecs/TagResource":        4,
+		"sqs/ReceiveMessage":     7,
+		"sqs/DeleteMessageBatch": 5,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("callsBetween (-want +got):\n%s", diff)
@@ -184,10 +251,11 @@ func TestCallsBetween(t *testing.T) {
 		name      string
 		got, want int
 	}{
-		{"Total", got.Total(), 16},
+		{"Total", got.Total(), 28},
 		{"Service(autoscaling)", got.Service("autoscaling"), 6},
 		{"Service(ecs)", got.Service("ecs"), 10},
-		{"Writes", got.Writes(), 8},
+		{"Service(sqs)", got.Service("sqs"), 12},
+		{"Writes (ECS and Auto Scaling only)", got.Writes(), 8},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
@@ -304,7 +372,7 @@ func TestReportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := &Result{Config: cfg, Machine: machine(), ControllerFlags: cfg.controllerFlags()}
+	res := &Result{Config: cfg, Machine: machine(), ControllerFlags: cfg.controllerFlags("")}
 	res.Idle.CallsPerResync = map[string]float64{"autoscaling/DescribeAutoScalingGroups": 1}
 	res.Drain.Calls = Calls{"ecs/ListTasks": 100, "autoscaling/CompleteLifecycleAction": 100}
 	res.Drain.Completed = 100
@@ -370,6 +438,101 @@ func TestComparison(t *testing.T) {
 	for name, want := range wantRows {
 		if diff := cmp.Diff(want, cells[name]); diff != "" {
 			t.Errorf("row %s (-want +got):\n%s\n%s", name, diff, table)
+		}
+	}
+}
+
+// TestEventTargets: with a queue the latency targets are issue 11's p99 bounds, 1 s up to 100
+// drains at once and 2 s above, the completions' bound lengthened by what the client-side limit
+// takes to let them through.
+func TestEventTargets(t *testing.T) {
+	for _, tc := range []struct {
+		args                 []string
+		toDraining, complete float64
+	}{
+		{[]string{"--events"}, 2, 10},                                       // 1,000 at 100/s, burst 200: (1000-200)/100 = 8 s
+		{[]string{"--events", "--scale-in=100"}, 1, 1},                      // within the burst
+		{[]string{"--events", "--scale-in=1000", "--aws-burst=1000"}, 2, 2}, // within the burst
+		{[]string{"--events=both", "--aws-qps=10", "--aws-burst=20"}, 2, 100},
+	} {
+		cfg, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limits := map[string]float64{}
+		for _, tg := range targets(cfg, &Result{Config: cfg}) {
+			limits[tg.Name] = tg.Limit
+		}
+		want := map[string]float64{"Terminating:Wait -> DRAINING (p99)": tc.toDraining, "last task STOPPED -> completed (p99)": tc.complete}
+		for name, limit := range want {
+			if got, ok := limits[name]; !ok || got != limit {
+				t.Errorf("%v: target %q limit = %v (present %v), want %v", tc.args, name, got, ok, limit)
+			}
+		}
+		if _, ok := limits["Terminating:Wait -> DRAINING (max)"]; ok {
+			t.Errorf("%v: the polling targets are reported with a queue", tc.args)
+		}
+	}
+}
+
+// TestEventQueueSetUp creates the queue and rules in an in-process awssim through the SDK: every
+// rule's pattern is one awssim accepts, and each targets the queue.
+func TestEventQueueSetUp(t *testing.T) {
+	sim := awssim.New(awssim.Options{})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	setup, err := setUpEventQueue(t.Context(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ecs-drainer-lifecycle", "ecs-drainer-container-instances", "ecs-drainer-tasks", "ecs-drainer-spot"}
+	if diff := cmp.Diff(want, setup.Rules); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if !strings.HasSuffix(setup.QueueURL, "/ecs-drainer-events") {
+		t.Errorf("queue URL %q", setup.QueueURL)
+	}
+	calls := callsBetween(simStats{}, simStats{Requests: sim.Stats().Requests})
+	wantCalls := Calls{"sqs/CreateQueue": 1, "sqs/GetQueueAttributes": 1, "events/PutRule": 4, "events/PutTargets": 4}
+	if diff := cmp.Diff(wantCalls, calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestModes prints an events run and its polling run side by side, one row each.
+func TestModes(t *testing.T) {
+	cfg, err := parseFlags([]string{"--instances=1000", "--scale-in=100", "--events=both"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &Result{Mode: modeEvents, Config: cfg, Events: &EventSetup{QueueURL: "http://sim/q", Rules: []string{"r"}}}
+	ev.Drain = DrainResult{ScaledIn: 100, Completed: 100, CallsPerDrain: 3.5, ECSPerDrain: 2, AutoScalingPerDrain: 1, SQSPerDrain: 0.5, DurationSeconds: 11.2}
+	ev.Idle.SQSPerMinute = 3
+	ev.Latency.WaitToDraining = Dist{Count: 100, Median: 0.3, P99: 0.5, Max: 0.6}
+	pc := cfg
+	pc.Events = EventsOff
+	ev.Polling = &Result{Mode: modePolling, Config: pc}
+	ev.Polling.Drain = DrainResult{ScaledIn: 100, Completed: 99, CallsPerDrain: 3, ECSPerDrain: 2, AutoScalingPerDrain: 1, DurationSeconds: 30}
+	ev.Polling.Idle.AutoScalingPerMinute = 6
+	ev.Polling.Safety = Safety{TasksKilledByTermination: 1, LifecycleActionsExpired: 2, CompletedMoreThanOnce: 3}
+	table := renderTable(ev)
+	for _, want := range []string{"benchmark: events mode", "benchmark: polling mode", "event queue  http://sim/q, fed by the EventBridge rules r", "events and polling side by side"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("report lacks %q:\n%s", want, table)
+		}
+	}
+	cells := map[string][]string{}
+	for _, l := range strings.Split(renderModes(ev), "\n") {
+		c := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(l), -1)
+		cells[c[0]] = c
+	}
+	wantRows := map[string][]string{
+		"events":  {"events", "100 of 100", "3.50 (2.00 + 1.00 + 0.50)", "0.0 + 0.0 + 3.0", "0.3 / 0.5 / 0.6", "-", "-", "11.2", "0", "0", "0"},
+		"polling": {"polling", "99 of 100", "3.00 (2.00 + 1.00 + 0.00)", "6.0 + 0.0 + 0.0", "-", "-", "-", "30.0", "1", "2", "3"},
+	}
+	for name, want := range wantRows {
+		if diff := cmp.Diff(want, cells[name]); diff != "" {
+			t.Errorf("row %s (-want +got):\n%s", name, diff)
 		}
 	}
 }

@@ -47,6 +47,13 @@ type Config struct {
 	StopTimeout time.Duration `json:"stopTimeout"` // containers' stopTimeout: how long a task takes to stop
 	SimArgs     []string      `json:"simArgs"`     // extra awssim flags
 
+	// Events is the controller's event queue: EventsOff (polling only), EventsOn (an SQS queue fed
+	// by EventBridge rules, --queue-url), or EventsBoth (EventsOn, then EventsOff on the same fleet
+	// and scale-in in a fresh awssim, reported side by side).
+	Events string `json:"events"`
+	// Preset names a set of flag values applied to the flags not given (presets).
+	Preset string `json:"preset,omitempty"`
+
 	// Measurement.
 	IdleResyncs int           `json:"idleResyncs"`
 	Timeout     time.Duration `json:"timeout"` // bound on the whole run
@@ -79,6 +86,9 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.StringSliceVar(&c.PeerArgs, "peer-args", nil, "extra peer flags, comma-separated (e.g. --recursive-loop-limit=0)")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", 5*time.Second, "containers' stopTimeout: how long a task takes to stop")
 	fs.StringSliceVar(&c.SimArgs, "awssim-args", nil, "extra awssim flags, comma-separated")
+	fs.StringVar(&c.Events, "events", EventsOff, "event queue: "+EventsOff+" (polling only), "+EventsOn+" (an SQS queue fed by EventBridge rules, given to the controller as --queue-url), or "+EventsBoth+" ("+EventsOn+", then "+EventsOff+" on the same fleet and scale-in, side by side); --events alone is "+EventsOn)
+	fs.Lookup("events").NoOptDefVal = EventsOn
+	fs.StringVar(&c.Preset, "preset", "", "set the flags not given to a named set: "+presetNames())
 	fs.IntVar(&c.IdleResyncs, "idle-resyncs", 3, "resyncs measured with nothing terminating")
 	fs.DurationVar(&c.Timeout, "timeout", 9*time.Minute, "bound on each drainer's run (ecs-drainer's, then the peer's)")
 	return fs
@@ -105,6 +115,9 @@ func parseFlags(args []string) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q: bench takes only flags", fs.Args())
 	}
+	if err := applyPreset(fs, c.Preset); err != nil {
+		return c, err
+	}
 	return c, c.Validate()
 }
 
@@ -125,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.Peer != "" && c.Peer != PeerAWSSample {
 		bad("--peer is %q: the only peer is %s", c.Peer, PeerAWSSample)
+	}
+	if c.Events != EventsOff && c.Events != EventsOn && c.Events != EventsBoth {
+		bad("--events is %q: must be %s, %s or %s", c.Events, EventsOff, EventsOn, EventsBoth)
 	}
 	if c.IdleResyncs < 1 {
 		bad("--idle-resyncs is %d: must be at least 1", c.IdleResyncs)
@@ -189,16 +205,20 @@ func (c Config) validateTimes(bad func(string, ...any)) {
 	}
 }
 
-// controllerFlags are the flags ecs-drainer runs with.
-func (c Config) controllerFlags() []string {
-	return append([]string{
+// controllerFlags are the flags ecs-drainer runs with; queueURL is its event queue, "" for none.
+func (c Config) controllerFlags(queueURL string) []string {
+	flags := []string{
 		"--log-format=json",
 		"--resync-period=" + c.ResyncPeriod.String(),
 		"--poll-interval=" + c.PollInterval.String(),
 		"--standalone-task-grace=" + c.StandaloneTaskGrace.String(),
 		"--aws-qps=" + strconv.FormatFloat(c.AWSQPS, 'g', -1, 64),
 		"--aws-burst=" + strconv.Itoa(c.AWSBurst),
-	}, c.ControllerArgs...)
+	}
+	if queueURL != "" {
+		flags = append(flags, "--queue-url="+queueURL)
+	}
+	return append(flags, c.ControllerArgs...)
 }
 
 // peerFlags are the flags the aws-sample peer runs with: the same client-side rate limit as the

@@ -9,6 +9,11 @@
 // Performance targets are reported, met or missed, never asserted: the exit status is 1 only when
 // the run itself failed or a safety invariant of ecs-drainer broke.
 //
+// With --events it gives the controller an event queue: an SQS queue fed by the EventBridge rules
+// of the CloudFormation template, created in awssim through the SDK, and --queue-url; SQS calls
+// are counted with the rest. --events both then runs the same fleet and scale-in without a queue,
+// in a fresh awssim, and prints both modes side by side.
+//
 // With --peer aws-sample it then runs aws-samples/ecs-cid-sample's Lambda (test/bench/awssample) on
 // the same fleet and scale-in in a fresh awssim, measures it from the same ground truth, and prints
 // both side by side. The sample's broken invariants are its results, not failures of the run.
@@ -23,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -54,14 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	res, err := runBench(ctx, cfg, stderr)
-	if res != nil && err == nil && cfg.Peer != "" {
-		// The peer runs after ecs-drainer, never beside it: the machine's cores go to one drainer
-		// and its awssim at a time.
-		pr, perr := runPeer(ctx, cfg, stderr)
-		if pr != nil {
-			res.Peers = append(res.Peers, *pr)
-		}
-		err = perr
+	if res != nil && err == nil {
+		err = runAfter(ctx, cfg, res, stderr)
 	}
 	if res != nil {
 		_, _ = fmt.Fprint(stdout, renderTable(res))
@@ -75,9 +75,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "bench: %v\n", err)
 		return exitFailed
 	}
-	if broken := res.Safety.Broken(); len(broken) > 0 {
+	if broken := res.broken(); len(broken) > 0 {
 		_, _ = fmt.Fprintf(stderr, "bench: safety invariants broken: %v\n", broken)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// runAfter runs what comes after ecs-drainer's run, one at a time so that the machine's cores go
+// to one drainer and its awssim at a time: the polling run of --events both, in a fresh awssim with
+// the same fleet and scale-in and its files in a directory of their own, then the peer.
+func runAfter(ctx context.Context, cfg Config, res *Result, stderr io.Writer) error {
+	if cfg.Events == EventsBoth {
+		pc := cfg
+		pc.Events = EventsOff
+		pc.Out = filepath.Join(cfg.Out, modePolling)
+		var err error
+		if res.Polling, err = runBench(ctx, pc, stderr); err != nil {
+			return err
+		}
+	}
+	if cfg.Peer == "" {
+		return nil
+	}
+	pr, err := runPeer(ctx, cfg, stderr)
+	if pr != nil {
+		res.Peers = append(res.Peers, *pr)
+	}
+	return err
 }

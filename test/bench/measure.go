@@ -25,7 +25,12 @@ type simStats struct {
 	CompletionsByInstance     map[string]int
 	TerminatedWithTasks       int
 	Terminated                int
+	EventsEmitted             int            // published to the event bus, matched by a rule or not
+	Deliveries                map[string]int // messages on their way into SQS, by outcome
 }
+
+// deliveryDelivered is the outcome of an event put on a queue (awssim_event_deliveries_total).
+const deliveryDelivered = "delivered"
 
 // timeline is one entry of awssim's /debug/timeline: what happened to one EC2 instance on its way
 // out. Zero times mean "not yet".
@@ -84,7 +89,7 @@ func (c Calls) Total() int {
 	return n
 }
 
-// Service is every call to one service ("autoscaling" or "ecs").
+// Service is every call to one service ("autoscaling", "ecs" or "sqs").
 func (c Calls) Service(service string) int {
 	n := 0
 	for k, v := range c {
@@ -95,12 +100,14 @@ func (c Calls) Service(service string) int {
 	return n
 }
 
-// Writes is every call to an operation that changes something: all but Describe* and List*,
-// the same split awssim uses for its WriteCalls counter.
+// Writes is every ECS and Auto Scaling call to an operation that changes something: all but
+// Describe*, List* and Get*, the same split awssim uses for its WriteCalls counter. The event
+// queue's calls are left out: receiving and deleting messages changes nothing in the fleet, and
+// the writes target is about the fleet's APIs.
 func (c Calls) Writes() int {
 	n := 0
 	for k, v := range c {
-		if !isRead(k) {
+		if service, _, _ := strings.Cut(k, "/"); !isRead(k) && (service == "ecs" || service == "autoscaling") {
 			n += v
 		}
 	}
@@ -109,7 +116,7 @@ func (c Calls) Writes() int {
 
 func isRead(key string) bool {
 	_, op, _ := strings.Cut(key, "/")
-	return strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "List")
+	return strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "List") || strings.HasPrefix(op, "Get")
 }
 
 // without returns c less n calls of key, for calls the benchmark made itself.

@@ -17,6 +17,7 @@ type Result struct {
 	StartedAt       string         `json:"startedAt"`
 	DurationSeconds float64        `json:"durationSeconds"`
 	Machine         Machine        `json:"machine"`
+	Mode            string         `json:"mode"` // polling, or events (with an event queue)
 	Config          Config         `json:"config"`
 	ControllerFlags []string       `json:"controllerFlags"`
 	SimFlags        []string       `json:"awssimFlags"`
@@ -29,8 +30,12 @@ type Result struct {
 	ControllerView  ControllerView `json:"controllerMetrics"`
 	Safety          Safety         `json:"safety"`
 	Targets         []Target       `json:"targets"`
+	// Events is the event queue and rules of an events run.
+	Events *EventSetup `json:"events,omitempty"`
 	// Peers are the other drainers run on the same fleet and scale-in (--peer).
 	Peers []PeerResult `json:"peers,omitempty"`
+	// Polling is the same fleet and scale-in without an event queue, after this run (--events both).
+	Polling *Result `json:"polling,omitempty"`
 }
 
 // Machine is where the run happened.
@@ -48,14 +53,19 @@ type Machine struct {
 
 // IdleResult is the cost of resyncs with nothing terminating.
 type IdleResult struct {
-	Resyncs                int                `json:"resyncs"`
-	CallsPerResync         map[string]float64 `json:"callsPerResync"` // by "service/operation"
-	AutoScalingPerResync   float64            `json:"autoscalingCallsPerResync"`
-	ECSPerResync           float64            `json:"ecsCallsPerResync"`
-	Errors                 map[string]int     `json:"errors"`
-	ControllerCPUPerResync float64            `json:"controllerCpuSecondsPerResync"`
-	Controller             ProcUsage          `json:"controller"`
-	Awssim                 ProcUsage          `json:"awssim"`
+	Resyncs              int                `json:"resyncs"`
+	CallsPerResync       map[string]float64 `json:"callsPerResync"` // by "service/operation"
+	AutoScalingPerResync float64            `json:"autoscalingCallsPerResync"`
+	ECSPerResync         float64            `json:"ecsCallsPerResync"`
+	SQSPerResync         float64            `json:"sqsCallsPerResync"`
+	// Calls a minute over the idle phase's wall time: SQS long polls keep their own pace.
+	AutoScalingPerMinute   float64        `json:"autoscalingCallsPerMinute"`
+	ECSPerMinute           float64        `json:"ecsCallsPerMinute"`
+	SQSPerMinute           float64        `json:"sqsCallsPerMinute"`
+	Errors                 map[string]int `json:"errors"`
+	ControllerCPUPerResync float64        `json:"controllerCpuSecondsPerResync"`
+	Controller             ProcUsage      `json:"controller"`
+	Awssim                 ProcUsage      `json:"awssim"`
 }
 
 // DrainResult is the cost of the drains, from the scale-in until every instance terminated. It
@@ -72,16 +82,20 @@ type DrainResult struct {
 	Errors                map[string]int `json:"errors"`
 	ECSCalls              int            `json:"ecsCalls"`
 	AutoScalingCalls      int            `json:"autoscalingCalls"`
-	WriteCalls            int            `json:"writeCalls"`
+	SQSCalls              int            `json:"sqsCalls"`
+	WriteCalls            int            `json:"writeCalls"` // ECS and Auto Scaling only (Calls.Writes)
 	CallsPerDrain         float64        `json:"callsPerDrain"`
 	ECSPerDrain           float64        `json:"ecsCallsPerDrain"`
 	AutoScalingPerDrain   float64        `json:"autoscalingCallsPerDrain"`
+	SQSPerDrain           float64        `json:"sqsCallsPerDrain"`
 	WritesPerDrain        float64        `json:"writeCallsPerDrain"`
 	CallsPerPoll          float64        `json:"callsPerPoll"`
 	ECSPerPoll            float64        `json:"ecsCallsPerPoll"`
 	MaxCallsInPoll        int            `json:"maxCallsInOnePollWindow"`
 	Windows               []window       `json:"pollWindows"`
 	Heartbeats            int            `json:"heartbeats"`
+	EventsEmitted         int            `json:"eventsEmitted"`   // by awssim to its event bus, matched or not
+	EventsDelivered       int            `json:"eventsDelivered"` // by the rules into the event queue
 	Controller            ProcUsage      `json:"controller"`
 	Awssim                ProcUsage      `json:"awssim"`
 	ControllerCPUPerDrain float64        `json:"controllerCpuSecondsPerDrain"`
@@ -109,6 +123,12 @@ type ControllerView struct {
 	Heartbeats        int            `json:"heartbeats"`
 	TasksStopped      int            `json:"tasksStopped"`
 	ReconcileErrors   int            `json:"reconcileErrors"`
+	// EventsReceived counts the messages taken off the event queue by result (handled, ignored,
+	// duplicate, malformed); InstancesFoundByResync the terminating instances a resync found before
+	// their event came (0 when the event path started every drain).
+	EventsReceived         map[string]int `json:"eventsReceived,omitempty"`
+	EventQueueErrors       int            `json:"eventQueueErrors"`
+	InstancesFoundByResync int            `json:"instancesFoundByResync"`
 }
 
 // Safety holds the invariants that must hold whatever the performance.
@@ -139,6 +159,17 @@ func (s Safety) Broken() []string {
 	return out
 }
 
+// broken lists the safety invariants that did not hold in this run and its polling run.
+func (r *Result) broken() []string {
+	out := r.Safety.Broken()
+	if r.Polling != nil {
+		for _, b := range r.Polling.Safety.Broken() {
+			out = append(out, modePolling+": "+b)
+		}
+	}
+	return out
+}
+
 // Target is one of the issue's performance targets with what this run measured.
 type Target struct {
 	Name     string  `json:"name"`
@@ -164,15 +195,26 @@ func targets(cfg Config, res *Result) []Target {
 	if cfg.Instances > 10_000 {
 		rss = 128
 	}
-	return []Target{
+	out := []Target{
 		at("idle resync: Auto Scaling calls", idleAS, res.Idle.AutoScalingPerResync, "calls", false),
 		at("idle resync: ECS calls", 0, res.Idle.ECSPerResync, "calls", false),
 		at("ECS calls per drained instance", 3, res.Drain.ECSPerDrain, "calls", false),
 		at("write calls per drained instance", 6, res.Drain.WritesPerDrain, "calls", false),
 		at("controller peak RSS", rss, res.Controller.PeakRSSMiB, "MiB", true),
-		at("Terminating:Wait -> DRAINING (max)", (cfg.ResyncPeriod + time.Second).Seconds(), res.Latency.WaitToDraining.Max, "s", false),
-		at("last task STOPPED -> completed (max)", (cfg.PollInterval + time.Second).Seconds(), res.Latency.LastStopToCompleted.Max, "s", false),
 	}
+	if !cfg.queued() {
+		return append(out,
+			at("Terminating:Wait -> DRAINING (max)", (cfg.ResyncPeriod+time.Second).Seconds(), res.Latency.WaitToDraining.Max, "s", false),
+			at("last task STOPPED -> completed (max)", (cfg.PollInterval+time.Second).Seconds(), res.Latency.LastStopToCompleted.Max, "s", false),
+		)
+	}
+	// Issue 11, event path: p99 within eventBound, and for the completions also the time the
+	// client-side limit itself takes to let that many through.
+	bound := eventBound(cfg.ScaleIn).Seconds()
+	return append(out,
+		at("Terminating:Wait -> DRAINING (p99)", bound, res.Latency.WaitToDraining.P99, "s", false),
+		at("last task STOPPED -> completed (p99)", bound+completionWait(cfg.ScaleIn, cfg.AWSQPS, cfg.AWSBurst), res.Latency.LastStopToCompleted.P99, "s", false),
+	)
 }
 
 // renderTable is the human-readable report.
@@ -182,18 +224,22 @@ func renderTable(r *Result) string {
 	line := func(format string, args ...any) { _, _ = fmt.Fprintf(w, format+"\n", args...) }
 	c := r.Config
 	line("")
-	line("== ecs-drainer benchmark ==")
+	line("== ecs-drainer benchmark: %s mode ==", r.Mode)
 	line("machine\t%d CPUs (%s), %d MiB, %s, %s; load average %s at start", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryMiB, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.LoadAverage)
 	line("fleet\t%d instances, %d groups, %d clusters; %d replica + %d daemon + %d standalone tasks; built in %.1fs",
 		r.Fleet.Instances, r.Fleet.ASGs, r.Fleet.Clusters, r.Fleet.ServiceTasks, r.Fleet.DaemonTasks, r.Fleet.StandaloneTasks, r.Fleet.BuildSeconds)
 	line("controller\t%s", strings.Join(r.ControllerFlags, " "))
+	if r.Events != nil {
+		line("event queue\t%s, fed by the EventBridge rules %s", r.Events.QueueURL, strings.Join(r.Events.Rules, ", "))
+	}
 	line("scale-in\t%d instances at once; tasks stop in %s; hooks' heartbeat timeout %s", c.ScaleIn, c.StopTimeout, c.HookHeartbeatTimeout)
 	line("")
 	line("-- resync with nothing terminating (%d resyncs) --", r.Idle.Resyncs)
 	for _, k := range sortedKeys(r.Idle.CallsPerResync) {
 		line("  %s\t%.2f per resync", k, r.Idle.CallsPerResync[k])
 	}
-	line("  total\t%.2f Auto Scaling + %.2f ECS per resync", r.Idle.AutoScalingPerResync, r.Idle.ECSPerResync)
+	line("  total\t%.2f Auto Scaling + %.2f ECS + %.2f SQS per resync", r.Idle.AutoScalingPerResync, r.Idle.ECSPerResync, r.Idle.SQSPerResync)
+	line("  per minute\t%.2f Auto Scaling + %.2f ECS + %.2f SQS (over %.0f s)", r.Idle.AutoScalingPerMinute, r.Idle.ECSPerMinute, r.Idle.SQSPerMinute, r.Idle.Controller.WallSeconds)
 	line("  controller CPU\t%.3f s per resync (%.3f cores idle)", r.Idle.ControllerCPUPerResync, r.Idle.Controller.CPUShare)
 	line("  controller memory\t%.1f MiB RSS, %.1f MiB peak so far", r.Idle.Controller.RSSMiB, r.Idle.Controller.PeakMiB)
 	line("")
@@ -202,7 +248,7 @@ func renderTable(r *Result) string {
 	for _, k := range d.Calls.Keys() {
 		line("  %s\t%d\t%.2f per drain", k, d.Calls[k], perDrain(d.Calls[k], d.Completed))
 	}
-	line("  total\t%d\t%.2f per drain (%.2f ECS, %.2f Auto Scaling, %.2f writes)", d.Calls.Total(), d.CallsPerDrain, d.ECSPerDrain, d.AutoScalingPerDrain, d.WritesPerDrain)
+	line("  total\t%d\t%.2f per drain (%.2f ECS, %.2f Auto Scaling, %.2f SQS; %.2f ECS and Auto Scaling writes)", d.Calls.Total(), d.CallsPerDrain, d.ECSPerDrain, d.AutoScalingPerDrain, d.SQSPerDrain, d.WritesPerDrain)
 	line("  per poll interval\t%.1f calls (%.1f ECS) on average, %d at most", d.CallsPerPoll, d.ECSPerPoll, d.MaxCallsInPoll)
 	if len(d.Errors) > 0 {
 		line("  errors (awssim)\t%v", d.Errors)
@@ -211,6 +257,12 @@ func renderTable(r *Result) string {
 		line("  errors (controller, whole run)\t%v", r.ControllerView.ErrorsByOperation)
 	}
 	line("  heartbeats\t%d", d.Heartbeats)
+	if r.Events != nil {
+		v := r.ControllerView
+		line("  events\t%d emitted by awssim, %d delivered to the queue; the controller took %v (whole run), %d queue errors; %d instances found by a resync before their event",
+			d.EventsEmitted, d.EventsDelivered, v.EventsReceived, v.EventQueueErrors, v.InstancesFoundByResync)
+		line("  completion limit\t%d completions through a bucket of %g/s, burst %d: the last waits about %.1f s", c.ScaleIn, c.AWSQPS, c.AWSBurst, completionWait(c.ScaleIn, c.AWSQPS, c.AWSBurst))
+	}
 	line("")
 	line("-- latency (s)\tmedian\tp99\tmax --")
 	for _, l := range latencyRows(r.Latency) {
@@ -244,6 +296,34 @@ func renderTable(r *Result) string {
 	if len(r.Peers) > 0 {
 		b.WriteString(renderComparison(r))
 	}
+	if r.Polling != nil {
+		b.WriteString(renderTable(r.Polling))
+		b.WriteString(renderModes(r))
+	}
+	return b.String()
+}
+
+// renderModes prints an events run and its polling run (--events both) side by side: same fleet,
+// same scale-in, each from its own awssim's ground truth.
+func renderModes(r *Result) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	line := func(format string, args ...any) { _, _ = fmt.Fprintf(w, format+"\n", args...) }
+	c := r.Config
+	line("")
+	line("== events and polling side by side: %d instances, %d groups, %d clusters, %d scaled in at once; tasks stop in %s; resync %s, poll %s; client-side limit %g/s, burst %d per service ==",
+		c.Instances, c.ASGs, c.Clusters, c.ScaleIn, c.StopTimeout, c.ResyncPeriod, c.PollInterval, c.AWSQPS, c.AWSBurst)
+	line("mode\tcompleted\tcalls per drain (ECS + Auto Scaling + SQS)\tidle calls a minute (AS + ECS + SQS)\tWait -> DRAINING p50/p99/max s\tlast STOPPED -> completed p50/p99/max s\tWait -> completed p50/p99/max s\tlast completion s\tkilled\texpired\tcompleted twice")
+	for _, x := range []*Result{r, r.Polling} {
+		d, l, s := x.Drain, x.Latency, x.Safety
+		line("%s\t%d of %d\t%.2f (%.2f + %.2f + %.2f)\t%.1f + %.1f + %.1f\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d", x.Mode, d.Completed, d.ScaledIn,
+			d.CallsPerDrain, d.ECSPerDrain, d.AutoScalingPerDrain, d.SQSPerDrain,
+			x.Idle.AutoScalingPerMinute, x.Idle.ECSPerMinute, x.Idle.SQSPerMinute,
+			triple(l.WaitToDraining), triple(l.LastStopToCompleted), triple(l.WaitToCompleted), d.DurationSeconds,
+			s.TasksKilledByTermination, s.LifecycleActionsExpired, s.CompletedMoreThanOnce)
+	}
+	_ = w.Flush()
+	b.WriteString("(last completion: first Terminating:Wait to the last lifecycle action completed)\n")
 	return b.String()
 }
 
