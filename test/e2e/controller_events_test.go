@@ -14,10 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
+	"github.com/ecs-drainer/ecs-drainer/pkg/options"
 	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
 )
 
-// The event path's acceptance bounds (issue 9): with a queue and the default 15 s resync and poll,
+// The event path's acceptance bounds (issue 9): with a queue and the default resync and poll,
 // every drain starts within evDrainBound of Terminating:Wait and every action is completed within
 // evCompleteBound of its last task stopping. Both are read from awssim's own timeline.
 const (
@@ -27,7 +28,7 @@ const (
 
 // evDefaultIntervals are the controller's production resync and poll periods (the defaults; given
 // explicitly to override ctrlFlags' quick loops).
-var evDefaultIntervals = []string{"--resync-period", "15s", "--poll-interval", "15s"}
+var evDefaultIntervals = []string{"--resync-period", options.DefaultResyncPeriod.String(), "--poll-interval", options.DefaultPollInterval.String()}
 
 // evFeed says how the event queue is fed.
 type evFeed int
@@ -162,7 +163,7 @@ func evScenario(t *testing.T, feed evFeed, size, scaleIn int, simFlags ...string
 }
 
 // TestControllerEventQueueLatency is the acceptance check of the event path: 20 of 200 instances
-// scaled in, the controller on its default 15 s resync and poll, fed by EventBridge rules or by the
+// scaled in, the controller on its default resync and poll, fed by EventBridge rules or by the
 // hook's own notifications (plus ECS's events): every drain starts within evDrainBound of
 // Terminating:Wait and every action is completed within evCompleteBound of the last task stopping,
 // by awssim's timeline; no task is killed, every action is completed exactly once. The same run

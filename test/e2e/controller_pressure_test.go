@@ -19,7 +19,7 @@ import (
 
 // The scenarios of issue 12: situations real accounts produce in which lifecycle actions used to
 // expire, and instances terminate with tasks still running. Each runs the controller as a real
-// process with its default loops (a resync and a poll every 15 s) against awssim with real stop
+// process with slower loops than the defaults (a resync and a poll every 15 s, the defaults until issue 9) against awssim with real stop
 // timeouts (--stop-timeout-scale 1), and ends with awssim's ground truth: no action expired, no
 // task killed by a termination, every action completed once by the controller.
 
