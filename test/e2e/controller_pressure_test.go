@@ -19,12 +19,13 @@ import (
 
 // The scenarios of issue 12: situations real accounts produce in which lifecycle actions used to
 // expire, and instances terminate with tasks still running. Each runs the controller as a real
-// process with slower loops than the defaults (a resync and a poll every 15 s, the defaults until issue 9) against awssim with real stop
-// timeouts (--stop-timeout-scale 1), and ends with awssim's ground truth: no action expired, no
-// task killed by a termination, every action completed once by the controller.
+// process with loops slower than the defaults (a resync and a poll every 15 s, the defaults until
+// issue 9: the harder case) against awssim with real stop timeouts (--stop-timeout-scale 1), and
+// ends with awssim's ground truth: no action expired, no task killed by a termination, every
+// action completed once by the controller.
 
-// pressureFlags are the controller's defaults for its loops, spelled out: ctrlFlags' quick loops
-// would hide what the defaults do.
+// pressureFlags are production-like loops, slower than today's defaults: ctrlFlags' quick loops
+// would hide what slow loops do under pressure.
 var pressureFlags = []string{"--resync-period", "15s", "--poll-interval", "15s"}
 
 // slowGroup is a managed group of n instances, one task each, under a terminating hook of hb,
