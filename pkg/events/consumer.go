@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,6 +39,15 @@ const (
 	// queue or a denied one once a minute. The SDK has already retried each call.
 	minBackoff = time.Second
 	maxBackoff = time.Minute
+	// maxReceivers bounds the receive loops working through a backlog at once. One loop holds
+	// a long poll at all times; a receive that comes back full (a backlog, as a scale-in of
+	// hundreds of instances makes: each task that stops is two events) starts another, which
+	// runs while its receives find messages. One loop handles about 500 messages a second
+	// against a fast endpoint; eight keep a thousand drains' events within a second or two.
+	maxReceivers = 8
+	// helperWaitSeconds is the wait of a helper loop's receives: short, so that a helper ends
+	// soon after the backlog does.
+	helperWaitSeconds = 1
 )
 
 // Deps are the consumer's collaborators.
@@ -83,14 +93,17 @@ type Consumer struct {
 	metrics  *metrics.EventMetrics
 	clock    clock.Clock
 
-	// Owned by the receive loop.
-	seen           *seenIDs
+	// Owned by the first receive loop, which always runs; helper loops only count their errors.
 	failures       int    // receives failed in a row
 	receiveErrCode string // code of the last receive failure logged, "" while receives work
-	deleteErrCode  string // code of the last delete failure logged, "" while deletes work
 
-	mu     sync.Mutex
-	health Health
+	// receivers is how many receive loops run (maxReceivers at most).
+	receivers atomic.Int32
+
+	mu            sync.Mutex
+	health        Health
+	seen          *seenIDs // guarded by mu
+	deleteErrCode string   // code of the last delete failure logged, "" while deletes work; guarded by mu
 }
 
 // New checks cfg and returns a consumer of its queue.
@@ -121,11 +134,21 @@ func (c *Consumer) Health() Health {
 	return c.health
 }
 
-// Run receives and handles messages until ctx ends, then finishes the batch in hand and returns.
-// It never gives up on errors: it backs off and tries again.
+// Run receives and handles messages until ctx ends, then finishes the batches in hand and
+// returns. It never gives up on errors: it backs off and tries again.
 func (c *Consumer) Run(ctx context.Context) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("queueURL", c.queueURL)
 	log.Info("Consuming the event queue", "waitSeconds", waitTimeSeconds)
+	var helpers sync.WaitGroup
+	c.receivers.Store(1)
+	c.receiveLoop(ctx, log, &helpers)
+	helpers.Wait()
+	log.Info("Stopped consuming the event queue")
+}
+
+// receiveLoop is the first receive loop: a long poll at all times, backing off after failures.
+// A full batch starts a helper loop (helperLoop) while fewer than maxReceivers run.
+func (c *Consumer) receiveLoop(ctx context.Context, log logr.Logger, helpers *sync.WaitGroup) {
 	for ctx.Err() == nil {
 		wait := int32(waitTimeSeconds)
 		if c.failures > 0 || c.Health().LastReceive.IsZero() {
@@ -148,11 +171,56 @@ func (c *Consumer) Run(ctx context.Context) {
 			continue
 		}
 		c.receiveSucceeded(log)
+		c.startHelper(ctx, log, helpers, len(out.Messages))
 		if len(out.Messages) > 0 {
 			c.handle(ctx, log, out.Messages)
 		}
 	}
-	log.Info("Stopped consuming the event queue")
+}
+
+// startHelper starts a helper loop after a full receive, while fewer than maxReceivers run.
+func (c *Consumer) startHelper(ctx context.Context, log logr.Logger, helpers *sync.WaitGroup, received int) {
+	if received < awsapi.MaxSQSBatch {
+		return
+	}
+	for {
+		n := c.receivers.Load()
+		if n >= maxReceivers {
+			return
+		}
+		if c.receivers.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	helpers.Go(func() {
+		defer c.receivers.Add(-1)
+		c.helperLoop(ctx, log, helpers)
+	})
+}
+
+// helperLoop works through a backlog beside the first loop: it receives with a short wait while
+// its receives find messages, and ends at the first empty or failed receive (the first loop
+// owns the queue's health and the backoff).
+func (c *Consumer) helperLoop(ctx context.Context, log logr.Logger, helpers *sync.WaitGroup) {
+	for ctx.Err() == nil {
+		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:            aws.String(c.queueURL),
+			MaxNumberOfMessages: awsapi.MaxSQSBatch,
+			WaitTimeSeconds:     helperWaitSeconds,
+			VisibilityTimeout:   visibilityTimeoutSeconds,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				c.countQueueError(metrics.QueueOpReceiveMessage, queueErrorCode(err))
+			}
+			return
+		}
+		if len(out.Messages) == 0 {
+			return
+		}
+		c.startHelper(ctx, log, helpers, len(out.Messages))
+		c.handle(ctx, log, out.Messages)
+	}
 }
 
 // handle hands every message's hint to the sink and deletes the messages dealt with. It runs
@@ -175,22 +243,24 @@ func (c *Consumer) handleOne(ctx context.Context, log logr.Logger, body string) 
 	p := parse([]byte(body))
 	if p.hint == nil {
 		c.countReceived(p.source, p.typ, p.result)
-		log.Info("Deleting a queue message that holds no event for the controller", "result", p.result, "reason", p.reason, "body", bodyForLog(body))
+		log.Info("Deleting message without an event", "result", p.result, "reason", p.reason, "body", bodyForLog(body))
 		return true
 	}
 	ev := p.hint.event()
 	key := string(ev.Via) + "/" + ev.ID
-	if c.seen.has(key) {
+	c.mu.Lock()
+	seen := c.seen.has(key)
+	c.mu.Unlock()
+	if seen {
 		c.countReceived(p.source, p.typ, metrics.EventResultDuplicate)
 		log.V(1).Info("Deleting a copy of an event already handled", "eventId", ev.ID, "type", p.typ)
 		return true
 	}
 	if err := p.hint.deliver(ctx, c.sink); err != nil {
 		// Not counted: the message comes back and is counted when it is dealt with.
-		log.Info("The controller did not take an event; leaving it on the queue", "eventId", ev.ID, "type", p.typ, "error", err.Error())
+		log.Info("Leaving event on the queue", "why", "the controller did not take it", "eventId", ev.ID, "type", p.typ, "error", err.Error())
 		return false
 	}
-	c.seen.add(key)
 	now := c.clock.Now()
 	lag := max(now.Sub(ev.Time), 0) // event times have second resolution, and clocks differ
 	c.countReceived(p.source, p.typ, metrics.EventResultHandled)
@@ -198,6 +268,7 @@ func (c *Consumer) handleOne(ctx context.Context, log logr.Logger, body string) 
 		c.metrics.LagSeconds.Observe(lag.Seconds())
 	}
 	c.mu.Lock()
+	c.seen.add(key)
 	c.health.LastHandled, c.health.LastEventTime, c.health.Lag = now, ev.Time, lag
 	c.mu.Unlock()
 	log.V(1).Info("Handled event", "eventId", ev.ID, "type", p.typ, "lag", lag)
@@ -223,6 +294,8 @@ func (c *Consumer) delete(ctx context.Context, log logr.Logger, entries []types.
 			failed = append(failed, &entryError{code: aws.ToString(f.Code), message: aws.ToString(f.Message)})
 		}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(failed) == 0 {
 		if c.deleteErrCode != "" {
 			log.Info("Deleting event messages works again")
@@ -232,7 +305,7 @@ func (c *Consumer) delete(ctx context.Context, log logr.Logger, entries []types.
 	}
 	err = errors.Join(failed...)
 	if code := queueErrorCode(failed[0]); code != c.deleteErrCode {
-		log.Error(err, "Cannot delete event messages; they will be received again and dropped as duplicates", "messages", len(failed))
+		log.Error(err, "Cannot delete event messages", "next", "they are received again and dropped as duplicates", "messages", len(failed))
 		c.deleteErrCode = code
 	}
 }
@@ -249,7 +322,7 @@ func (c *Consumer) receiveFailed(log logr.Logger, err error) {
 	c.health.Err = err
 	c.mu.Unlock()
 	if code != c.receiveErrCode {
-		log.Error(err, "Cannot receive from the event queue; polling alone finds terminating instances until it works again",
+		log.Error(err, "Cannot receive from the event queue", "next", "polling alone finds terminating instances until it works again",
 			"code", code, "hint", queueErrorHint(code))
 		c.receiveErrCode = code
 	}

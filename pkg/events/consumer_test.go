@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
@@ -48,6 +50,45 @@ func TestIdleMinuteCostsThreeReceives(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.m.LastReceiveSuccess); got != float64(end.Unix()) {
 		t.Errorf("last receive success timestamp %v, want %d", got, end.Unix())
+	}
+}
+
+// TestBacklogReceivedInParallel: a backlog (a large scale-in's events) is received by more than
+// one loop at once, up to maxReceivers; every message is dealt with once and deleted; once the
+// backlog is gone the helper loops end, and the first loop's long poll is the only receive left.
+func TestBacklogReceivedInParallel(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	q, _ := e.createQueue("events")
+	const backlog = 500
+	for range backlog / awsapi.MaxSQSBatch {
+		entries := make([]sqstypes.SendMessageBatchRequestEntry, awsapi.MaxSQSBatch)
+		for i := range entries {
+			entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String("not an event")}
+		}
+		_, err := e.sqs.SendMessageBatch(t.Context(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: entries})
+		must(t, err)
+	}
+	e.start(q)
+	e.waitFor("the backlog", func() bool {
+		return e.received(metrics.EventSourceOther, metrics.EventTypeOther, metrics.EventResultMalformed) == backlog
+	})
+	// The helpers' last, empty receives wait a second on the fake clock; then only the first
+	// loop's long poll is left.
+	e.waitFor("the helpers to end", func() bool {
+		if e.clock.HasWaiters() {
+			e.clock.Step(helperWaitSeconds * time.Second)
+		}
+		return e.consumer.receivers.Load() == 1 && e.calls.inFlight.Load() == 1
+	})
+	if got := e.calls.maxInFlight.Load(); got < 2 || got > maxReceivers {
+		t.Errorf("at most %d receives in flight at once, want 2 to %d", got, maxReceivers)
+	}
+	if visible, inFlight := e.queueState("events"); visible != 0 || inFlight != 0 {
+		t.Errorf("queue holds %d visible and %d in flight, want every message deleted", visible, inFlight)
+	}
+	// One DeleteMessageBatch per receive that returned messages, each at most a full batch.
+	if got, receives := e.calls.deletes.Load(), e.calls.receivesDone.Load(); got < backlog/awsapi.MaxSQSBatch || got > receives {
+		t.Errorf("%d DeleteMessageBatch calls for %d messages in %d receives, want %d to %d", got, backlog, receives, backlog/awsapi.MaxSQSBatch, receives)
 	}
 }
 
@@ -353,7 +394,7 @@ func TestShutdown(t *testing.T) {
 	e.sink.refuse = func(any) error { return errShuttingDown }
 	e.send(q, string(golden(t, "task.json")))
 	stop := e.start(q)
-	e.waitFor("the refusal", func() bool { return e.logs.count("did not take an event") == 1 })
+	e.waitFor("the refusal", func() bool { return e.logs.count("Leaving event on the queue") == 1 })
 	e.waitFor("the next long poll", func() bool { return e.calls.receives.Load() == 2 && e.clock.HasWaiters() })
 	if v, f := e.queueState("events"); v != 0 || f != 1 {
 		t.Errorf("queue has %d visible, %d in flight; want the refused message in flight", v, f)

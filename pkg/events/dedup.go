@@ -7,7 +7,7 @@ package events
 const dedupWindow = 4096
 
 // seenIDs is a set of the last n IDs added, oldest forgotten first. Not safe for concurrent
-// use: only the receive loop touches it.
+// use: the consumer guards it with its mutex.
 type seenIDs struct {
 	ring []string
 	next int

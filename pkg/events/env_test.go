@@ -261,11 +261,17 @@ func (e *env) queueState(name string) (visible, inFlight int) {
 type countingSQS struct {
 	awsapi.SQS
 	receives, receivesDone, deletes atomic.Int64
+	// inFlight is how many receives are in flight now, maxInFlight the most there were at once.
+	inFlight, maxInFlight atomic.Int64
 }
 
 func (c *countingSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, o ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	c.receives.Add(1)
 	defer c.receivesDone.Add(1)
+	n := c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	for m := c.maxInFlight.Load(); n > m && !c.maxInFlight.CompareAndSwap(m, n); m = c.maxInFlight.Load() {
+	}
 	return c.SQS.ReceiveMessage(ctx, in, o...)
 }
 
