@@ -327,11 +327,11 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 		if !usable {
 			return false
 		}
-		inst = &instance{id: id, asg: asg, firstSeen: start}
+		inst = &instance{id: id, watchState: watchState{asg: asg, firstSeen: start}}
 		c.instances[id] = inst
 	}
-	if e := c.early[id]; e.set() && !inst.early.set() {
-		inst.early = e // a warning for an instance already waiting
+	if e := c.early[id]; e.set() {
+		inst.markEarly(e) // a warning for an instance already waiting
 	}
 	switch {
 	case inst.hasAction():
@@ -345,7 +345,7 @@ func (c *Controller) watchInstance(gs *groupState, asg, id string, start time.Ti
 		}
 		inst.takeAction(sel.hook, start, after)
 	default:
-		inst.gone = false // drained early, waiting on no hook acted for: nothing to complete
+		inst.listed() // drained early, waiting on no hook acted for: nothing to complete
 	}
 	return true
 }

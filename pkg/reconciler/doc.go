@@ -26,8 +26,9 @@
 //     nothing, so dry run is correct by construction.
 //   - The rate limiter is for errors only; waiting is a RequeueAfter. Every ECS call is bounded
 //     (ecsview.CallTimeout), heartbeat calls by heartbeatCallTimeout.
-//   - An instance's state has one writer per part: discovery (watch, followHook), its reconcile
-//     (reg, prog via storeProgress) and the heartbeat worker (hb via noteHeartbeat).
+//   - An instance's state has one owner per part, one type each (state.go): discovery's
+//     watchState, the reconcile's drainRecord (publishDrain) and the heartbeat worker's
+//     heartbeatState (noteHeartbeat).
 //   - How an action ends is one table (outcomes.go); all timeout arithmetic is in timeouts.go.
 //   - Drains (drains.go) is a read-only copy for the drains page; it makes no AWS call.
 //

@@ -178,14 +178,14 @@ func (c *Controller) Drains() DrainsView {
 	managed := len(c.selected)
 	c.mu.Unlock()
 
-	v := DrainsView{Now: now, InProgress: make([]DrainInProgress, 0, len(copies)), Ended: c.ended.list()}
+	view := DrainsView{Now: now, InProgress: make([]DrainInProgress, 0, len(copies)), Ended: c.ended.list()}
 	for i := range copies {
-		v.InProgress = append(v.InProgress, c.drainInProgress(&copies[i], now))
+		view.InProgress = append(view.InProgress, c.drainInProgress(&copies[i], now))
 	}
-	slices.SortFunc(v.InProgress, func(a, b DrainInProgress) int {
+	slices.SortFunc(view.InProgress, func(a, b DrainInProgress) int {
 		return cmp.Or(a.Started.Compare(b.Started), cmp.Compare(a.InstanceID, b.InstanceID))
 	})
-	v.Health = ControllerHealth{
+	view.Health = ControllerHealth{
 		Ready:               c.Ready(),
 		ResyncStale:         true,
 		ResyncPeriodSeconds: c.cfg.ResyncPeriod.Seconds(),
@@ -196,10 +196,10 @@ func (c *Controller) Drains() DrainsView {
 	}
 	if ns := c.lastResync.Load(); ns != 0 {
 		t := time.Unix(0, ns).UTC()
-		v.Health.LastResync = &t
-		v.Health.ResyncStale = now.Sub(t) > resyncStaleAfter*c.cfg.ResyncPeriod
+		view.Health.LastResync = &t
+		view.Health.ResyncStale = now.Sub(t) > resyncStaleAfter*c.cfg.ResyncPeriod
 	}
-	return v
+	return view
 }
 
 // inProgress reports whether the instance is a drain in progress: still waiting on the hook, its

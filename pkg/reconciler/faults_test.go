@@ -285,7 +285,7 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 	c, _, _ := e.newController(testConfig(), nil, nil)
 	now := e.clock.Now()
 	c.batchWindow = 0 // a batch filed is queued at once, where the test sees it
-	inst := &instance{id: "i-1", reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}}
+	inst := &instance{id: "i-1", drainRecord: drainRecord{reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}}}
 	for _, tc := range []struct {
 		name        string
 		requestedAt time.Time
@@ -504,8 +504,7 @@ func TestHeartbeatSchedule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			hook := hookInfo{name: hookName, heartbeatTimeout: tc.heartbeat, globalTimeout: globalTimeout(tc.heartbeat, 0)}
 			c.mu.Lock()
-			c.instances["i-1"] = &instance{id: "i-1", asg: "web", hook: hook, firstSeen: now.Add(-tc.firstSeen),
-				reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}, hb: heartbeatState{last: now.Add(-tc.lastHeartbeat)}}
+			c.instances["i-1"] = &instance{id: "i-1", hb: heartbeatState{last: now.Add(-tc.lastHeartbeat)}, watchState: watchState{asg: "web", hook: hook, firstSeen: now.Add(-tc.firstSeen)}, drainRecord: drainRecord{reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}}}
 			c.mu.Unlock()
 			if _, err := c.reconcileInstance(t.Context(), "i-1"); err == nil && tc.want > 0 {
 				t.Fatal("reconcile succeeded while DescribeContainerInstances fails")
@@ -527,7 +526,7 @@ func TestStopTaskCountedOnce(t *testing.T) {
 	taskArn, ciArn := e.runTask("c1", e.taskDef("job", 0))
 	e.advance(time.Second, 500*time.Millisecond)
 
-	inst := &instance{id: "i-1", reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: ciArn}}
+	inst := &instance{id: "i-1", drainRecord: drainRecord{reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: ciArn}}}
 	task := ecsview.Task{ARN: taskArn, LastStatus: "RUNNING", DesiredStatus: ecstypes.DesiredStatusRunning}
 	var counted []float64
 	for range 2 {

@@ -31,7 +31,7 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 		c.mu.Unlock()
 		return result{}, nil
 	}
-	inst := *cur // the reconcile works on a copy; its progress is stored back below
+	inst := *cur // a snapshot: the reconcile works on its drainRecord and publishes it below
 	c.mu.Unlock()
 
 	log := logr.FromContextOrDiscard(ctx).WithValues("instanceID", id, "asg", inst.asg, "hook", inst.hook.name)
@@ -51,17 +51,17 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 	} else {
 		res, err = c.drain(ctx, &inst)
 	}
-	c.storeProgress(&inst)
+	c.publishDrain(inst.id, inst.drainRecord)
 	return res, err
 }
 
-// storeProgress stores what a reconcile learned and did (its progress and the instance's
-// registration, which only the reconcile writes) on the watched instance, if it is still watched.
-func (c *Controller) storeProgress(inst *instance) {
+// publishDrain publishes what a reconcile learned and did on the watched instance, if it is still
+// watched. It is the one write of a drainRecord, and only the instance's reconcile makes it.
+func (c *Controller) publishDrain(id string, rec drainRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur := c.instances[inst.id]; cur != nil {
-		cur.prog, cur.reg = inst.prog, inst.reg
+	if cur := c.instances[id]; cur != nil {
+		cur.drainRecord = rec
 	}
 }
 
@@ -112,8 +112,8 @@ func (c *Controller) drainSteps() []stepFunc {
 	}
 }
 
-// drain runs the drain's steps for an instance still waiting on the hook. It updates inst.prog and
-// inst.reg, which the caller stores.
+// drain runs the drain's steps for an instance still waiting on the hook. It updates the snapshot's
+// drainRecord, which the caller publishes.
 func (c *Controller) drain(ctx context.Context, inst *instance) (result, error) {
 	d := &drainPass{inst: inst, now: c.clock.Now()}
 	for _, f := range c.drainSteps() {
@@ -686,13 +686,14 @@ func (c *Controller) recheckAction(ctx context.Context, inst *instance) (waiting
 	if sel.problem != hookOK || sel.hook.name == inst.hook.name {
 		return true, false, nil
 	}
+	oldHook := inst.hook.name
 	c.mu.Lock()
 	if cur := c.instances[inst.id]; cur != nil {
 		cur.followHook(sel.hook)
 	}
 	c.mu.Unlock()
-	logr.FromContextOrDiscard(ctx).Info("Following the group's new hook", "why", "Auto Scaling refused the hook acted for", "oldHook", inst.hook.name, "newHook", sel.hook.name)
-	inst.hook, inst.hb = sel.hook, heartbeatState{}
+	inst.followHook(sel.hook) // the snapshot too: the rest of this reconcile acts for the new hook
+	logr.FromContextOrDiscard(ctx).Info("Following the group's new hook", "why", "Auto Scaling refused the hook acted for", "oldHook", oldHook, "newHook", sel.hook.name)
 	c.enqueueHeartbeat(inst.id)
 	return true, true, nil
 }

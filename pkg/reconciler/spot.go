@@ -146,12 +146,12 @@ func (c *Controller) watchEarly(asg, id string, start time.Time) bool {
 	}
 	inst := c.instances[id]
 	if inst == nil {
-		inst = &instance{id: id, asg: asg, firstSeen: start}
+		inst = &instance{id: id, watchState: watchState{asg: asg, firstSeen: start}}
 		c.instances[id] = inst
 		c.log.Info("Draining ahead of termination", "instanceID", id, "asg", asg, "cause", string(e.cause), "reclaimAt", e.reclaimAt)
 	}
-	inst.early = e
-	inst.gone = false
+	inst.markEarly(e)
+	inst.listed()
 	return true
 }
 

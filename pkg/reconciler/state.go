@@ -6,14 +6,31 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
 
-// instance is one watched EC2 instance, guarded by Controller.mu. Each part has one writer:
-// discovery (watch, followHook), the instance's reconcile (reg and prog, stored by storeProgress),
-// and the heartbeat worker (hb, through noteHeartbeat). A reconcile works on a copy without the
-// lock and stores only its own part back.
+// instance is one watched EC2 instance, guarded by Controller.mu. Its parts have one owner each,
+// and the types say which:
+//   - watchState is discovery's. It changes only through the methods below (leftWait, listed,
+//     stillWaits, takeAction, followHook, markEarly), called by discovery (and by a refused
+//     action's recheck, which asks discovery's question afresh).
+//   - drainRecord is the instance's reconcile's. A reconcile reads a snapshot of the instance,
+//     works on the snapshot's record, and publishes that record (publishDrain): nothing else
+//     writes one, and the workqueue runs one reconcile per instance at a time.
+//   - heartbeatState is the heartbeat worker's, changed only through noteHeartbeat (a new hook
+//     starts it afresh).
+//   - hintedAt is the event hints' (Wake, WakeContainerInstance).
+//
+// Everyone else reads; the drains page and the metrics read under the lock.
 type instance struct {
 	id string
+	watchState
+	drainRecord
+	hb heartbeatState
+	// hintedAt is when an event last said the instance changed. A container instance read older
+	// than that serves no decision (readContainerInstance).
+	hintedAt time.Time
+}
 
-	// Written by discovery, through leftWait, stillWaits, takeAction, followHook and watchEarly.
+// watchState is what discovery knows of a watched instance.
+type watchState struct {
 	asg string
 	// hook is the hook whose lifecycle action holds the instance; empty while none does (an early
 	// drain of an instance still in service, spot.go).
@@ -31,18 +48,13 @@ type instance struct {
 	enteredAfter time.Time
 	// early is set when the instance is drained ahead of its lifecycle action (spot.go).
 	early earlyDrain
+}
 
-	// Written by the instance's own reconcile: where it is registered (from the View's lookup),
-	// and what it observed and did.
+// drainRecord is what the instance's reconcile learned and did: where the instance is registered
+// (from the View's lookup) and the drain's progress.
+type drainRecord struct {
 	reg  ecsview.Registration
 	prog progress
-
-	// Written by the heartbeat worker, through noteHeartbeat (followHook starts it afresh).
-	hb heartbeatState
-
-	// Written by Wake and WakeContainerInstance: when an event last said the instance changed.
-	// A container instance read older than that serves no decision (readContainerInstance).
-	hintedAt time.Time
 }
 
 // progress is what the controller has observed and done for one instance's drain. It is copied by
@@ -131,6 +143,20 @@ func (inst *instance) takeAction(h hookInfo, start, enteredAfter time.Time) {
 	inst.waitingSince, inst.enteredAfter = start, enteredAfter
 	inst.gone = false
 }
+
+// markEarly records that the instance is to be drained ahead of its lifecycle action for e: the
+// first warning counts, but a Spot warning takes over from a rebalance recommendation. Called by
+// discovery with Controller.mu held.
+func (inst *instance) markEarly(e earlyDrain) {
+	if !inst.early.set() || inst.early.reclaimAt.IsZero() && !e.reclaimAt.IsZero() {
+		inst.early = e
+	}
+}
+
+// listed records that the latest listing shows the instance where discovery keeps watching it (in
+// service, drained early, or waiting on no hook acted for). Called by discovery with
+// Controller.mu held.
+func (inst *instance) listed() { inst.gone = false }
 
 // leftWait records that the latest listing no longer shows the instance in Terminating:Wait on a
 // managed group. Called by discovery with Controller.mu held.

@@ -75,7 +75,7 @@ func TestDrainRef(t *testing.T) {
 		{"drain started after first sight", seen.Add(time.Minute), seen},
 		{"tag of a resumed drain, before first sight", seen.Add(-time.Hour), seen.Add(-time.Hour)},
 	} {
-		inst := &instance{firstSeen: seen, prog: progress{drainStartedAt: tc.started}}
+		inst := &instance{watchState: watchState{firstSeen: seen}, drainRecord: drainRecord{prog: progress{drainStartedAt: tc.started}}}
 		if got := drainRef(inst); !got.Equal(tc.want) {
 			t.Errorf("%s: drainRef = %v, want %v", tc.name, got, tc.want)
 		}
@@ -116,15 +116,15 @@ func TestNextHeartbeat(t *testing.T) {
 		wantOK   bool
 		wantWait time.Duration
 	}{
-		{"unknown base: due now", instance{firstSeen: now, hook: hook}, now, true, 0},
-		{"half a timeout after the last", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{last: now.Add(-100 * time.Second)}},
+		{"unknown base: due now", instance{watchState: watchState{firstSeen: now, hook: hook}}, now, true, 0},
+		{"half a timeout after the last", instance{hb: heartbeatState{last: now.Add(-100 * time.Second)}, watchState: watchState{firstSeen: epoch, hook: hook}},
 			now.Add(50 * time.Second), true, 50 * time.Second},
-		{"counted from when the action started after", instance{firstSeen: now, enteredAfter: now.Add(-10 * time.Second), hook: hook},
+		{"counted from when the action started after", instance{watchState: watchState{firstSeen: now, enteredAfter: now.Add(-10 * time.Second), hook: hook}},
 			now.Add(140 * time.Second), true, 140 * time.Second},
-		{"dry run's heartbeats count for the schedule", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{dryRun: now}},
+		{"dry run's heartbeats count for the schedule", instance{hb: heartbeatState{dryRun: now}, watchState: watchState{firstSeen: epoch, hook: hook}},
 			now.Add(150 * time.Second), true, 150 * time.Second},
-		{"none past the global timeout", instance{firstSeen: now.Add(-30000 * time.Second), hook: hook}, time.Time{}, false, 0},
-		{"none without a heartbeat timeout", instance{firstSeen: now}, time.Time{}, false, 0},
+		{"none past the global timeout", instance{watchState: watchState{firstSeen: now.Add(-30000 * time.Second), hook: hook}}, time.Time{}, false, 0},
+		{"none without a heartbeat timeout", instance{watchState: watchState{firstSeen: now}}, time.Time{}, false, 0},
 	} {
 		due, ok := nextHeartbeat(&tc.inst, now)
 		if !due.Equal(tc.wantDue) || ok != tc.wantOK {
@@ -138,7 +138,7 @@ func TestNextHeartbeat(t *testing.T) {
 
 func TestHeartbeatExpiryAndBounds(t *testing.T) {
 	now := epoch.Add(time.Hour)
-	inst := &instance{firstSeen: now.Add(-time.Minute), hook: hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}}
+	inst := &instance{watchState: watchState{firstSeen: now.Add(-time.Minute), hook: hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}}}
 	for _, tc := range []struct {
 		name string
 		base time.Time
@@ -151,18 +151,18 @@ func TestHeartbeatExpiryAndBounds(t *testing.T) {
 			t.Errorf("%s: heartbeatExpiry = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	short := &instance{firstSeen: now, hook: hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 10 * time.Second}}
+	short := &instance{watchState: watchState{firstSeen: now, hook: hookInfo{heartbeatTimeout: 300 * time.Second, globalTimeout: 10 * time.Second}}}
 	if got := heartbeatExpiry(short, now, now); !got.Equal(now.Add(10 * time.Second)) {
 		t.Errorf("heartbeatExpiry under a short global timeout = %v, want the global end", got)
 	}
-	for hb, want := range map[time.Duration]time.Duration{30 * time.Second: heartbeatCallMin, 60 * time.Second: 10 * time.Second, time.Hour: heartbeatCallMax} {
-		if got := heartbeatCallTimeout(hb); got != want {
-			t.Errorf("heartbeatCallTimeout(%v) = %v, want %v", hb, got, want)
+	for hbTimeout, want := range map[time.Duration]time.Duration{30 * time.Second: heartbeatCallMin, 60 * time.Second: 10 * time.Second, time.Hour: heartbeatCallMax} {
+		if got := heartbeatCallTimeout(hbTimeout); got != want {
+			t.Errorf("heartbeatCallTimeout(%v) = %v, want %v", hbTimeout, got, want)
 		}
 	}
-	for hb, want := range map[time.Duration]time.Duration{5 * time.Second: errorBackoffBase, 300 * time.Second: 30 * time.Second} {
-		if got := heartbeatRetry(hb); got != want {
-			t.Errorf("heartbeatRetry(%v) = %v, want %v", hb, got, want)
+	for hbTimeout, want := range map[time.Duration]time.Duration{5 * time.Second: errorBackoffBase, 300 * time.Second: 30 * time.Second} {
+		if got := heartbeatRetry(hbTimeout); got != want {
+			t.Errorf("heartbeatRetry(%v) = %v, want %v", hbTimeout, got, want)
 		}
 	}
 }
@@ -177,13 +177,12 @@ func TestNextWake(t *testing.T) {
 		read time.Time
 		want time.Duration
 	}{
-		{"a poll after the read", instance{firstSeen: epoch, hook: hook}, now.Add(-200 * time.Millisecond), 800 * time.Millisecond},
-		{"the drain timeout first", instance{firstSeen: now.Add(-time.Hour + 100*time.Millisecond), hook: hook}, now, 100 * time.Millisecond},
-		{"the stop allowance once timed out", instance{firstSeen: now.Add(-time.Hour - timeoutStopAllowance + 300*time.Millisecond), hook: hook,
-			prog: progress{timedOut: true}}, now, 300 * time.Millisecond},
-		{"the standalone grace", instance{firstSeen: epoch, hook: hook, prog: progress{drainStartedAt: now.Add(-5*time.Minute + 400*time.Millisecond)}},
+		{"a poll after the read", instance{watchState: watchState{firstSeen: epoch, hook: hook}}, now.Add(-200 * time.Millisecond), 800 * time.Millisecond},
+		{"the drain timeout first", instance{watchState: watchState{firstSeen: now.Add(-time.Hour + 100*time.Millisecond), hook: hook}}, now, 100 * time.Millisecond},
+		{"the stop allowance once timed out", instance{watchState: watchState{firstSeen: now.Add(-time.Hour - timeoutStopAllowance + 300*time.Millisecond), hook: hook}, drainRecord: drainRecord{prog: progress{timedOut: true}}}, now, 300 * time.Millisecond},
+		{"the standalone grace", instance{watchState: watchState{firstSeen: epoch, hook: hook}, drainRecord: drainRecord{prog: progress{drainStartedAt: now.Add(-5*time.Minute + 400*time.Millisecond)}}},
 			now, 400 * time.Millisecond},
-		{"never less than a millisecond", instance{firstSeen: epoch, hook: hook}, now.Add(-time.Hour), time.Millisecond},
+		{"never less than a millisecond", instance{watchState: watchState{firstSeen: epoch, hook: hook}}, now.Add(-time.Hour), time.Millisecond},
 	} {
 		if got := nextWake(cfg, &tc.inst, tc.read, now); got != tc.want {
 			t.Errorf("%s: nextWake = %v, want %v", tc.name, got, tc.want)
@@ -218,10 +217,10 @@ func TestExpired(t *testing.T) {
 		inst instance
 		want bool
 	}{
-		{"heartbeat recorded recently", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{last: now.Add(-time.Minute)}}, false},
-		{"heartbeat deadline passed", instance{firstSeen: epoch, hook: hook, hb: heartbeatState{last: now.Add(-301 * time.Second)}}, true},
-		{"dry run heartbeats extended nothing", instance{firstSeen: now.Add(-400 * time.Second), hook: hook, hb: heartbeatState{dryRun: now}}, true},
-		{"no heartbeat timeout", instance{firstSeen: epoch}, false},
+		{"heartbeat recorded recently", instance{hb: heartbeatState{last: now.Add(-time.Minute)}, watchState: watchState{firstSeen: epoch, hook: hook}}, false},
+		{"heartbeat deadline passed", instance{hb: heartbeatState{last: now.Add(-301 * time.Second)}, watchState: watchState{firstSeen: epoch, hook: hook}}, true},
+		{"dry run heartbeats extended nothing", instance{hb: heartbeatState{dryRun: now}, watchState: watchState{firstSeen: now.Add(-400 * time.Second), hook: hook}}, true},
+		{"no heartbeat timeout", instance{watchState: watchState{firstSeen: epoch}}, false},
 	} {
 		if got := expired(&tc.inst, now); got != tc.want {
 			t.Errorf("%s: expired = %v, want %v", tc.name, got, tc.want)
@@ -247,14 +246,14 @@ func TestEarlyDrainTimeouts(t *testing.T) {
 		wantAction  string
 		wantGrace   time.Duration // -1: standalone tasks are not stopped
 	}{
-		{"on the hook", instance{firstSeen: epoch, hook: hook}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
-		{"spot, in service", instance{firstSeen: epoch, early: spot}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
-		{"spot, seen 10 s after the warning", instance{firstSeen: epoch.Add(10 * time.Second), early: spot}, spotNotice - spotStopLead - 10*time.Second, DrainTimeoutStopTasks, 0},
-		{"spot, seen after the stop lead", instance{firstSeen: epoch.Add(spotNotice), early: spot}, 0, DrainTimeoutStopTasks, 0},
-		{"spot, on the hook", instance{firstSeen: epoch, hook: hook, early: spot}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
-		{"rebalance, in service", instance{firstSeen: epoch, early: rebalance}, -1, DrainTimeoutContinue, -1},
-		{"rebalance, on the hook", instance{firstSeen: epoch, hook: hook, early: rebalance}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
-		{"drained early, on the hook", instance{firstSeen: epoch, hook: hook, early: spot, prog: progress{drainedEarly: true}}, -1, DrainTimeoutStopTasks, 0},
+		{"on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook}}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
+		{"spot, in service", instance{watchState: watchState{firstSeen: epoch, early: spot}}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
+		{"spot, seen 10 s after the warning", instance{watchState: watchState{firstSeen: epoch.Add(10 * time.Second), early: spot}}, spotNotice - spotStopLead - 10*time.Second, DrainTimeoutStopTasks, 0},
+		{"spot, seen after the stop lead", instance{watchState: watchState{firstSeen: epoch.Add(spotNotice), early: spot}}, 0, DrainTimeoutStopTasks, 0},
+		{"spot, on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook, early: spot}}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
+		{"rebalance, in service", instance{watchState: watchState{firstSeen: epoch, early: rebalance}}, -1, DrainTimeoutContinue, -1},
+		{"rebalance, on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook, early: rebalance}}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
+		{"drained early, on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook, early: spot}, drainRecord: drainRecord{prog: progress{drainedEarly: true}}}, -1, DrainTimeoutStopTasks, 0},
 	} {
 		timeout, applies := drainTimeoutFor(cfg, &tc.inst)
 		if !applies {
@@ -275,7 +274,7 @@ func TestEarlyDrainTimeouts(t *testing.T) {
 		}
 	}
 	// The action's global timeout counts from its first sight, not from an early drain's start.
-	inst := instance{firstSeen: epoch, waitingSince: epoch.Add(time.Hour), hook: hook, early: rebalance}
+	inst := instance{watchState: watchState{firstSeen: epoch, waitingSince: epoch.Add(time.Hour), hook: hook, early: rebalance}}
 	if got := globalEnd(&inst); !got.Equal(epoch.Add(time.Hour + hook.globalTimeout)) {
 		t.Errorf("globalEnd of an early drain = %v, want the action's first sight plus the global timeout", got)
 	}
