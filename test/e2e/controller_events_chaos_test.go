@@ -284,16 +284,22 @@ func (c *ecChaos) checkCounted(st awssim.Stats, arrived int) {
 	t := c.t
 	t.Helper()
 	got := c.received()
-	total := 0.0
-	for _, v := range got {
-		total += v
+	if total := ecTotal(got); total != arrived {
+		t.Errorf("events_received_total adds up to %d, want the %d messages that reached the queues:\n%v", total, arrived, got)
 	}
-	if int(total) != arrived {
-		t.Errorf("events_received_total adds up to %v, want the %d messages that reached the queues:\n%v", total, arrived, got)
-	}
-	// Garbage: exactly the series the test sent to, as often as it sent.
+	c.checkGarbage(got)
+	c.checkDuplicates(st, got)
+	c.checkFoundByResync(got)
+	c.checkQueueErrors()
+}
+
+// checkGarbage: the messages that hold no event are counted under exactly the series the test
+// sent them to, as often as it sent them, and each is logged once.
+func (c *ecChaos) checkGarbage(got map[string]float64) {
+	t := c.t
+	t.Helper()
 	for series, v := range got {
-		if strings.HasSuffix(series, "/"+metrics.EventResultMalformed) || strings.HasSuffix(series, "/"+metrics.EventResultIgnored) {
+		if ecResult(series) == metrics.EventResultMalformed || ecResult(series) == metrics.EventResultIgnored {
 			if int(v) != c.sent[series] {
 				t.Errorf("events_received_total{%s} = %v, want %d: only the test's garbage is no event", series, v, c.sent[series])
 			}
@@ -307,11 +313,16 @@ func (c *ecChaos) checkCounted(st awssim.Stats, arrived int) {
 	if n := ctrlLogLines(c.ctrl, ecLogNoEvent); n != c.garbageSent() {
 		t.Errorf("%d %q log lines, want one per garbage message, %d", n, ecLogNoEvent, c.garbageSent())
 	}
+}
 
-	// Duplicates: every second copy of a duplicated delivery, and nothing else.
+// checkDuplicates: the consumer counts every second copy of a duplicated delivery as a duplicate,
+// and nothing else.
+func (c *ecChaos) checkDuplicates(st awssim.Stats, got map[string]float64) {
+	t := c.t
+	t.Helper()
 	dups := 0.0
 	for series, v := range got {
-		if strings.HasSuffix(series, "/"+metrics.EventResultDuplicate) {
+		if ecResult(series) == metrics.EventResultDuplicate {
 			dups += v
 		}
 	}
@@ -321,9 +332,14 @@ func (c *ecChaos) checkCounted(st awssim.Stats, arrived int) {
 	if int(dups) != st.Deliveries["duplicated"] {
 		t.Errorf("the consumer counted %v duplicates, awssim delivered %d second copies", dups, st.Deliveries["duplicated"])
 	}
+}
 
-	// Found by resync: exactly the instances whose terminate event never came (lost, or sent
-	// while the queue was gone). The forged events are handled but name no scaled-in instance.
+// checkFoundByResync: exactly the instances whose terminate event never came (lost, or sent while
+// the queue was gone) are counted as found by a resync. The forged events are handled but name no
+// scaled-in instance.
+func (c *ecChaos) checkFoundByResync(got map[string]float64) {
+	t := c.t
+	t.Helper()
 	terminates := int(got[ecSeries(metrics.EventSourceAutoScaling, metrics.EventTypeLifecycleTerminate, metrics.EventResultHandled)]) - c.forgedSent()
 	missed := len(c.scaled) - terminates
 	t.Logf("%d of %d instances' terminate events reached the controller", terminates, len(c.scaled))
@@ -332,18 +348,26 @@ func (c *ecChaos) checkCounted(st awssim.Stats, arrived int) {
 	if got := c.ctrlMetric(c.ctrl, "ecs_drainer_instances_found_by_resync_total", nil); int(got) != missed {
 		t.Errorf("instances_found_by_resync_total = %v, want %d", got, missed)
 	}
-	for _, code := range metrics.QueueErrorCodes {
-		if got := c.ctrlMetric(c.ctrl, "ecs_drainer_event_queue_errors_total", map[string]string{"operation": metrics.QueueOpDeleteMessageBatch, "code": code}); got != 0 {
-			t.Errorf("event_queue_errors_total{DeleteMessageBatch,%s} = %v, want 0", code, got)
-		}
-		if code == metrics.QueueErrorQueueDoesNotExist {
-			continue
-		}
-		if got := c.ctrlMetric(c.ctrl, "ecs_drainer_event_queue_errors_total", map[string]string{"operation": metrics.QueueOpReceiveMessage, "code": code}); got != 0 {
-			t.Errorf("event_queue_errors_total{ReceiveMessage,%s} = %v, want 0", code, got)
+}
+
+// checkQueueErrors: the only queue errors were the receives that found the queue gone.
+func (c *ecChaos) checkQueueErrors() {
+	t := c.t
+	t.Helper()
+	for _, op := range []string{metrics.QueueOpReceiveMessage, metrics.QueueOpDeleteMessageBatch} {
+		for _, code := range metrics.QueueErrorCodes {
+			if op == metrics.QueueOpReceiveMessage && code == metrics.QueueErrorQueueDoesNotExist {
+				continue
+			}
+			if got := c.ctrlMetric(c.ctrl, "ecs_drainer_event_queue_errors_total", map[string]string{"operation": op, "code": code}); got != 0 {
+				t.Errorf("event_queue_errors_total{%s,%s} = %v, want 0", op, code, got)
+			}
 		}
 	}
 }
+
+// ecResult is the result of an events_received_total series "source/type/result".
+func ecResult(series string) string { return series[strings.LastIndexByte(series, '/')+1:] }
 
 // sendGarbage puts round's garbage and forged events on the queue.
 func (c *ecChaos) sendGarbage(round int) {
@@ -475,30 +499,87 @@ func TestControllerEventsInFlightAtSIGKILL(t *testing.T) {
 	e := newCtrlEnv(t)
 	e.build(evCtrlFleet(8))
 	queueURL := e.evSetUpQueue(evRules)
-	sqsc := harness.SQSClient(e.url)
 	first := e.startController("--queue-url", queueURL)
 	e.waitReady(first)
 
+	ids, atKill, inFlight := ecKillWithMessagesInFlight(e, first, queueURL)
+	killed := time.Now()
+	if err := harness.PatchFaults(e.url, map[string]any{"deny": nil}); err != nil {
+		t.Fatal(err)
+	}
+	second := e.startController("--queue-url", queueURL)
+	e.waitReady(second)
+	e.waitTerminated(ids)
+	e.eventually("the messages in flight at the kill received again and deleted", func() (bool, string) {
+		left := 0
+		for _, m := range ecQueue(t, e.url).Messages {
+			if inFlight[m.MessageID] {
+				left++
+			}
+		}
+		return left == 0, fmt.Sprintf("%d of %d still on the queue", left, len(inFlight))
+	})
+	t.Logf("the messages in flight at the kill were handled %s after it (visibility timeout)", time.Since(killed).Round(time.Millisecond))
+	ecWaitQuiet(e)
+
+	st := e.stats()
+	e.noHarm(st)
+	e.completions(st, len(ids), 0)
+	e.drainedOnce(ids)
+	end := ecQueue(t, e.url)
+	// Each message on the queue at the kill (in flight or not) and each that arrived after it was
+	// received exactly once more, by the second process, which counted each once.
+	arrivedAfter := end.DeliveredFromEvents - atKill.DeliveredFromEvents
+	if want := len(atKill.Messages) + arrivedAfter; end.Received-atKill.Received != want {
+		t.Errorf("the queue handed out %d messages after the kill, want %d: the %d on it at the kill and the %d that arrived after, once each",
+			end.Received-atKill.Received, want, len(atKill.Messages), arrivedAfter)
+	}
+	if total := ecTotal(ecReceived(t, second)); total != end.Received-atKill.Received {
+		t.Errorf("the second process counted %d messages, the queue handed it %d:\n%v", total, end.Received-atKill.Received, ecReceived(t, second))
+	}
+	if n := e.ctrlMetric(second, "ecs_drainer_events_received_total", ecTerminateHandled); int(n) != len(ids) {
+		t.Errorf("the second process handled %v terminate events, want the %d left in flight by the first", n, len(ids))
+	}
+	if n := e.ctrlMetric(second, "ecs_drainer_events_received_total", ecMalformed); n != 1 {
+		t.Errorf("the second process counted %v malformed messages, want the 1 left in flight by the first", n)
+	}
+	if n := e.ctrlMetric(second, "ecs_drainer_event_queue_errors_total", nil); n != 0 {
+		t.Errorf("the second process counted %v queue errors, want 0", n)
+	}
+}
+
+// The events_received_total series of terminate events handled, and of malformed messages.
+var (
+	ecTerminateHandled = map[string]string{"source": metrics.EventSourceAutoScaling, "type": metrics.EventTypeLifecycleTerminate, "result": metrics.EventResultHandled}
+	ecMalformed        = map[string]string{"result": metrics.EventResultMalformed}
+)
+
+// ecKillWithMessagesInFlight denies DeleteMessageBatch, puts a garbage message on the queue,
+// scales three instances in, waits until the controller has received their terminate events and
+// the garbage, and SIGKILLs it. It returns the instances, awssim's view of the queue at the kill
+// and the IDs of the messages then in flight (every message received since the denial).
+func ecKillWithMessagesInFlight(e *ctrlEnv, ctrl *harness.Process, queueURL string) ([]string, *awssim.SQSQueue, map[string]bool) {
+	t := e.t
+	t.Helper()
 	receivedBefore := ecQueue(t, e.url).Received // the fleet is idle: nothing arrives meanwhile
 	if err := harness.PatchFaults(e.url, map[string]any{"deny": []string{"DeleteMessageBatch"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sqsc.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("not json")}); err != nil {
+	_, err := harness.SQSClient(e.url).SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("not json")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ids := e.scaleIn(evGroup, 8-3)
 	if len(ids) != 3 {
 		t.Fatalf("%d instances in Terminating:Wait, want 3", len(ids))
 	}
-	terminate := map[string]string{"source": metrics.EventSourceAutoScaling, "type": metrics.EventTypeLifecycleTerminate, "result": metrics.EventResultHandled}
-	malformed := map[string]string{"result": metrics.EventResultMalformed}
-	e.waitCtrlMetric(first, "ecs_drainer_events_received_total", terminate, 3)
-	e.waitCtrlMetric(first, "ecs_drainer_events_received_total", malformed, 1)
-	if n := ctrlLogLines(first, ecLogDeleteFailed); n != 1 {
+	e.waitCtrlMetric(ctrl, "ecs_drainer_events_received_total", ecTerminateHandled, 3)
+	e.waitCtrlMetric(ctrl, "ecs_drainer_events_received_total", ecMalformed, 1)
+	if n := ctrlLogLines(ctrl, ecLogDeleteFailed); n != 1 {
 		t.Errorf("%d %q log lines from the first process, want 1", n, ecLogDeleteFailed)
 	}
 
-	first.Kill()
+	ctrl.Kill()
 	killed := time.Now()
 	atKill := ecQueue(t, e.url)
 	inFlight := map[string]bool{}
@@ -514,49 +595,5 @@ func TestControllerEventsInFlightAtSIGKILL(t *testing.T) {
 			len(inFlight), atKill.Received-receivedBefore)
 	}
 	t.Logf("SIGKILL with %d messages in flight, %d on the queue", len(inFlight), len(atKill.Messages))
-
-	if err := harness.PatchFaults(e.url, map[string]any{"deny": nil}); err != nil {
-		t.Fatal(err)
-	}
-	second := e.startController("--queue-url", queueURL)
-	e.waitReady(second)
-	e.waitTerminated(ids)
-	e.eventually("the messages in flight at the kill received again and deleted", func() (bool, string) {
-		q := ecQueue(t, e.url)
-		left := 0
-		for _, m := range q.Messages {
-			if inFlight[m.MessageID] {
-				left++
-			}
-		}
-		return left == 0, fmt.Sprintf("%d of %d still on the queue", left, len(inFlight))
-	})
-	t.Logf("the messages in flight at the kill were handled %s after it (visibility timeout)", time.Since(killed).Round(time.Millisecond))
-	ecWaitQuiet(e)
-
-	st := e.stats()
-	e.noHarm(st)
-	e.completions(st, 3, 0)
-	e.drainedOnce(ids)
-	end := ecQueue(t, e.url)
-	got := ecReceived(t, second)
-	// Each message on the queue at the kill (in flight or not) and each that arrived after it was
-	// received exactly once more, by the second process, which counted each once.
-	arrivedAfter := end.DeliveredFromEvents - atKill.DeliveredFromEvents
-	if want := len(atKill.Messages) + arrivedAfter; end.Received-atKill.Received != want {
-		t.Errorf("the queue handed out %d messages after the kill, want %d: the %d on it at the kill and the %d that arrived after, once each",
-			end.Received-atKill.Received, want, len(atKill.Messages), arrivedAfter)
-	}
-	if total := ecTotal(got); total != end.Received-atKill.Received {
-		t.Errorf("the second process counted %d messages, the queue handed it %d:\n%v", total, end.Received-atKill.Received, got)
-	}
-	if n := e.ctrlMetric(second, "ecs_drainer_events_received_total", terminate); n != 3 {
-		t.Errorf("the second process handled %v terminate events, want the 3 left in flight by the first", n)
-	}
-	if n := e.ctrlMetric(second, "ecs_drainer_events_received_total", malformed); n != 1 {
-		t.Errorf("the second process counted %v malformed messages, want the 1 left in flight by the first", n)
-	}
-	if n := e.ctrlMetric(second, "ecs_drainer_event_queue_errors_total", nil); n != 0 {
-		t.Errorf("the second process counted %v queue errors, want 0", n)
-	}
+	return ids, atKill, inFlight
 }
