@@ -48,6 +48,10 @@ type Faults struct {
 	EventDuplicate float64 `json:"eventDuplicate"`
 	EventLoss      float64 `json:"eventLoss"`
 	EventReorderMS int     `json:"eventReorderMs"`
+	// QueueRecreateDelayMS is Options.QueueRecreateDelay: how long a deleted queue's name stays
+	// taken (0 means AWS's 60 s). Not a fault but a shortcut, so that a test can delete a queue
+	// and create it again, as an operator recovering from a mistake would, within seconds.
+	QueueRecreateDelayMS int `json:"queueRecreateDelayMs"`
 }
 
 // Faults returns the current fault settings.
@@ -60,7 +64,7 @@ func (s *Sim) Faults() Faults {
 func (s *Sim) faultsLocked() Faults {
 	f := Faults{Throttle: s.opts.Throttle, ErrorRate: s.opts.ErrorRate, Hostile: s.opts.Hostile, LatencyMS: int(s.opts.Latency / time.Millisecond),
 		EventDelayMS: int(s.opts.EventDelay / time.Millisecond), EventDuplicate: s.opts.EventDuplicate, EventLoss: s.opts.EventLoss,
-		EventReorderMS: int(s.opts.EventReorder / time.Millisecond)}
+		EventReorderMS: int(s.opts.EventReorder / time.Millisecond), QueueRecreateDelayMS: int(s.opts.QueueRecreateDelay / time.Millisecond)}
 	if len(s.failNext) > 0 {
 		f.FailNext = maps.Clone(s.failNext)
 	}
@@ -113,8 +117,8 @@ func validateFaultRanges(f Faults) error {
 	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) || !(f.Hostile >= 0 && f.Hostile <= 1) || f.LatencyMS < 0 || f.LatencyMS > int(MaxLatency/time.Millisecond) {
 		return fmt.Errorf("faults out of range: errorRate and hostile must be within 0..1 and latencyMs within 0..%d, got %+v", MaxLatency/time.Millisecond, f)
 	}
-	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 {
-		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
+	if !(f.EventDuplicate >= 0 && f.EventDuplicate <= 1) || !(f.EventLoss >= 0 && f.EventLoss <= 1) || f.EventDelayMS < 0 || f.EventReorderMS < 0 || f.QueueRecreateDelayMS < 0 {
+		return fmt.Errorf("event faults out of range: eventDuplicate and eventLoss must be within 0..1, eventDelayMs and queueRecreateDelayMs (0: the default) and eventReorderMs 0 or more, got %+v", f)
 	}
 	return nil
 }
@@ -145,6 +149,10 @@ func (s *Sim) setFaultsLocked(f Faults) {
 	}
 	s.opts.EventDuplicate, s.opts.EventLoss = f.EventDuplicate, f.EventLoss
 	s.opts.EventReorder = time.Duration(f.EventReorderMS) * time.Millisecond
+	s.opts.QueueRecreateDelay = time.Duration(f.QueueRecreateDelayMS) * time.Millisecond
+	if s.opts.QueueRecreateDelay == 0 {
+		s.opts.QueueRecreateDelay = sqsRecreateDelay
+	}
 	zero := func(_ string, n int) bool { return n == 0 }
 	s.failNext, s.spoilNext = maps.Clone(f.FailNext), maps.Clone(f.SpoilNext)
 	maps.DeleteFunc(s.failNext, zero)
@@ -172,6 +180,8 @@ type faultsPatch struct {
 	EventDuplicate *float64 `json:"eventDuplicate"`
 	EventLoss      *float64 `json:"eventLoss"`
 	EventReorderMS *int     `json:"eventReorderMs"`
+
+	QueueRecreateDelayMS *int `json:"queueRecreateDelayMs"`
 }
 
 // apply sets the scalar fields p gives on f.
@@ -196,6 +206,7 @@ func (p faultsPatch) apply(f *Faults) {
 	setF(&f.EventDuplicate, p.EventDuplicate)
 	setF(&f.EventLoss, p.EventLoss)
 	set(&f.EventReorderMS, p.EventReorderMS)
+	set(&f.QueueRecreateDelayMS, p.QueueRecreateDelayMS)
 }
 
 // applyLists sets on f the per-operation settings p gives, each replacing the setting as a whole.

@@ -78,6 +78,9 @@ type Options struct {
 	// SpotNotice is how long after its interruption warning a Spot instance is reclaimed (AWS: two
 	// minutes; default 2m).
 	SpotNotice time.Duration
+	// QueueRecreateDelay is how long after DeleteQueue a queue of the same name cannot be created
+	// (QueueDeletedRecently). AWS: 60 s, the default; a test of a queue outage shortens it.
+	QueueRecreateDelay time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -103,6 +106,7 @@ func (o *Options) setDefaults() {
 	def(&o.TickInterval, 50*time.Millisecond)
 	def(&o.EventDelay, defaultEventDelay)
 	def(&o.SpotNotice, defaultSpotNotice)
+	def(&o.QueueRecreateDelay, sqsRecreateDelay)
 	if o.StopTimeoutScale == 0 {
 		o.StopTimeoutScale = 1
 	}
@@ -127,6 +131,7 @@ func (o Options) Validate() error {
 		{"TerminateDelay", o.TerminateDelay}, {"StoppedTaskRetention", o.StoppedTaskRetention},
 		{"TickInterval", o.TickInterval}, {"Latency", o.Latency},
 		{"EventDelay", o.EventDelay}, {"EventReorder", o.EventReorder}, {"SpotNotice", o.SpotNotice},
+		{"QueueRecreateDelay", o.QueueRecreateDelay},
 	} {
 		if d.v < 0 {
 			p = append(p, fmt.Errorf("%s is %s: must not be negative", d.name, d.v))

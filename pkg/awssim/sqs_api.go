@@ -62,7 +62,7 @@ func (m *sqsModel) createQueue(in *createQueueIn) (any, *apiError) {
 		return nil, sqsInvalidParam("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
 	now := m.s.now()
-	if at, ok := m.deleted[in.QueueName]; ok && now.Before(at.Add(sqsRecreateDelay)) {
+	if at, ok := m.deleted[in.QueueName]; ok && now.Before(at.Add(m.s.opts.QueueRecreateDelay)) {
 		return nil, sqsErr("QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently", http.StatusBadRequest,
 			"You must wait 60 seconds after deleting a queue before you can create another with the same name.")
 	}

@@ -435,3 +435,48 @@ func TestSQSQueryProtocol(t *testing.T) {
 		t.Errorf("GetQueueAttributes of a deleted queue answered %s", body)
 	}
 }
+
+// TestSQSRecreateDeletedQueue: a deleted queue's name stays taken for AWS's 60 s
+// (QueueDeletedRecently), or for Faults.QueueRecreateDelayMS when a test shortens it; the queue
+// created again has the same URL and ARN, and none of the old messages, so a consumer and an
+// EventBridge target that name it work again.
+func TestSQSRecreateDeletedQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // 0: the default
+		want  time.Duration
+	}{{"AWS's 60 s", 0, time.Minute}, {"shortened", 2 * time.Second, 2 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSQSEnv(t, awssim.Options{})
+			if err := e.sim.SetFaults(awssim.Faults{QueueRecreateDelayMS: int(tc.delay / time.Millisecond)}); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.sim.Faults().QueueRecreateDelayMS; got != int(tc.want/time.Millisecond) {
+				t.Errorf("Faults().QueueRecreateDelayMS = %d, want %d", got, tc.want/time.Millisecond)
+			}
+			ctx := t.Context()
+			q := e.createQueue("events", nil)
+			arn := e.attr(q, types.QueueAttributeNameQueueArn)
+			e.send(q, "before")
+			if _, err := e.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q)})
+			wantCode(t, err, "AWS.SimpleQueueService.NonExistentQueue")
+
+			e.advance(tc.want - time.Millisecond)
+			_, err = e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("events")})
+			wantCode(t, err, "AWS.SimpleQueueService.QueueDeletedRecently")
+			e.advance(time.Millisecond)
+			if again := e.createQueue("events", nil); again != q {
+				t.Errorf("the queue created again has URL %s, want %s", again, q)
+			}
+			if got := e.attr(q, types.QueueAttributeNameQueueArn); got != arn {
+				t.Errorf("the queue created again has ARN %s, want %s", got, arn)
+			}
+			if got := e.receive(q, 10); len(got) != 0 {
+				t.Errorf("the queue created again holds %d messages, want none of the old queue's", len(got))
+			}
+		})
+	}
+}

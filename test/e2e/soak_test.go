@@ -25,11 +25,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
+	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
 )
 
@@ -78,6 +80,10 @@ type soakPlan struct {
 	slowFrom float64
 	slowFor  time.Duration
 	tail     time.Duration
+	// The event queue's outages, each from a share of scaleFor until the controller has logged
+	// that it cannot receive (and at least soakOutageMin): the queue deleted and created again,
+	// and, when denyFrom > 0, ReceiveMessage and DeleteMessageBatch denied.
+	deleteFrom, denyFrom float64
 }
 
 // soakSlowLatency is the slow API phase's latency per request, as measured on a sick account.
@@ -89,14 +95,14 @@ func soakPlanFor(long bool) soakPlan {
 			mode: "long", scaleFor: 3 * time.Minute, fastClusters: 4, minScaleIns: 200, restarts: 4,
 			restartFrom: 0.1, restartTo: 0.5, replicaFrom: 0.3, replicaTo: 0.65, neighbourFrom: 0.7, storm: 25 * time.Second,
 			completionFrom: 0.05, completionStorm: 40 * time.Second, slowFrom: 0.87, slowFor: 20 * time.Second,
-			tail: 2 * time.Minute,
+			tail: 2 * time.Minute, deleteFrom: 0.55, denyFrom: 0.72,
 		}
 	}
 	return soakPlan{
 		mode: "short", scaleFor: 45 * time.Second, fastClusters: 4, minScaleIns: 25, restarts: 1,
 		restartFrom: 0.15, restartTo: 0.4, replicaFrom: 0.45, replicaTo: 0.7, neighbourFrom: 0.55, storm: 9 * time.Second,
 		completionFrom: 0.1, completionStorm: 10 * time.Second, slowFrom: 0.78, slowFor: 8 * time.Second,
-		tail: time.Minute,
+		tail: time.Minute, deleteFrom: 0.45,
 	}
 }
 
@@ -122,6 +128,9 @@ type soakSample struct {
 // TestSoak is the chaos soak: scale-ins across several groups and clusters while awssim injects a
 // 5% error rate and throttles with AWS-like buckets, the controller is SIGKILLed and restarted, a
 // second replica runs beside it for a while, and some drains outlast the hook's heartbeat timeout.
+// Both controllers consume an event queue fed by EventBridge, which duplicates, loses and reorders
+// deliveries; garbage lands on the queue all along, and the queue is deleted and created again
+// (and, in the long soak, denied to the controller for a while).
 // It then checks the simulator's ground truth (no task killed by a termination, no lifecycle action
 // expired, every scaled-in instance terminated and completed exactly once) and the controller's
 // health (memory flat, goroutines back to where they started), and prints a summary. The default is
@@ -190,6 +199,8 @@ type soak struct {
 	slowStarted, slowEnded  bool
 	scaleIns, scaleOut      int
 	scaleInCalls, scaleErrs int
+
+	ev soakEvents
 }
 
 // soakResult is what the soak measured, for its checks and its summary.
@@ -201,6 +212,7 @@ type soakResult struct {
 	mem                           soakMemory
 	injected, throttled           int
 	ctrlErrors, ctrlThrottled     float64
+	events                        soakEventResult
 }
 
 // startSoak starts awssim and builds the soak's fleet: quick drains in plan.fastClusters clusters
@@ -209,7 +221,8 @@ func startSoak(t *testing.T, plan soakPlan) *soak {
 	s := &soak{t: t, plan: plan, rng: rand.New(rand.NewPCG(*soakSeed, *soakSeed^0x50a4))}
 	var awssimBin string
 	awssimBin, s.ctrlBin = chaosBinaries(t)
-	sim, err := harness.StartSim(awssimBin, "--throttle", "--error-rate", fmt.Sprint(soakErrorRate), "--seed", fmt.Sprint(*soakSeed), "--log-format", "json")
+	simFlags := append([]string{"--throttle", "--error-rate", fmt.Sprint(soakErrorRate), "--seed", fmt.Sprint(*soakSeed), "--log-format", "json"}, soakEventFlags...)
+	sim, err := harness.StartSim(awssimBin, simFlags...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,9 +262,10 @@ func startSoak(t *testing.T, plan soakPlan) *soak {
 		// A slow drain takes a stopTimeout and a little more; the last may start that long before the end.
 		s.groups = append(s.groups, soakGroup{name: g.Name, size: g.Desired, maxIn: 2, scaleInBefore: plan.scaleFor - soakSlowStop - 5*time.Second})
 	}
+	s.ev = startSoakEvents(t, s.simURL, plan)
 	s.ctrlFlags = []string{
 		"--resync-period", "2s", "--poll-interval", "1s", "--standalone-task-grace", "5s",
-		"--hook-heartbeat-timeout", "30s", "--log-format", "json",
+		"--hook-heartbeat-timeout", "30s", "--log-format", "json", "--queue-url", s.ev.queueURL,
 	}
 	return s
 }
@@ -357,6 +371,7 @@ func (s *soak) scaleLoop() {
 			s.replica, s.replicaRan = s.startCtrl("the second replica"), true
 		}
 		s.neighbourStep(elapsed)
+		s.ev.step(s.t, elapsed, s.primary)
 		s.stopReplicaIfDue(elapsed)
 		s.sample(true)
 		<-tick.C
@@ -431,6 +446,7 @@ func (s *soak) endLoop() {
 	if !s.slowEnded {
 		soakFaults(t, s.simURL, 0)
 	}
+	s.ev.endOutages(t, time.Since(s.start))
 }
 
 // waitTail waits until every instance the loop scaled in has been completed and terminated.
@@ -447,10 +463,16 @@ func (s *soak) waitTail() {
 				waiting++
 			}
 		}
-		return waiting == 0, fmt.Sprintf("%d scaled-in instances not yet terminated", waiting)
+		// Messages a killed controller left in flight come back after the visibility timeout;
+		// every message must end consumed.
+		left, err := soakQueueLeft(s.simURL)
+		if err != nil {
+			return false, err.Error()
+		}
+		return waiting == 0 && left == 0, fmt.Sprintf("%d scaled-in instances not yet terminated, %d messages on the event queue", waiting, left)
 	})
 	if err != nil {
-		s.t.Fatalf("drains did not all end after the scale loop: %v", err)
+		s.t.Fatalf("drains did not all end, or the event queue was not emptied, after the scale loop: %v", err)
 	}
 }
 
@@ -519,6 +541,7 @@ func (s *soak) judge(r *soakResult) {
 	if r.ctrlThrottled == 0 {
 		t.Errorf("the last controller was never throttled: the soak did not exercise throttling (awssim throttled %d calls of all callers)", r.throttled)
 	}
+	r.events = s.ev.judge(t, r.stats, final, s.primary)
 }
 
 // soakInjected counts the 5xx awssim injected and the calls it throttled, of all callers.
@@ -577,6 +600,7 @@ func (s *soak) summarize(r soakResult) {
 	row("terminated / completed exactly once", "%d / %d of %d", d.terminated, d.completedOnce, d.scaledIn)
 	row("completions CONTINUE / ABANDON", "%d / %d", stats.LifecycleActionsCompleted["CONTINUE"], stats.LifecycleActionsCompleted["ABANDON"])
 	row("awssim injected 5xx / throttled (all callers)", "%d / %d", r.injected, r.throttled)
+	s.ev.summarize(row, r.events, r.stats)
 	row("AWS errors counted by the last controller (throttles)", "%.0f (%.0f)", r.ctrlErrors, r.ctrlThrottled)
 	row("last controller RSS, median middle/last third", "%.1f / %.1f MiB (peak %.1f MiB)", mem.rssMid/soakMiB, mem.rssLast/soakMiB, mem.rssPeak/soakMiB)
 	row("last controller heap in use, median middle/last third", "%.1f / %.1f MiB", mem.heapMid/soakMiB, mem.heapLast/soakMiB)
@@ -656,10 +680,12 @@ func soakCompletionOps(simURL, group string) []func(context.Context) error {
 	}}
 }
 
-// soakFaults sets the soak's faults (AWS-like throttling, 5% errors) with a latency per request.
+// soakFaults sets the soak's faults (AWS-like throttling, 5% errors) with a latency per request,
+// leaving the event delivery faults and the queue's denial as they are.
 func soakFaults(t *testing.T, simURL string, latency time.Duration) {
 	t.Helper()
-	if err := chaosSetFaults(simURL, awssim.Faults{Throttle: true, ErrorRate: soakErrorRate, LatencyMS: int(latency / time.Millisecond)}); err != nil {
+	patch := map[string]any{"throttle": true, "errorRate": soakErrorRate, "latencyMs": int(latency / time.Millisecond)}
+	if err := harness.PatchFaults(simURL, patch); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1026,4 +1052,221 @@ func soakDurations(ds []time.Duration) string {
 		parts[i] = d.Round(time.Second).String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// soakEventFlags are awssim's EventBridge faults in the soak: nearly a third of the deliveries
+// made twice, a fifth lost, each up to a second late, which reorders them.
+var soakEventFlags = []string{"--event-duplicate", "0.3", "--event-loss", "0.2", "--event-reorder", "1s"}
+
+// Bounds of a queue outage. It lasts until the controller has logged that it cannot receive,
+// and at least soakOutageMin, so the drains meanwhile are polling's alone; soakOutageMax ends one
+// the controller missed (its long poll lasts 20 s, then it backs off), which the soak reports.
+const (
+	soakOutageMin = 5 * time.Second
+	soakOutageMax = 45 * time.Second
+	// soakGarbageEvery is how often the scale loop puts a message on the queue that holds no event.
+	soakGarbageEvery = 2 * time.Second
+)
+
+// soakEvents is the soak's event queue: its rules, the garbage sent to it and its outages.
+type soakEvents struct {
+	simURL, queueURL string
+	sqs              *sqs.Client
+	outages          []*soakOutage
+	garbageSent      int
+	garbageFailed    int // sends that failed, the queue being gone or denied
+	lastGarbage      time.Duration
+}
+
+// soakOutage is one outage of the event queue.
+type soakOutage struct {
+	name       string
+	from       time.Duration // when it begins, from the start of the scale loop
+	code       string        // the queue error code the controller must count for it
+	begin, end func() error
+	proc       *harness.Process // the primary controller when it began
+	logsBefore int              // its "Cannot receive" log lines then
+	began      time.Duration
+	ended      time.Duration
+	on         bool
+	noticed    bool // the controller logged that it could not receive, while the outage lasted
+}
+
+// soakEventResult is what the last controller counted of the event queue.
+type soakEventResult struct {
+	handled, duplicate, malformed, ignored float64
+}
+
+// startSoakEvents creates the event queue with an EventBridge rule for the controller's events,
+// and plans the outages.
+func startSoakEvents(t *testing.T, simURL string, plan soakPlan) soakEvents {
+	t.Helper()
+	// The queue is created again within the outage: awssim's QueueDeletedRecently wait shortened.
+	if err := harness.PatchFaults(simURL, map[string]any{"queueRecreateDelayMs": int(ecRecreateDelay / time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := demo.CreateEventQueue(t.Context(), simURL, harness.Region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.RouteEventsTo(t.Context(), simURL, harness.Region, q, demo.ControllerEvents); err != nil {
+		t.Fatal(err)
+	}
+	ev := soakEvents{simURL: simURL, queueURL: q.URL, sqs: harness.SQSClient(simURL)}
+	at := func(share float64) time.Duration { return time.Duration(share * float64(plan.scaleFor)) }
+	ev.outages = append(ev.outages, &soakOutage{
+		name: "queue deleted", from: at(plan.deleteFrom), code: metrics.QueueErrorQueueDoesNotExist,
+		begin: func() error {
+			_, err := ev.sqs.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(ev.queueURL)})
+			return err
+		},
+		end: func() error {
+			again, err := demo.CreateEventQueue(context.Background(), simURL, harness.Region)
+			if err == nil && again.URL != ev.queueURL {
+				err = fmt.Errorf("the queue created again has URL %s, the controllers consume %s", again.URL, ev.queueURL)
+			}
+			return err
+		},
+	})
+	if plan.denyFrom > 0 {
+		ev.outages = append(ev.outages, &soakOutage{
+			name: "queue denied", from: at(plan.denyFrom), code: metrics.QueueErrorAccessDenied,
+			begin: func() error {
+				return harness.PatchFaults(simURL, map[string]any{"deny": []string{"ReceiveMessage", "DeleteMessageBatch"}})
+			},
+			end: func() error { return harness.PatchFaults(simURL, map[string]any{"deny": nil}) },
+		})
+	}
+	return ev
+}
+
+// step sends garbage every soakGarbageEvery and begins and ends the outages on their schedule,
+// one at a time.
+func (ev *soakEvents) step(t *testing.T, elapsed time.Duration, primary *harness.Process) {
+	t.Helper()
+	if elapsed-ev.lastGarbage >= soakGarbageEvery {
+		ev.lastGarbage = elapsed
+		msgs := ecGarbage(ev.garbageSent + ev.garbageFailed)
+		body := msgs[(ev.garbageSent+ev.garbageFailed)%len(msgs)].body
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, err := ev.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(ev.queueURL), MessageBody: aws.String(body)})
+		cancel()
+		if err != nil {
+			ev.garbageFailed++ // the queue is gone, or a fault outlasted the retries
+		} else {
+			ev.garbageSent++
+		}
+	}
+	for _, o := range ev.outages {
+		switch {
+		case o.on:
+			if o.proc != primary { // restarted meanwhile: its log starts afresh
+				o.proc, o.logsBefore = primary, 0
+			}
+			o.noticed = soakLogCount(primary, ecLogReceiveFailed) > o.logsBefore
+			if (o.noticed && elapsed-o.began >= soakOutageMin) || elapsed-o.began >= soakOutageMax {
+				ev.endOutage(t, o, elapsed)
+			}
+			return // one outage at a time
+		case o.began == 0 && elapsed >= o.from:
+			o.proc, o.logsBefore = primary, soakLogCount(primary, ecLogReceiveFailed)
+			if err := o.begin(); err != nil {
+				t.Fatalf("beginning the outage %q: %v", o.name, err)
+			}
+			o.began, o.on = elapsed, true
+			return
+		}
+	}
+}
+
+func (ev *soakEvents) endOutage(t *testing.T, o *soakOutage, elapsed time.Duration) {
+	t.Helper()
+	if err := o.end(); err != nil {
+		t.Fatalf("ending the outage %q: %v", o.name, err)
+	}
+	o.ended, o.on = elapsed, false
+}
+
+// endOutages ends an outage still on when the scale loop ends; each must have happened.
+func (ev *soakEvents) endOutages(t *testing.T, elapsed time.Duration) {
+	t.Helper()
+	for _, o := range ev.outages {
+		if o.on {
+			ev.endOutage(t, o, elapsed)
+		}
+		if o.began == 0 {
+			t.Errorf("the event queue outage %q never began: the scale loop ended first", o.name)
+		}
+	}
+}
+
+// judge checks that the event path was exercised and that the last controller saw it: EventBridge
+// duplicated, lost and could not deliver events, garbage reached the controller, and it noticed
+// and counted every outage and received again after each.
+func (ev *soakEvents) judge(t *testing.T, stats awssim.Stats, final map[string]*dto.MetricFamily, primary *harness.Process) soakEventResult {
+	t.Helper()
+	for _, k := range []string{"duplicated", "lost", "undeliverable"} {
+		if stats.Deliveries[k] == 0 {
+			t.Errorf("awssim's EventBridge %s no delivery: the soak did not exercise it (%v)", k, stats.Deliveries)
+		}
+	}
+	if ev.garbageSent == 0 {
+		t.Errorf("no garbage message reached the event queue")
+	}
+	count := func(result string) float64 {
+		return harness.Sum(final, "ecs_drainer_events_received_total", map[string]string{"result": result})
+	}
+	r := soakEventResult{handled: count(metrics.EventResultHandled), duplicate: count(metrics.EventResultDuplicate),
+		malformed: count(metrics.EventResultMalformed), ignored: count(metrics.EventResultIgnored)}
+	if r.handled == 0 || r.malformed == 0 {
+		t.Errorf("the last controller handled %v events and counted %v malformed messages: want some of each", r.handled, r.malformed)
+	}
+	for _, o := range ev.outages {
+		if !o.noticed {
+			t.Errorf("the controller did not log that it could not receive during the outage %q (%s to %s)", o.name, o.began.Round(time.Second), o.ended.Round(time.Second))
+		}
+		if o.proc != primary {
+			continue // a process killed since; its counts are gone
+		}
+		if n := harness.Sum(final, "ecs_drainer_event_queue_errors_total", map[string]string{"operation": metrics.QueueOpReceiveMessage, "code": o.code}); n == 0 {
+			t.Errorf("the last controller counted no ReceiveMessage %s error over the outage %q", o.code, o.name)
+		}
+	}
+	if n := soakLogCount(primary, ecLogReceiveAgain); n < len(ev.outages) {
+		t.Errorf("the last controller logged %q %d times, want once after each of the %d outages", ecLogReceiveAgain, n, len(ev.outages))
+	}
+	return r
+}
+
+// summarize adds the event queue's rows to the soak's summary.
+func (ev *soakEvents) summarize(row func(k, format string, a ...any), r soakEventResult, stats awssim.Stats) {
+	d := stats.Deliveries
+	row("EventBridge deliveries made / duplicated / lost / undeliverable", "%d / %d / %d / %d", d["delivered"], d["duplicated"], d["lost"], d["undeliverable"])
+	row("garbage messages sent (failed to send)", "%d (%d)", ev.garbageSent, ev.garbageFailed)
+	for _, o := range ev.outages {
+		row("event queue outage: "+o.name, "%s to %s (noticed: %v)", o.began.Round(time.Second), o.ended.Round(time.Second), o.noticed)
+	}
+	row("events counted by the last controller: handled / duplicate / malformed / ignored", "%.0f / %.0f / %.0f / %.0f", r.handled, r.duplicate, r.malformed, r.ignored)
+}
+
+// soakLogCount counts a controller's JSON log lines with message msg. Unlike ctrlLogLines it
+// does not decode every line: the scale loop calls it every second on a growing log.
+func soakLogCount(p *harness.Process, msg string) int {
+	return strings.Count(p.Output(), `"msg":"`+msg+`"`)
+}
+
+// soakQueueLeft counts the messages on the event queue, visible, in flight or delayed (none while
+// it does not exist).
+func soakQueueLeft(simURL string) (int, error) {
+	qs, err := harness.SQSQueues(simURL)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range qs {
+		if q.Name == demo.EventQueueName {
+			n += q.Visible + q.InFlight + q.Delayed
+		}
+	}
+	return n, nil
 }
