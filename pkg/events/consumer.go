@@ -39,12 +39,13 @@ const (
 	// queue or a denied one once a minute. The SDK has already retried each call.
 	minBackoff = time.Second
 	maxBackoff = time.Minute
-	// maxReceivers bounds the receive loops working through a backlog at once. One loop holds
+	// MaxReceivers bounds the receive loops working through a backlog at once (each holds its own
+	// connection to SQS while it runs). One loop holds
 	// a long poll at all times; a receive that comes back full (a backlog, as a scale-in of
 	// hundreds of instances makes: each task that stops is two events) starts another, which
 	// runs while its receives find messages. One loop handles about 500 messages a second
 	// against a fast endpoint; eight keep a thousand drains' events within a second or two.
-	maxReceivers = 8
+	MaxReceivers = 8
 	// helperWaitSeconds is the wait of a helper loop's receives: short, so that a helper ends
 	// soon after the backlog does.
 	helperWaitSeconds = 1
@@ -97,7 +98,7 @@ type Consumer struct {
 	failures       int    // receives failed in a row
 	receiveErrCode string // code of the last receive failure logged, "" while receives work
 
-	// receivers is how many receive loops run (maxReceivers at most).
+	// receivers is how many receive loops run (MaxReceivers at most).
 	receivers atomic.Int32
 
 	mu            sync.Mutex
@@ -147,7 +148,7 @@ func (c *Consumer) Run(ctx context.Context) {
 }
 
 // receiveLoop is the first receive loop: a long poll at all times, backing off after failures.
-// A full batch starts a helper loop (helperLoop) while fewer than maxReceivers run.
+// A full batch starts a helper loop (helperLoop) while fewer than MaxReceivers run.
 func (c *Consumer) receiveLoop(ctx context.Context, log logr.Logger, helpers *sync.WaitGroup) {
 	for ctx.Err() == nil {
 		wait := int32(waitTimeSeconds)
@@ -178,14 +179,14 @@ func (c *Consumer) receiveLoop(ctx context.Context, log logr.Logger, helpers *sy
 	}
 }
 
-// startHelper starts a helper loop after a full receive, while fewer than maxReceivers run.
+// startHelper starts a helper loop after a full receive, while fewer than MaxReceivers run.
 func (c *Consumer) startHelper(ctx context.Context, log logr.Logger, helpers *sync.WaitGroup, received int) {
 	if received < awsapi.MaxSQSBatch {
 		return
 	}
 	for {
 		n := c.receivers.Load()
-		if n >= maxReceivers {
+		if n >= MaxReceivers {
 			return
 		}
 		if c.receivers.CompareAndSwap(n, n+1) {

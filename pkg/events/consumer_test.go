@@ -54,7 +54,7 @@ func TestIdleMinuteCostsThreeReceives(t *testing.T) {
 }
 
 // TestBacklogReceivedInParallel: a backlog (a large scale-in's events) is received by more than
-// one loop at once, up to maxReceivers; every message is dealt with once and deleted; once the
+// one loop at once, up to MaxReceivers; every message is dealt with once and deleted; once the
 // backlog is gone the helper loops end, and the first loop's long poll is the only receive left.
 func TestBacklogReceivedInParallel(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
@@ -80,8 +80,8 @@ func TestBacklogReceivedInParallel(t *testing.T) {
 		}
 		return e.consumer.receivers.Load() == 1 && e.calls.inFlight.Load() == 1
 	})
-	if got := e.calls.maxInFlight.Load(); got < 2 || got > maxReceivers {
-		t.Errorf("at most %d receives in flight at once, want 2 to %d", got, maxReceivers)
+	if got := e.calls.maxInFlight.Load(); got < 2 || got > MaxReceivers {
+		t.Errorf("at most %d receives in flight at once, want 2 to %d", got, MaxReceivers)
 	}
 	if visible, inFlight := e.queueState("events"); visible != 0 || inFlight != 0 {
 		t.Errorf("queue holds %d visible and %d in flight, want every message deleted", visible, inFlight)

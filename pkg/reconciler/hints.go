@@ -103,8 +103,13 @@ func (c *Controller) noteFirstSight(id string, now time.Time) {
 	if !c.eventsConfigured() {
 		return
 	}
-	_, hinted := c.hinted[id]
+	at, hinted := c.hinted[id]
 	delete(c.hinted, id)
+	if inst := c.instances[id]; hinted && inst != nil && at.Before(inst.enteredAfter) {
+		// The hint came before the listing that still showed the instance not waiting: it was not
+		// this action's event (a forged or stale one), and this action's own did not come.
+		hinted = false
+	}
 	if !hinted && c.lastResync.Load() != 0 {
 		c.unhinted[id] = now
 	}

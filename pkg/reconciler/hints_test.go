@@ -91,6 +91,29 @@ func TestFoundByResyncCounted(t *testing.T) {
 	}
 }
 
+// TestEarlierHintDoesNotCoverALaterAction: a terminating hint for an instance that was not
+// terminating (a forged or stale event) does not count for its real scale-in later, whose event
+// never came: that one is found by resync and counted.
+func TestEarlierHintDoesNotCoverALaterAction(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
+	c, em := e.startWithQueue(hintConfig())
+	e.advance(16*time.Second, time.Second)
+
+	for id := range e.instances("web") {
+		if err := c.Instance(t.Context(), events.InstanceHint{Kind: events.InstanceTerminating, InstanceID: id}); err != nil {
+			t.Fatalf("Instance: %v", err)
+		}
+	}
+	e.advance(time.Minute, time.Second) // resyncs list both in service: the hints named no action
+	e.setDesired("web", 1)
+	e.until("found by a resync", 20*time.Second, time.Second, func() bool { return len(c.Drains().InProgress) == 1 })
+	e.advance(eventGrace+hintConfig().ResyncPeriod, time.Second)
+	if got := value(t, em.InstancesFoundByResync); got != 1 {
+		t.Errorf("instances_found_by_resync_total = %v, want 1: the earlier hint was not this action's event", got)
+	}
+}
+
 // TestHintsRefusedAtShutdown: once the controller stops, every hint is refused, so its message
 // stays on the queue.
 func TestHintsRefusedAtShutdown(t *testing.T) {

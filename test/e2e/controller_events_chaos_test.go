@@ -27,10 +27,10 @@ import (
 
 // The controller's log messages these tests count (pkg/events).
 const (
-	ecLogReceiveFailed = "Cannot receive from the event queue; polling alone finds terminating instances until it works again"
+	ecLogReceiveFailed = "Cannot receive from the event queue"
 	ecLogReceiveAgain  = "Receiving from the event queue again"
-	ecLogNoEvent       = "Deleting a queue message that holds no event for the controller"
-	ecLogDeleteFailed  = "Cannot delete event messages; they will be received again and dropped as duplicates"
+	ecLogNoEvent       = "Deleting message without an event"
+	ecLogDeleteFailed  = "Cannot delete event messages"
 )
 
 // ecDeliveryFlags are awssim's EventBridge faults in the chaos scenario: half the deliveries

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,9 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
 	"github.com/ecs-drainer/ecs-drainer/pkg/options"
@@ -189,54 +186,5 @@ func TestControllerEventQueueLatency(t *testing.T) {
 				t.Errorf("last task STOPPED -> completed up to %v, want within %v (%s)", worst, evCompleteBound, evQuantiles(l.toCompleted))
 			}
 		})
-	}
-}
-
-// evGarbage are queue messages that are no event the controller uses.
-var evGarbage = []string{
-	"not json",
-	"{}",
-	`{"version":"0","id":"x","detail-type":"EC2 Instance-terminate Lifecycle Action","source":"aws.ec2","detail":{}}`,
-	`{"version":"0","id":"y","detail-type":"Something Else","source":"aws.autoscaling","detail":{}}`,
-	`{"Type":"Notification","Message":"{\"Event\":\"autoscaling:TEST_NOTIFICATION\"}"}`,
-	`{"version":"0","id":"z","detail-type":"EC2 Instance-terminate Lifecycle Action","source":"aws.autoscaling","detail":{"EC2InstanceId":"i-0000000000000dead","AutoScalingGroupName":"ev-asg","LifecycleHookName":"ecs-drainer-terminate","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}}`,
-}
-
-// TestControllerEventChaos: events duplicated, reordered and lost by EventBridge, and garbage (and
-// a forged event for an instance that does not exist) on the queue: the controller still kills no
-// task, lets no action expire, and completes each action exactly once.
-func TestControllerEventChaos(t *testing.T) {
-	t.Parallel()
-	e := newCtrlEnv(t, "--event-duplicate", "0.5", "--event-loss", "0.2", "--event-reorder", "1s")
-	e.build(evCtrlFleet(12))
-	queueURL := e.evSetUpQueue(evRules)
-	sqsc := sqs.NewFromConfig(aws.Config{Region: harness.Region, BaseEndpoint: aws.String(e.url),
-		Credentials: credentials.NewStaticCredentialsProvider(harness.FakeAccessKey, harness.FakeSecretKey, "")})
-	ctrl := e.startController(append(slices.Clone(evDefaultIntervals), "--queue-url", queueURL)...)
-	e.waitReady(ctrl)
-
-	sendGarbage := func(ctx context.Context) {
-		for _, body := range evGarbage {
-			if _, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
-				t.Fatalf("sending garbage: %v", err)
-			}
-		}
-	}
-	sendGarbage(t.Context())
-	ids := e.scaleIn(evGroup, 6)
-	sendGarbage(t.Context())
-	e.waitTerminated(ids)
-	st := e.stats()
-	e.noHarm(st)
-	e.completions(st, 6, 0)
-	e.drainedOnce(ids)
-	l := e.evLatencies(ids)
-	t.Logf("chaos: Terminating:Wait -> DRAINING %s; last task STOPPED -> completed %s", evQuantiles(l.toDraining), evQuantiles(l.toCompleted))
-	e.eventually("every garbage message deleted", func() (bool, string) {
-		left := evMessagesLeft(t, e.url)
-		return left == 0, fmt.Sprintf("%d messages left", left)
-	})
-	if n := e.ctrlMetric(ctrl, "ecs_drainer_events_received_total", map[string]string{"result": "malformed"}); n < 2 {
-		t.Errorf("events_received_total{result=malformed} = %v, want at least the 2 garbage messages sent twice", n)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
+	"github.com/ecs-drainer/ecs-drainer/pkg/events"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
 )
@@ -479,11 +480,12 @@ func (s *soak) waitTail() {
 // waitGoroutines waits for the controller's goroutines to come back to the idle baseline and
 // returns their count. Slack: the controller's one HTTP transport (both services, one awssim host)
 // keeps up to 10 idle keep-alive connections, two goroutines each, that close only after 90 s;
-// hooks are described 10 groups at a time, so all 10 get opened. Plus a few for the scrape's own
-// connection. A leak grows with the drains done (dozens here, hundreds in the long soak), beyond
-// this.
+// hooks are described 10 groups at a time, so all 10 get opened. The event consumer reads a
+// backlog with up to events.MaxReceivers receives at once, each on a connection of its own, also
+// kept alive. Plus a few for the scrape's own connection. A leak grows with the drains done
+// (dozens here, hundreds in the long soak), beyond this.
 func (s *soak) waitGoroutines(base float64) float64 {
-	goroutineSlack := 2*awshttp.DefaultHTTPTransportMaxIdleConnsPerHost + 4
+	goroutineSlack := 2*awshttp.DefaultHTTPTransportMaxIdleConnsPerHost + 2*events.MaxReceivers + 4
 	var end float64
 	err := harness.Eventually(30*time.Second, time.Second, func() (bool, string) {
 		s.sample(false)
