@@ -384,9 +384,12 @@ func latencyRows(l Latencies) []latencyRow {
 
 // comparisonRow is one drainer's line in the side-by-side table.
 type comparisonRow struct {
-	name                     string
-	completed, scaledIn      int
-	ecs, as, sns             int
+	name                string
+	completed, scaledIn int
+	ecs, as             int
+	// queue is the calls to the drainer's own messaging: SQS receives and deletes for ecs-drainer
+	// with an event queue, SNS publishes for the AWS sample.
+	queue                    int
 	toDraining, stopToDone   Dist
 	lastCompletion, allEnded float64
 	killed, expired          int
@@ -399,7 +402,7 @@ func renderComparison(r *Result) string {
 	rows := make([]comparisonRow, 0, 1+len(r.Peers))
 	rows = append(rows, comparisonRow{
 		name: "ecs-drainer", completed: r.Drain.Completed, scaledIn: r.Drain.ScaledIn,
-		ecs: r.Drain.ECSCalls, as: r.Drain.AutoScalingCalls,
+		ecs: r.Drain.ECSCalls, as: r.Drain.AutoScalingCalls, queue: r.Drain.SQSCalls,
 		toDraining: r.Latency.WaitToDraining, stopToDone: r.Latency.LastStopToCompleted,
 		lastCompletion: r.Drain.DurationSeconds, allEnded: r.Drain.AllEndedSeconds,
 		killed: r.Safety.TasksKilledByTermination, expired: r.Safety.LifecycleActionsExpired,
@@ -407,7 +410,7 @@ func renderComparison(r *Result) string {
 	for _, p := range r.Peers {
 		rows = append(rows, comparisonRow{
 			name: p.Name, completed: p.Drain.Completed, scaledIn: p.Drain.ScaledIn,
-			ecs: p.Drain.ECSCalls, as: p.Drain.AutoScalingCalls, sns: p.Lambda.Publishes,
+			ecs: p.Drain.ECSCalls, as: p.Drain.AutoScalingCalls, queue: p.Lambda.Publishes,
 			toDraining: p.Latency.WaitToDraining, stopToDone: p.Latency.LastStopToCompleted,
 			lastCompletion: p.Drain.DurationSeconds, allEnded: p.Drain.AllEndedSeconds,
 			killed: p.Safety.TasksKilledByTermination, expired: p.Safety.LifecycleActionsExpired,
@@ -420,10 +423,10 @@ func renderComparison(r *Result) string {
 	line("")
 	line("== side by side: %d instances in %d clusters, %d scaled in at once; tasks stop in %s; hooks' heartbeat timeout %s; client-side limit %g/s, burst %d per service ==",
 		c.Instances, c.Clusters, c.ScaleIn, c.StopTimeout, c.HookHeartbeatTimeout, c.AWSQPS, c.AWSBurst)
-	line("drainer\tcompleted\tAWS calls per drain (ECS + Auto Scaling + SNS)\tWait -> DRAINING p50/p99/max s\tlast STOPPED -> completed p50/p99/max s\tall drains done s\ttasks killed\tactions expired")
+	line("drainer\tcompleted\tAWS calls per drain (ECS + Auto Scaling + SQS or SNS)\tWait -> DRAINING p50/p99/max s\tlast STOPPED -> completed p50/p99/max s\tall drains done s\ttasks killed\tactions expired")
 	for _, x := range rows {
 		line("%s\t%d of %d\t%.2f (%.2f + %.2f + %.2f)\t%s\t%s\t%.1f\t%d\t%d", x.name, x.completed, x.scaledIn,
-			perDrain(x.ecs+x.as+x.sns, x.scaledIn), perDrain(x.ecs, x.scaledIn), perDrain(x.as, x.scaledIn), perDrain(x.sns, x.scaledIn),
+			perDrain(x.ecs+x.as+x.queue, x.scaledIn), perDrain(x.ecs, x.scaledIn), perDrain(x.as, x.scaledIn), perDrain(x.queue, x.scaledIn),
 			triple(x.toDraining), triple(x.stopToDone), x.allEnded, x.killed, x.expired)
 	}
 	_ = w.Flush()

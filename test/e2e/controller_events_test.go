@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -9,9 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"k8s.io/utils/clock"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
 	"github.com/ecs-drainer/ecs-drainer/pkg/options"
+	"github.com/ecs-drainer/ecs-drainer/test/bench/awssample"
 	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
 )
 
@@ -121,7 +125,7 @@ func evQuantiles(d []time.Duration) string {
 
 // evScenario builds the fleet, feeds the queue as feed says, runs the controller with the default
 // intervals, scales evScaleIn instances in and checks the drains' invariants. It returns the
-// latencies and the SQS calls made while the drains ran.
+// latencies and the calls made while the drains ran, by "service/operation".
 func evScenario(t *testing.T, feed evFeed, size, scaleIn int, simFlags ...string) (*ctrlEnv, evLatencies, map[string]int) {
 	e := newCtrlEnv(t, simFlags...)
 	e.build(evCtrlFleet(size))
@@ -150,13 +154,66 @@ func evScenario(t *testing.T, feed evFeed, size, scaleIn int, simFlags ...string
 	}
 	calls := ctrlByOp(ctrlDelta(before, st))
 	t.Logf("calls during the drains:\n%s", ctrlFormatCounts(calls))
-	sqsCalls := map[string]int{}
+	return e, e.evLatencies(ids), calls
+}
+
+// evSQSCalls picks the SQS calls out of calls, by operation.
+func evSQSCalls(calls map[string]int) map[string]int {
+	out := map[string]int{}
 	for op, n := range calls {
 		if service, name, _ := strings.Cut(op, "/"); service == "sqs" {
-			sqsCalls[name] = n
+			out[name] = n
 		}
 	}
-	return e, e.evLatencies(ids), sqsCalls
+	return out
+}
+
+// evSampleCallsPerDrain runs the AWS sample's drain algorithm (test/bench/awssample: the
+// ecs-cid-sample Lambda, in process, with its SNS and Lambda runtime) on evCtrlFleet(size) in an
+// awssim of its own, scales scaleIn instances in, hands it each lifecycle notification as SNS
+// would, and returns its AWS calls per drain while the drains ran: ECS and Auto Scaling (awssim's
+// count, the test's own scale-in included as for ecs-drainer) and its SNS publishes.
+func evSampleCallsPerDrain(t *testing.T, size, scaleIn int) float64 {
+	e := newCtrlEnv(t)
+	e.build(evCtrlFleet(size))
+	ctx := t.Context()
+	h := &awssample.Handler{ECS: e.ec, AutoScaling: e.as, Clock: clock.RealClock{}, Log: slog.New(slog.DiscardHandler), Delay: awssample.RepublishDelay}
+	rt := awssample.NewRuntime(ctx, clock.RealClock{}, awssample.DefaultConfig(), h.Handle, slog.New(slog.DiscardHandler))
+	h.SNS = rt
+
+	before := e.stats()
+	ids := e.scaleIn(evGroup, size-scaleIn)
+	for _, id := range ids {
+		msg, err := json.Marshal(awssample.Notification{
+			Service: "AWS Auto Scaling", Time: time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), RequestID: "e2e-" + id,
+			AccountID: "123456789012", AutoScalingGroupName: evGroup, LifecycleHookName: demo.DefaultHookName,
+			EC2InstanceID: id, LifecycleTransition: awssample.TransitionTerminating,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Notify(evCluster, "Auto Scaling: Lifecycle action 'TERMINATING' for instance "+id+" in progress.", string(msg)); err != nil {
+			t.Fatalf("notifying the sample of %s: %v", id, err)
+		}
+	}
+	e.waitTerminated(ids)
+	calls := ctrlByOp(ctrlDelta(before, e.stats()))
+	publishes := rt.Stats().Publishes
+	total := publishes
+	for _, n := range calls {
+		total += n
+	}
+	t.Logf("AWS sample, %d of %d scaled in: calls during the drains (and %d SNS publishes):\n%s", scaleIn, size, publishes, ctrlFormatCounts(calls))
+	return float64(total) / float64(scaleIn)
+}
+
+// evCallsPerDrain is every call in calls (ECS, Auto Scaling and SQS) per drain.
+func evCallsPerDrain(calls map[string]int, drains int) float64 {
+	total := 0
+	for _, n := range calls {
+		total += n
+	}
+	return float64(total) / float64(drains)
 }
 
 // TestControllerEventQueueLatency is the acceptance check of the event path: 20 of 200 instances
@@ -167,17 +224,25 @@ func evScenario(t *testing.T, feed evFeed, size, scaleIn int, simFlags ...string
 // without a queue is measured for comparison (its delays are the polling intervals').
 func TestControllerEventQueueLatency(t *testing.T) {
 	t.Parallel()
+	var sample float64
+	t.Run("aws-sample", func(t *testing.T) { sample = evSampleCallsPerDrain(t, evFleetSize, evScaleIn) })
 	for _, tc := range []struct {
 		name string
 		feed evFeed
 	}{{"rules", evRules}, {"hook-notification", evHook}, {"no-queue", evNoQueue}} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, l, sqsCalls := evScenario(t, tc.feed, evFleetSize, evScaleIn)
+			_, l, calls := evScenario(t, tc.feed, evFleetSize, evScaleIn)
+			sqsCalls := evSQSCalls(calls)
 			t.Logf("%s: Terminating:Wait -> DRAINING %s", tc.name, evQuantiles(l.toDraining))
 			t.Logf("%s: last task STOPPED -> completed %s", tc.name, evQuantiles(l.toCompleted))
 			t.Logf("%s: SQS calls during the drains %v (%d drains)", tc.name, sqsCalls, evScaleIn)
+			perDrain := evCallsPerDrain(calls, evScaleIn)
+			t.Logf("%s: %.2f AWS calls per drain (SQS included); the AWS sample's algorithm: %.2f", tc.name, perDrain, sample)
+			if sample > 0 && perDrain >= sample {
+				t.Errorf("%.2f AWS calls per drain (SQS included), want fewer than the AWS sample's %.2f on the same fleet", perDrain, sample)
+			}
 			if tc.feed == evNoQueue {
-				return // measured only: the polling delays are the intervals'
+				return // latency measured only: the polling delays are the intervals'
 			}
 			if worst := l.toDraining[len(l.toDraining)-1]; worst > evDrainBound {
 				t.Errorf("Terminating:Wait -> DRAINING up to %v, want within %v (%s)", worst, evDrainBound, evQuantiles(l.toDraining))
