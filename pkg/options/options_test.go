@@ -167,11 +167,20 @@ func TestParseProblems(t *testing.T) {
 			want: []string{
 				`--workers (WORKERS) is 0: must be from 1 to 256`,
 				`--drain-timeout-action (DRAIN_TIMEOUT_ACTION) is "kill": must be one of stop-tasks, continue, abandon`,
-				`--poll-interval (POLL_INTERVAL) is -1s: must be a positive duration`,
+				`--poll-interval (POLL_INTERVAL) is -1s: must be at least 1s`,
 				`--aws-qps (AWS_QPS) is 0: must be a positive number`,
 				`--log-format (LOG_FORMAT) is "xml": must be one of json, console`,
 				`AWS_BURST="many" (--aws-burst): not a whole number`,
 				`--log-level (LOG_LEVEL) is "trace": must be one of info, debug`,
+			},
+		},
+		{
+			name: "odd but parseable values",
+			args: []string{"--resync-period=1ns", "--poll-interval=999ms", "--rebalance-action=sometimes"},
+			want: []string{
+				`--resync-period (RESYNC_PERIOD) is 1ns: must be at least 1s`,
+				`--poll-interval (POLL_INTERVAL) is 999ms: must be at least 1s`,
+				`--rebalance-action (REBALANCE_ACTION) is "sometimes": must be one of ignore, drain`,
 			},
 		},
 		{

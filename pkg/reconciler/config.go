@@ -54,6 +54,9 @@ func timeoutActionLabel(action string) string {
 	}[action]
 }
 
+// MinLoopPeriod is the shortest resync period and poll interval accepted.
+const MinLoopPeriod = time.Second
+
 // Config is what the controller manages and how; pkg/options maps the flags (README,
 // "Configuration") onto it.
 type Config struct {
@@ -129,10 +132,14 @@ func (c Config) Problems() []Problem {
 	for _, d := range []struct {
 		setting string
 		value   time.Duration
-	}{{"resync-period", c.ResyncPeriod}, {"poll-interval", c.PollInterval}, {"drain-timeout", c.DrainTimeout}} {
-		if d.value <= 0 {
-			bad(d.setting, "is %s: must be a positive duration such as 30s or 5m", d.value)
+	}{{"resync-period", c.ResyncPeriod}, {"poll-interval", c.PollInterval}} {
+		if d.value < MinLoopPeriod {
+			// Each is a loop's period: shorter ones spend the request budget on looking again.
+			bad(d.setting, "is %s: must be at least %s, such as 10s", d.value, MinLoopPeriod)
 		}
+	}
+	if c.DrainTimeout <= 0 {
+		bad("drain-timeout", "is %s: must be a positive duration such as 30m or 1h", c.DrainTimeout)
 	}
 	if !slices.Contains(StandalonePolicies, c.StandaloneTaskPolicy) {
 		bad("standalone-task-policy", "is %q: must be one of %s", c.StandaloneTaskPolicy, strings.Join(StandalonePolicies, ", "))

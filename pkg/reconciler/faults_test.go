@@ -179,7 +179,7 @@ func TestShortHeartbeatHookShortensResync(t *testing.T) {
 	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 4 })
 
 	cfg := testConfig()
-	cfg.ResyncPeriod = 60 * time.Second // the default
+	cfg.ResyncPeriod = 60 * time.Second // slower than the default
 	cfg.PollInterval = 15 * time.Second // the default
 	c := e.start(cfg)
 	e.advance(time.Second, time.Second)

@@ -59,7 +59,7 @@ func (e *env) deleteHook(group, name string) {
 func TestLoweredHookTimeoutIsHeeded(t *testing.T) {
 	e := slowFleet(t, 3, 300, 90)
 	cfg := testConfig()
-	cfg.ResyncPeriod = 15 * time.Second // the default
+	cfg.ResyncPeriod = 15 * time.Second // the longest that sees every hook in time
 	c := e.start(cfg)
 	e.drainSafely("300 s hook")
 	e.putHook("web", hookName, 30)
