@@ -65,7 +65,8 @@ var outcomeTexts = map[string]string{
 // page's twin, GET /drains.
 type DrainsView struct {
 	Now time.Time `json:"now"`
-	// InProgress are the drains in progress, oldest first: the instances drains_in_progress counts.
+	// InProgress are the drains in progress, oldest first: the instances drains_in_progress counts,
+	// and those drained ahead of their lifecycle action (PhaseDrainedEarly), which it leaves out.
 	InProgress []DrainInProgress `json:"inProgress"`
 	// Ended are the last EndedDrainsKept drains that ended, newest first.
 	Ended  []EndedDrain     `json:"ended"`
@@ -170,7 +171,7 @@ func (c *Controller) Drains() DrainsView {
 			continue
 		}
 		watched++
-		if inst.inProgress() {
+		if inst.inProgress() || inst.drainedAhead() {
 			// A value copy: progress's slices and maps are replaced, never changed in place.
 			copies = append(copies, *inst)
 		}
@@ -206,8 +207,12 @@ func (c *Controller) Drains() DrainsView {
 // action not completed by this controller nor found over, and not found unregistered (which is
 // completed at once). The drain gauges count the same instances. Called with Controller.mu held.
 func (inst *instance) inProgress() bool {
-	return !inst.gone && !inst.prog.completed && inst.reg.State != ecsview.NotFound
+	return !inst.gone && !inst.prog.completed && inst.reg.State != ecsview.NotFound && !inst.drainedAhead()
 }
+
+// drainedAhead reports whether the instance was drained ahead of its lifecycle action and has none
+// yet: nothing is left to do until Auto Scaling holds it on the hook.
+func (inst *instance) drainedAhead() bool { return inst.prog.drainedEarly && !inst.hasAction() }
 
 // drainInProgress describes one drain from a copy of its instance and the snapshot's last read of
 // its container instance.

@@ -69,6 +69,9 @@ func TestSpotWarningDrainsAtOnce(t *testing.T) {
 	if st := e.instances("web")[id]; st != "InService" {
 		t.Fatalf("instance %s is %s before the reclaim, want InService", id, st)
 	}
+	if s := c.drainStats(); s.InProgress != 0 {
+		t.Errorf("drains in progress (the gauge) = %d, want 0: a drained instance waiting for termination is no drain in progress", s.InProgress)
+	}
 	if n := e.sim.Stats().CompletionsByInstance[id]; n != 0 {
 		t.Fatalf("completions before the instance waits on the hook: %d, want 0", n)
 	}
