@@ -97,7 +97,9 @@ func startSimulation(ctx context.Context, opts *options.Options, log logr.Logger
 	}
 
 	// The first scale-in comes a few seconds after the banner, so a person sees a drain at once.
-	loop := &demo.ScaleLoop{AutoScaling: asClient, Groups: fleet.ManagedASGs(), Log: log, Seed: 1, FirstStepAfter: firstScaleAfter}
+	// Every fourth step interrupts a Spot instance instead, which the event path drains at the warning.
+	interrupt := func(id string) error { return sim.InterruptSpot(id, "terminate") }
+	loop := &demo.ScaleLoop{AutoScaling: asClient, Groups: fleet.ManagedASGs(), Log: log, Seed: 1, FirstStepAfter: firstScaleAfter, Interrupt: interrupt}
 	wg.Go(func() { loop.Run(ctx) })
 	return &simulation{endpoint: endpoint, queueURL: queueURL, stop: stop}, nil
 }

@@ -304,6 +304,33 @@ func TestScaleLoopStep(t *testing.T) {
 	}
 }
 
+// TestScaleLoopInterrupts: with Interrupt set, every InterruptEvery-th step interrupts one
+// in-service instance of its group instead of scaling it; the other steps scale as before.
+func TestScaleLoopInterrupts(t *testing.T) {
+	_, as, ec := startSim(t)
+	f := Fleet{Clusters: []Cluster{{Name: "c", ASGs: []ASG{{Name: "a", Min: 0, Desired: 3, Max: 3, Managed: true, HookHeartbeatTimeout: time.Minute, ScaleInMax: 1}}}}}
+	if err := Build(t.Context(), as, ec, f); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if err := WaitRegistered(t.Context(), ec, f); err != nil {
+		t.Fatalf("WaitRegistered: %v", err)
+	}
+	var interrupted []string
+	loop := &ScaleLoop{AutoScaling: as, Groups: f.ManagedASGs(), Log: logr.Discard(), InterruptEvery: 2,
+		Interrupt: func(id string) error { interrupted = append(interrupted, id); return nil }}
+	for i := range 4 {
+		if err := loop.Step(t.Context()); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	if len(interrupted) != 2 {
+		t.Errorf("interruptions %v, want 2 (steps 2 and 4)", interrupted)
+	}
+	if got := desired(t, as, "a"); got != 3 {
+		t.Errorf("desired after a scale-in, an interruption, a scale-out and an interruption = %d, want 3", got)
+	}
+}
+
 // TestScaleLoopRun checks that Run steps on its clock's ticks and stops with its context.
 func TestScaleLoopRun(t *testing.T) {
 	_, as, ec := startSim(t)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
 )
@@ -30,6 +31,11 @@ type ScaleLoop struct {
 	Clock          clock.WithTicker // nil means the real clock
 	Log            logr.Logger
 	Seed           uint64 // seeds how far each scale-in goes
+	// Interrupt, when set, is called every InterruptEvery-th step (default 4) instead of a scaling
+	// decision, with an in-service instance of the step's group: the simulator's Spot interruption
+	// (awssim.Sim.InterruptSpot), so the demo shows a drain at a Spot warning too.
+	Interrupt      func(instanceID string) error
+	InterruptEvery int
 
 	rng  *rand.Rand
 	next int
@@ -80,6 +86,11 @@ func (l *ScaleLoop) Step(ctx context.Context) error {
 	}
 	g := l.Groups[l.next%len(l.Groups)]
 	l.next++
+	every := l.InterruptEvery
+	if every <= 0 {
+		every = 4
+	}
+	interrupt := l.Interrupt != nil && l.next%every == 0
 
 	out, err := l.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
 		AutoScalingGroupNames: []string{g.Name},
@@ -91,6 +102,18 @@ func (l *ScaleLoop) Step(ctx context.Context) error {
 		return fmt.Errorf("describing Auto Scaling group %s: not found", g.Name)
 	}
 	current := int(aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity))
+	if interrupt {
+		for _, in := range out.AutoScalingGroups[0].Instances {
+			if in.LifecycleState == asgtypes.LifecycleStateInService {
+				id := aws.ToString(in.InstanceId)
+				if err := l.Interrupt(id); err != nil {
+					return fmt.Errorf("interrupting Spot instance %s of %s: %w", id, g.Name, err)
+				}
+				l.Log.Info("Interrupting a Spot instance", "asg", g.Name, "instanceID", id)
+				return nil
+			}
+		}
+	}
 
 	target, msg := g.Desired, "Scaling out"
 	if current >= g.Desired {
