@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/events"
@@ -244,5 +246,34 @@ func TestSpotWarningsNotActedOn(t *testing.T) {
 	c.mu.Unlock()
 	if left != 0 {
 		t.Errorf("early drains remembered after %s: %d, want 0", hintMemory, left)
+	}
+}
+
+// TestSpotWarningWithAgentDraining: with the ECS agent's own Spot draining on, the container
+// instance is DRAINING before the controller sees the warning; the controller adopts that drain
+// (no DRAINING call of its own) and still stops the standalone task at once.
+func TestSpotWarningWithAgentDraining(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	id, ciArn := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	c, _ := e.startWithQueue(hintConfig())
+	e.advance(16*time.Second, time.Second)
+
+	if err := e.sim.InterruptSpot(id, "terminate"); err != nil {
+		t.Fatal(err)
+	}
+	// What ECS_ENABLE_SPOT_INSTANCE_DRAINING makes the agent do at the notice.
+	if _, err := e.ecs.UpdateContainerInstancesState(t.Context(), &ecs.UpdateContainerInstancesStateInput{
+		Cluster: aws.String("c1"), ContainerInstances: []string{ciArn}, Status: ecstypes.ContainerInstanceStatusDraining,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Spot(t.Context(), e.spotHint(id, "terminate")); err != nil {
+		t.Fatalf("Spot: %v", err)
+	}
+	e.until("standalone task stopped", 2*time.Second, 100*time.Millisecond, func() bool {
+		return value(t, c.m.TasksStopped.WithLabelValues(metrics.PolicySpotInterruption)) == 1
+	})
+	if n := c.calls(t, "ecs", "UpdateContainerInstancesState"); n != 0 {
+		t.Errorf("UpdateContainerInstancesState calls = %d, want 0: the agent's drain is adopted", n)
 	}
 }
