@@ -249,8 +249,13 @@ func (c *Consumer) handleOne(ctx context.Context, log logr.Logger, body string) 
 	}
 	ev := p.hint.event()
 	key := string(ev.Via) + "/" + ev.ID
+	// The key is taken before the hint is delivered, so that a copy in a batch another receive loop
+	// handles at the same moment is dropped; it is given back if the sink refuses the hint.
 	c.mu.Lock()
 	seen := c.seen.has(key)
+	if !seen {
+		c.seen.add(key)
+	}
 	c.mu.Unlock()
 	if seen {
 		c.countReceived(p.source, p.typ, metrics.EventResultDuplicate)
@@ -258,6 +263,9 @@ func (c *Consumer) handleOne(ctx context.Context, log logr.Logger, body string) 
 		return true
 	}
 	if err := p.hint.deliver(ctx, c.sink); err != nil {
+		c.mu.Lock()
+		c.seen.remove(key)
+		c.mu.Unlock()
 		// Not counted: the message comes back and is counted when it is dealt with.
 		log.Info("Leaving event on the queue", "why", "the controller did not take it", "eventId", ev.ID, "type", p.typ, "error", err.Error())
 		return false
@@ -269,7 +277,6 @@ func (c *Consumer) handleOne(ctx context.Context, log logr.Logger, body string) 
 		c.metrics.LagSeconds.Observe(lag.Seconds())
 	}
 	c.mu.Lock()
-	c.seen.add(key)
 	c.health.LastHandled, c.health.LastEventTime, c.health.Lag = now, ev.Time, lag
 	c.mu.Unlock()
 	log.V(1).Info("Handled event", "eventId", ev.ID, "type", p.typ, "lag", lag)

@@ -23,6 +23,9 @@ func (s *seenIDs) has(id string) bool {
 	return ok
 }
 
+// remove forgets id (its slot in the ring is reused in turn).
+func (s *seenIDs) remove(id string) { delete(s.set, id) }
+
 func (s *seenIDs) add(id string) {
 	if s.has(id) {
 		return

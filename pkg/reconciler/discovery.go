@@ -28,6 +28,17 @@ type listedGroup struct {
 	early []string
 }
 
+// add files one instance of the group's listing: waiting in Terminating:Wait, or, whatever its
+// other state, to drain early.
+func (lg *listedGroup) add(id string, state astypes.LifecycleState, early map[string]bool) {
+	switch {
+	case state == astypes.LifecycleStateTerminatingWait:
+		lg.waiting = append(lg.waiting, id)
+	case early[id]:
+		lg.early = append(lg.early, id)
+	}
+}
+
 const (
 	// probeHooksAbove is the resync period above which discovery describes the hooks of every
 	// managed group, waiting instances or not: half the shortest heartbeat timeout AWS allows. Up to
@@ -421,21 +432,14 @@ func (c *Controller) noteSelection(log logr.Logger, listed map[string]*listedGro
 }
 
 // listGroups lists the managed groups with the instances waiting on them (visitSelectedGroups),
-// and those of early that are still in service or standby.
+// and those of early in any other state (in service, standby, or passing through Auto Scaling's
+// transient states on the way to Terminating:Wait: a warning is kept until the instance is gone).
 func (c *Controller) listGroups(ctx context.Context, early map[string]bool) (map[string]*listedGroup, error) {
 	groups := map[string]*listedGroup{}
 	err := visitSelectedGroups(ctx, c.as, c.cfg, func(g *astypes.AutoScalingGroup, why string) {
 		lg := &listedGroup{name: aws.ToString(g.AutoScalingGroupName), why: why}
 		for _, in := range g.Instances {
-			id := aws.ToString(in.InstanceId)
-			switch in.LifecycleState {
-			case astypes.LifecycleStateTerminatingWait:
-				lg.waiting = append(lg.waiting, id)
-			case astypes.LifecycleStateInService, astypes.LifecycleStateStandby:
-				if early[id] {
-					lg.early = append(lg.early, id)
-				}
-			}
+			lg.add(aws.ToString(in.InstanceId), in.LifecycleState, early)
 		}
 		groups[lg.name] = lg
 	})

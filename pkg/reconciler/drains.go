@@ -227,8 +227,8 @@ func (c *Controller) drainInProgress(inst *instance, now time.Time) DrainInProgr
 		AgeSeconds: now.Sub(ref).Seconds(),
 		TimedOut:   inst.prog.timedOut,
 	}
-	if timeout, applies := drainTimeoutFor(c.cfg, inst); applies {
-		d.DrainDeadline = ref.Add(timeout)
+	if deadline, applies := drainDeadline(c.cfg, inst); applies {
+		d.DrainDeadline = deadline
 	}
 	var ci ecsview.ContainerInstance
 	read := false

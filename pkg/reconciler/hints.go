@@ -106,9 +106,15 @@ func (c *Controller) noteFirstSight(id string, now time.Time) {
 	at, hinted := c.hinted[id]
 	delete(c.hinted, id)
 	if inst := c.instances[id]; hinted && inst != nil && at.Before(inst.enteredAfter) {
-		// The hint came before the listing that still showed the instance not waiting: it was not
-		// this action's event (a forged or stale one), and this action's own did not come.
-		hinted = false
+		if at.Add(eventGrace).Before(inst.enteredAfter) {
+			// The hint came well before the listing that still showed the instance not waiting:
+			// it was not this action's event (a forged or stale one), and this one's did not come.
+			hinted = false
+		} else {
+			// A listing that lagged behind the event (DescribeAutoScalingGroups is eventually
+			// consistent): the action started no later than its event came.
+			inst.enteredAfter = at
+		}
 	}
 	if !hinted && c.lastResync.Load() != 0 {
 		c.unhinted[id] = now

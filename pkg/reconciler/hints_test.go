@@ -160,3 +160,37 @@ func (e *env) allStopped(cluster, ciArn string) bool {
 	}
 	return true
 }
+
+// TestHintCoversALaggingListing: the instance's own terminating event arrives, the resync it starts
+// lists the group a moment before Auto Scaling's read side shows the instance waiting
+// (DescribeAutoScalingGroups is eventually consistent), and the next resync sees it. The hint came
+// before that listing began, but within eventGrace of it: it is this action's event, so nothing is
+// counted as found by resync.
+func TestHintCoversALaggingListing(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	c, _, _ := e.newController(hintConfig(), nil, nil)
+	em := metrics.NewEventMetrics(prometheus.NewRegistry())
+	c.UseEventQueue(EventQueue{Health: func() events.Health { return events.Health{LastReceive: e.clock.Now()} }, Metrics: em})
+	c.lastResync.Store(e.clock.Now().UnixNano())
+	const id, asg = "i-0123456789abcdef0", "web"
+	now := e.clock.Now()
+	c.groups[asg] = &groupState{hooksAt: now, selection: hookSelection{hook: hookInfo{name: hookName, heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}}}
+	c.watch(map[string]*listedGroup{asg: {name: asg}}, now)
+
+	// The event, at once.
+	e.clock.Step(time.Second)
+	if err := c.Instance(t.Context(), events.InstanceHint{Kind: events.InstanceTerminating, InstanceID: id}); err != nil {
+		t.Fatal(err)
+	}
+	// The resync it starts, 100 ms later: the listing lags.
+	e.clock.Step(100 * time.Millisecond)
+	c.watch(map[string]*listedGroup{asg: {name: asg}}, e.clock.Now())
+	// The next resync shows it waiting; eventGrace later the sweep counts.
+	e.clock.Step(2 * time.Second)
+	c.watch(map[string]*listedGroup{asg: {name: asg, waiting: []string{id}}}, e.clock.Now())
+	e.clock.Step(eventGrace)
+	c.watch(map[string]*listedGroup{asg: {name: asg, waiting: []string{id}}}, e.clock.Now())
+	if got := value(t, em.InstancesFoundByResync); got != 0 {
+		t.Errorf("instances found by resync = %v, want 0: its own event came first", got)
+	}
+}

@@ -250,8 +250,8 @@ func (c *Controller) stopTasksAfterTimeout(ctx context.Context, d *drainPass) (s
 // one look finds them all.
 func (c *Controller) applyStandalonePolicy(ctx context.Context, d *drainPass) (step, error) {
 	p := &d.inst.prog
-	grace, stops := standaloneGrace(c.cfg, d.inst)
-	if !stops || p.standaloneChecked || d.ci.Running == 0 || d.now.Sub(p.drainStartedAt) < grace {
+	deadline, stops := standaloneDeadline(c.cfg, d.inst)
+	if !stops || p.standaloneChecked || d.ci.Running == 0 || d.now.Before(deadline) {
 		return next, nil
 	}
 	if err := c.stopStandalone(ctx, d.inst); err != nil {
@@ -291,7 +291,7 @@ func (c *Controller) waitForBatch() step { return waitFor(c.cfg.PollInterval) }
 
 // ensureDrainStart learns the drain's start: from the drain-started-at tag, else the time this
 // process set DRAINING, else now for a drain someone else started. It writes the tag only once the
-// drain is tagAfter old: a drain that ends sooner (most of them) costs no TagResource call, and
+// drain is tagAfter old and the instance has its lifecycle action: a drain that ends sooner (most of them) costs no TagResource call, and
 // the start of one that is cut short by a restart is only ever lost by less than tagAfter.
 func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ecsview.ContainerInstance, now time.Time) error {
 	p := &inst.prog
@@ -328,10 +328,16 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 		// Kept at the tag's precision, so writing the tag later changes nothing.
 		p.drainStartedAt, _ = time.Parse(time.RFC3339, start.UTC().Format(time.RFC3339))
 	}
-	if p.startTagged || now.Sub(p.drainStartedAt) < tagAfter(c.cfg, inst.hook) {
+	if p.startTagged || !inst.hasAction() || now.Sub(p.drainStartedAt) < tagAfter(c.cfg, inst.hook) {
 		return nil
 	}
-	if err := c.view.TagDrainStart(ctx, inst.reg.Cluster, inst.reg.ARN, p.drainStartedAt.UTC().Format(time.RFC3339)); err != nil {
+	// A drain that started ahead of its action is tagged with the action's first sight: what its
+	// timeouts count from (drainDeadline), and so what a restarted process must count them from.
+	start := p.drainStartedAt
+	if inst.early.set() && inst.waitingSince.After(start) {
+		start = inst.waitingSince
+	}
+	if err := c.view.TagDrainStart(ctx, inst.reg.Cluster, inst.reg.ARN, start.UTC().Format(time.RFC3339)); err != nil {
 		return err
 	}
 	p.startTagged = true
@@ -350,6 +356,10 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 		return false, wait, nil
 	}
 	if tc.checkedFor.Equal(ci.FetchedAt) {
+		// This read was checked already: drained then if nothing was left stopping.
+		if tc.listed && len(tc.pending) == 0 {
+			return true, next, nil
+		}
 		return false, wait, nil
 	}
 	cluster, arn := inst.reg.Cluster, inst.reg.ARN
@@ -431,9 +441,8 @@ func (c *Controller) stopStandalone(ctx context.Context, inst *instance) error {
 // that cannot be looked up or read, cannot hold the instance until the hook's global timeout.
 func (c *Controller) drainTimeout(ctx context.Context, inst *instance, now time.Time) (step, error) {
 	p := &inst.prog
-	timeout, applies := drainTimeoutFor(c.cfg, inst)
-	ref := drainRef(inst)
-	if !applies || now.Sub(ref) < timeout {
+	deadline, applies := drainDeadline(c.cfg, inst)
+	if !applies || now.Before(deadline) {
 		return next, nil
 	}
 	log := logr.FromContextOrDiscard(ctx)
@@ -443,7 +452,7 @@ func (c *Controller) drainTimeout(ctx context.Context, inst *instance, now time.
 		if !c.cfg.DryRun {
 			c.m.DrainTimeouts.WithLabelValues(timeoutActionLabel(action)).Inc()
 		}
-		log.Error(nil, "Drain timed out", "action", action, "drainStartedAt", ref, "drainTimeout", timeout,
+		log.Error(nil, "Drain timed out", "action", action, "drainStartedAt", drainRef(inst), "deadline", deadline,
 			"draining", !p.drainStartedAt.IsZero(), "lookedUp", inst.reg.State == ecsview.Found, "spotReclaimAt", inst.early.reclaimAt)
 	}
 	switch action {
@@ -452,7 +461,7 @@ func (c *Controller) drainTimeout(ctx context.Context, inst *instance, now time.
 	case DrainTimeoutAbandon:
 		return c.complete(ctx, inst, endTimeoutAbandon)
 	}
-	if now.Before(stopAllowanceEnd(ref, timeout)) {
+	if now.Before(stopAllowanceEnd(deadline)) {
 		return next, nil
 	}
 	log.Error(nil, "Completing with tasks left after the stop allowance",
@@ -558,7 +567,7 @@ func (c *Controller) stopTask(ctx context.Context, inst *instance, t ecsview.Tas
 // failed without a definite answer), that answer means we completed it.
 func (c *Controller) complete(ctx context.Context, inst *instance, end ending) (step, error) {
 	if !inst.hasAction() {
-		return c.awaitAction(ctx, inst), nil
+		return c.awaitAction(ctx, inst, end), nil
 	}
 	p := &inst.prog
 	log := logr.FromContextOrDiscard(ctx)
@@ -632,11 +641,13 @@ func (c *Controller) release(inst *instance) {
 
 // finish forgets an instance that left Terminating:Wait, recording how its drain ended.
 func (c *Controller) finish(ctx context.Context, inst *instance) {
+	if !c.forget(inst) {
+		return // listed again since the snapshot (a resync came in between): not gone after all
+	}
 	if !inst.hasAction() {
 		// Drained early, and gone from its group (or no longer managed) without ever waiting on the
 		// hook acted for: no lifecycle action to account for.
 		logr.FromContextOrDiscard(ctx).Info("Instance drained early left its group", "cause", string(inst.early.cause))
-		c.forget(inst)
 		return
 	}
 	p := &inst.prog
@@ -658,16 +669,21 @@ func (c *Controller) finish(ctx context.Context, inst *instance) {
 	}
 	c.m.DrainsEnded.WithLabelValues(ended).Inc()
 	logr.FromContextOrDiscard(ctx).Info("Instance left Terminating:Wait", "ended", ended)
-	c.forget(inst)
 }
 
-// forget stops watching an instance.
-func (c *Controller) forget(inst *instance) {
-	c.release(inst)
+// forget stops watching an instance discovery marked gone, and reports whether it did: one a
+// resync listed again since the caller's snapshot is kept.
+func (c *Controller) forget(inst *instance) bool {
 	c.mu.Lock()
+	if cur := c.instances[inst.id]; cur == nil || !cur.gone {
+		c.mu.Unlock()
+		return false
+	}
 	delete(c.instances, inst.id)
 	delete(c.early, inst.id)
 	c.mu.Unlock()
+	c.release(inst)
+	return true
 }
 
 // recheckAction reads afresh, after Auto Scaling refused a heartbeat or a completion for the

@@ -155,10 +155,16 @@ func (c *Controller) watchEarly(asg, id string, start time.Time) bool {
 	return true
 }
 
-// awaitAction is the end of a drain that ran ahead of its lifecycle action: there is nothing to
-// complete yet. The instance stays watched; the resync that finds it in Terminating:Wait gives it
-// its action, and the next reconcile completes it (its tasks are all STOPPED by then).
-func (c *Controller) awaitAction(ctx context.Context, inst *instance) step {
+// awaitAction is the end of a drain that ran ahead of its lifecycle action, as end says: there is
+// nothing to complete yet. Drained (or nothing to drain), the instance is left alone until the
+// resync that finds it in Terminating:Wait gives it its action; the next reconcile then completes it
+// (its tasks are all STOPPED by then). Ended by its drain timeout with tasks left, it is not
+// drained: it is looked at again at each resync, and once it has its action the drain timeout,
+// long past, ends it the configured way.
+func (c *Controller) awaitAction(ctx context.Context, inst *instance, end ending) step {
+	if end != endDrained && end != endNotRegistered {
+		return step{stop: true}
+	}
 	if !inst.prog.drainedEarly {
 		inst.prog.drainedEarly = true
 		logr.FromContextOrDiscard(ctx).Info("Drained early; waiting for termination", "cause", string(inst.early.cause))

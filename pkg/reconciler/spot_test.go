@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -275,5 +276,100 @@ func TestSpotWarningWithAgentDraining(t *testing.T) {
 	})
 	if n := c.calls(t, "ecs", "UpdateContainerInstancesState"); n != 0 {
 		t.Errorf("UpdateContainerInstancesState calls = %d, want 0: the agent's drain is adopted", n)
+	}
+}
+
+// TestEarlyDrainKeptThroughTransientStates: an instance to drain early stays listed in whatever
+// state Auto Scaling shows it on its way to Terminating:Wait (the transient Terminating, say, which
+// awssim does not show), so its warning is never forgotten; others are listed only when waiting.
+func TestEarlyDrainKeptThroughTransientStates(t *testing.T) {
+	early := map[string]bool{"i-early-1": true, "i-early-2": true, "i-early-3": true, "i-early-4": true}
+	lg := &listedGroup{name: "web"}
+	for _, in := range []struct {
+		id    string
+		state astypes.LifecycleState
+	}{
+		{"i-early-1", astypes.LifecycleStateInService},
+		{"i-early-2", astypes.LifecycleStateTerminating},
+		{"i-early-3", astypes.LifecycleStateEnteringStandby},
+		{"i-early-4", astypes.LifecycleStateTerminatingWait},
+		{"i-other-1", astypes.LifecycleStateInService},
+		{"i-other-2", astypes.LifecycleStateTerminatingWait},
+	} {
+		lg.add(in.id, in.state, early)
+	}
+	if want := []string{"i-early-4", "i-other-2"}; !slices.Equal(lg.waiting, want) {
+		t.Errorf("waiting %v, want %v", lg.waiting, want)
+	}
+	if want := []string{"i-early-1", "i-early-2", "i-early-3"}; !slices.Equal(lg.early, want) {
+		t.Errorf("early %v, want %v", lg.early, want)
+	}
+}
+
+// TestTimedOutEarlyDrainIsNotDrained: a Spot drain still in service whose tasks did not all stop
+// within the stop allowance after its deadline is not "drained early": it stays a drain in
+// progress, and once its action comes the drain timeout (long past) still applies, so a task that
+// never stops cannot hold the action until the hook's global timeout.
+func TestTimedOutEarlyDrainIsNotDrained(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	c, _, _ := e.newController(hintConfig(), nil, nil)
+	now := e.clock.Now()
+	warned := now.Add(-10 * time.Minute) // deadline + stop allowance both past
+	inst := instance{id: "i-0123456789abcdef0", watchState: watchState{asg: "web", firstSeen: warned,
+		early: earlyDrain{cause: earlySpot, at: warned, reclaimAt: warned.Add(spotNotice)}}}
+
+	if _, err := c.drainTimeout(t.Context(), &inst, now); err != nil {
+		t.Fatal(err)
+	}
+	if inst.prog.drainedEarly {
+		t.Errorf("a drain that timed out with tasks left is marked drainedEarly (drainedAhead=%v: phase %q, left out of drains_in_progress)", inst.drainedAhead(), PhaseDrainedEarly)
+	}
+	// The action comes.
+	inst.takeAction(hookInfo{name: hookName, heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}, now, time.Time{})
+	if _, applies := drainDeadline(c.cfg, &inst); !applies {
+		t.Errorf("no drain timeout applies under the lifecycle action: a task that never stops holds the action until its global timeout")
+	}
+}
+
+// TestRebalanceDrainTimeoutCountsFromAction: a rebalance recommendation drains an instance
+// early (--rebalance-action drain); it stays in service longer than --drain-timeout; then a
+// scale-in picks it. The drain timeout must count from the lifecycle action, not from the
+// recommendation: the action must not be completed at once while the standalone task still runs.
+func TestRebalanceDrainTimeoutCountsFromAction(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	id, ciArn := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	cfg := hintConfig()
+	cfg.RebalanceAction = RebalanceDrain
+	cfg.DrainTimeout = 5 * time.Minute
+	cfg.DrainTimeoutAction = DrainTimeoutContinue
+	cfg.StandaloneTaskPolicy = StandalonePolicyWait
+	c, _ := e.startWithQueue(cfg)
+	e.advance(16*time.Second, time.Second)
+
+	if err := e.sim.RecommendRebalance(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rebalance(t.Context(), events.RebalanceHint{Event: events.Event{Time: e.clock.Now()}, InstanceID: id}); err != nil {
+		t.Fatalf("Rebalance: %v", err)
+	}
+	e.advance(10*time.Minute, 5*time.Second)
+	if !e.draining("c1", id) {
+		t.Fatalf("not DRAINING after the recommendation")
+	}
+	if e.allStopped("c1", ciArn) {
+		t.Fatalf("scene broken: the standalone task should still run")
+	}
+
+	// A scale-in picks the instance 10 minutes after the recommendation.
+	e.terminate("web", id)
+	if err := c.Instance(t.Context(), events.InstanceHint{Kind: events.InstanceTerminating, InstanceID: id}); err != nil {
+		t.Fatalf("Instance: %v", err)
+	}
+	e.advance(30*time.Second, time.Second)
+	if got := value(t, c.m.DrainTimeouts.WithLabelValues(metrics.ActionContinue)); got != 0 {
+		t.Errorf("drain timeouts (continue) = %v 30 s after the lifecycle action started, want 0 (drain timeout is 5 min)", got)
+	}
+	if n := e.sim.Stats().CompletionsByInstance[id]; n != 0 {
+		t.Errorf("lifecycle action completed %d time(s) within 30 s, with the standalone task still running", n)
 	}
 }

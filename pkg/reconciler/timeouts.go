@@ -56,27 +56,27 @@ func actionSeen(inst *instance) time.Time {
 	return inst.firstSeen
 }
 
-// drainTimeoutFor is the drain timeout that applies to inst, counted from drainRef, and whether one
-// applies at all: under a lifecycle action, the configured one cut to the hook (drainTimeoutUnder);
-// for a Spot instance, no later than spotStopLead before EC2 reclaims it; for an early drain with
-// neither (a rebalance recommendation, the instance still in service), none; nor for a drain that
-// finished before its action came.
-func drainTimeoutFor(cfg Config, inst *instance) (timeout time.Duration, applies bool) {
+// drainDeadline is when the drain timeout ends inst's drain, and whether one applies at all: under a
+// lifecycle action, the configured timeout cut to the hook (drainTimeoutUnder), counted from
+// actionRef (for a drain that started ahead of its action, from the action: the time drained in
+// service was not the hook's); for a Spot instance, no later than spotStopLead before EC2
+// reclaims it; for an early drain with neither (a rebalance recommendation, the instance still in
+// service), none; nor for a drain that finished before its action came.
+func drainDeadline(cfg Config, inst *instance) (deadline time.Time, applies bool) {
 	if inst.prog.drainedEarly {
-		return 0, false // drained before its action came: only the completion is left
+		return time.Time{}, false // drained before its action came: only the completion is left
 	}
 	if inst.hasAction() {
-		timeout, _ = drainTimeoutUnder(cfg, inst.hook)
-		applies = true
+		timeout, _ := drainTimeoutUnder(cfg, inst.hook)
+		deadline, applies = actionRef(inst).Add(timeout), true
 	}
 	if reclaim := inst.early.reclaimAt; !reclaim.IsZero() {
-		spot := max(reclaim.Add(-spotStopLead).Sub(drainRef(inst)), 0)
-		if !applies || spot < timeout {
-			timeout = spot
+		if spot := reclaim.Add(-spotStopLead); !applies || spot.Before(deadline) {
+			deadline = spot
 		}
 		applies = true
 	}
-	return timeout, applies
+	return deadline, applies
 }
 
 // timeoutActionFor is how a drain that outlived its timeout ends: as configured, or for a Spot
@@ -89,18 +89,22 @@ func timeoutActionFor(cfg Config, inst *instance) string {
 	return cfg.DrainTimeoutAction
 }
 
-// standaloneGrace is how long into the drain standalone tasks may keep running before they are
-// stopped, and whether they are stopped at all: the configured grace under the stop policy; at once
-// on a Spot instance, whatever the policy (they would die with it at the reclaim); never on an
-// early drain without an action (a rebalance recommendation: the instance may stay a long while).
-func standaloneGrace(cfg Config, inst *instance) (grace time.Duration, stops bool) {
+// standaloneDeadline is when the standalone tasks still running on the draining instance are
+// stopped, and whether they are at all: the configured grace after the drain's start under the stop
+// policy (for a drain that started ahead of its action, after the action's first sight); at once on
+// a Spot instance, whatever the policy (they would die with it at the reclaim); never on an early
+// drain without an action (a rebalance recommendation: the instance may stay a long while).
+func standaloneDeadline(cfg Config, inst *instance) (deadline time.Time, stops bool) {
+	start := inst.prog.drainStartedAt
 	switch {
 	case !inst.early.reclaimAt.IsZero():
-		return 0, true
+		return start, true
 	case !inst.hasAction():
-		return 0, false
+		return time.Time{}, false
+	case inst.early.set() && inst.waitingSince.After(start):
+		start = inst.waitingSince
 	}
-	return cfg.StandaloneTaskGrace, cfg.StandaloneTaskPolicy == StandalonePolicyStop
+	return start.Add(cfg.StandaloneTaskGrace), cfg.StandaloneTaskPolicy == StandalonePolicyStop
 }
 
 // globalMargin is how much of a hook's global timeout the drain timeout leaves unused: the drain
@@ -134,8 +138,8 @@ func effectiveDrainTimeout(configured, global, margin time.Duration) (timeout ti
 
 // stopAllowanceEnd is when the stop-tasks drain timeout action gives up waiting for the tasks it
 // stopped and completes CONTINUE anyway.
-func stopAllowanceEnd(ref time.Time, drainTimeout time.Duration) time.Time {
-	return ref.Add(drainTimeout + timeoutStopAllowance)
+func stopAllowanceEnd(deadline time.Time) time.Time {
+	return deadline.Add(timeoutStopAllowance)
 }
 
 // tagAfter is how old a drain gets before its start is written to the drain-started-at tag. A
@@ -178,13 +182,13 @@ func nextWake(cfg Config, inst *instance, fetchedAt, now time.Time) time.Duratio
 			next = t
 		}
 	}
-	if timeout, applies := drainTimeoutFor(cfg, inst); applies && !p.timedOut {
-		soonest(drainRef(inst).Add(timeout))
+	if deadline, applies := drainDeadline(cfg, inst); applies && !p.timedOut {
+		soonest(deadline)
 	} else if applies {
-		soonest(stopAllowanceEnd(drainRef(inst), timeout))
+		soonest(stopAllowanceEnd(deadline))
 	}
-	if grace, stops := standaloneGrace(cfg, inst); stops && !p.drainStartedAt.IsZero() && !p.standaloneChecked {
-		soonest(p.drainStartedAt.Add(grace))
+	if deadline, stops := standaloneDeadline(cfg, inst); stops && !p.drainStartedAt.IsZero() && !p.standaloneChecked {
+		soonest(deadline)
 	}
 	return max(next.Sub(now), time.Millisecond)
 }

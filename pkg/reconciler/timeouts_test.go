@@ -229,53 +229,57 @@ func TestExpired(t *testing.T) {
 }
 
 // TestEarlyDrainTimeouts: what applies to a drain that started ahead of its lifecycle action
-// (spot.go): a Spot instance's drain times out spotStopLead before the reclaim (or sooner under
-// its hook), stopping tasks whatever is configured, and stops standalone tasks at once; a rebalance
-// drain without an action has no timeout and stops no standalone task; a drain that finished
-// before its action came has no timeout left.
+// (spot.go). A Spot drain times out spotStopLead before the reclaim (or sooner under its hook),
+// stopping tasks whatever is configured, and stops standalone tasks at once. A rebalance drain
+// without an action has no timeout and stops no standalone task; once it has its action, the
+// timeout and the standalone grace count from the action, not from the early start. A drain that
+// finished before its action came has no timeout left.
 func TestEarlyDrainTimeouts(t *testing.T) {
 	cfg := testConfig() // drain timeout 1 h, stop-tasks, standalone grace 5 min
 	cfg.DrainTimeoutAction = DrainTimeoutContinue
 	hook := hookInfo{name: hookName, heartbeatTimeout: 300 * time.Second, globalTimeout: 30000 * time.Second}
 	spot := earlyDrain{cause: earlySpot, at: epoch, reclaimAt: epoch.Add(spotNotice)}
 	rebalance := earlyDrain{cause: earlyRebalance, at: epoch}
+	started := drainRecord{prog: progress{drainStartedAt: epoch}}
+	later := epoch.Add(time.Hour) // the action comes an hour after the early drain began
+	none := time.Time{}           // none applies
 	for _, tc := range []struct {
-		name        string
-		inst        instance
-		wantTimeout time.Duration // -1: none applies
-		wantAction  string
-		wantGrace   time.Duration // -1: standalone tasks are not stopped
+		name         string
+		inst         instance
+		wantDeadline time.Time
+		wantAction   string
+		wantStop     time.Time // when standalone tasks are stopped
 	}{
-		{"on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook}}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
-		{"spot, in service", instance{watchState: watchState{firstSeen: epoch, early: spot}}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
-		{"spot, seen 10 s after the warning", instance{watchState: watchState{firstSeen: epoch.Add(10 * time.Second), early: spot}}, spotNotice - spotStopLead - 10*time.Second, DrainTimeoutStopTasks, 0},
-		{"spot, seen after the stop lead", instance{watchState: watchState{firstSeen: epoch.Add(spotNotice), early: spot}}, 0, DrainTimeoutStopTasks, 0},
-		{"spot, on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook, early: spot}}, spotNotice - spotStopLead, DrainTimeoutStopTasks, 0},
-		{"rebalance, in service", instance{watchState: watchState{firstSeen: epoch, early: rebalance}}, -1, DrainTimeoutContinue, -1},
-		{"rebalance, on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook, early: rebalance}}, time.Hour, DrainTimeoutContinue, 5 * time.Minute},
-		{"drained early, on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook, early: spot}, drainRecord: drainRecord{prog: progress{drainedEarly: true}}}, -1, DrainTimeoutStopTasks, 0},
+		{"on the hook", instance{watchState: watchState{firstSeen: epoch, hook: hook}, drainRecord: started},
+			epoch.Add(time.Hour), DrainTimeoutContinue, epoch.Add(5 * time.Minute)},
+		{"spot, in service", instance{watchState: watchState{firstSeen: epoch, early: spot}, drainRecord: started},
+			epoch.Add(spotNotice - spotStopLead), DrainTimeoutStopTasks, epoch},
+		{"spot, seen after the stop lead", instance{watchState: watchState{firstSeen: epoch.Add(spotNotice), early: spot}, drainRecord: started},
+			epoch.Add(spotNotice - spotStopLead), DrainTimeoutStopTasks, epoch},
+		{"spot, on the hook", instance{watchState: watchState{firstSeen: epoch, waitingSince: epoch, hook: hook, early: spot}, drainRecord: started},
+			epoch.Add(spotNotice - spotStopLead), DrainTimeoutStopTasks, epoch},
+		{"rebalance, in service", instance{watchState: watchState{firstSeen: epoch, early: rebalance}, drainRecord: started},
+			none, DrainTimeoutContinue, none},
+		{"rebalance, on the hook an hour later", instance{watchState: watchState{firstSeen: epoch, waitingSince: later, hook: hook, early: rebalance}, drainRecord: started},
+			later.Add(time.Hour), DrainTimeoutContinue, later.Add(5 * time.Minute)},
+		{"drained early, on the hook", instance{watchState: watchState{firstSeen: epoch, waitingSince: later, hook: hook, early: spot},
+			drainRecord: drainRecord{prog: progress{drainStartedAt: epoch, drainedEarly: true}}}, none, DrainTimeoutStopTasks, epoch},
 	} {
-		timeout, applies := drainTimeoutFor(cfg, &tc.inst)
-		if !applies {
-			timeout = -1
-		}
-		if timeout != tc.wantTimeout {
-			t.Errorf("%s: drainTimeoutFor = %v (applies %v), want %v", tc.name, timeout, applies, tc.wantTimeout)
+		deadline, applies := drainDeadline(cfg, &tc.inst)
+		if applies != !tc.wantDeadline.IsZero() || !deadline.Equal(tc.wantDeadline) {
+			t.Errorf("%s: drainDeadline = %v (applies %v), want %v", tc.name, deadline, applies, tc.wantDeadline)
 		}
 		if got := timeoutActionFor(cfg, &tc.inst); got != tc.wantAction {
 			t.Errorf("%s: timeoutActionFor = %q, want %q", tc.name, got, tc.wantAction)
 		}
-		grace, stops := standaloneGrace(cfg, &tc.inst)
-		if !stops {
-			grace = -1
-		}
-		if grace != tc.wantGrace {
-			t.Errorf("%s: standaloneGrace = %v (stops %v), want %v", tc.name, grace, stops, tc.wantGrace)
+		stop, stops := standaloneDeadline(cfg, &tc.inst)
+		if stops != !tc.wantStop.IsZero() || !stop.Equal(tc.wantStop) {
+			t.Errorf("%s: standaloneDeadline = %v (stops %v), want %v", tc.name, stop, stops, tc.wantStop)
 		}
 	}
 	// The action's global timeout counts from its first sight, not from an early drain's start.
-	inst := instance{watchState: watchState{firstSeen: epoch, waitingSince: epoch.Add(time.Hour), hook: hook, early: rebalance}}
-	if got := globalEnd(&inst); !got.Equal(epoch.Add(time.Hour + hook.globalTimeout)) {
+	inst := instance{watchState: watchState{firstSeen: epoch, waitingSince: later, hook: hook, early: rebalance}}
+	if got := globalEnd(&inst); !got.Equal(later.Add(hook.globalTimeout)) {
 		t.Errorf("globalEnd of an early drain = %v, want the action's first sight plus the global timeout", got)
 	}
 }
