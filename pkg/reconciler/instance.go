@@ -296,26 +296,8 @@ func (c *Controller) waitForBatch() step { return waitFor(c.cfg.PollInterval) }
 func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ecsview.ContainerInstance, now time.Time) error {
 	p := &inst.prog
 	log := logr.FromContextOrDiscard(ctx)
-	if !p.startTagged && ci.DrainTag != "" {
-		t, err := time.Parse(time.RFC3339, ci.DrainTag)
-		switch {
-		case err != nil:
-			// Replaced when the drain is old enough to need the tag.
-			if p.drainStartedAt.IsZero() {
-				log.Info("Ignoring unreadable drain start tag", "tag", ecsview.DrainStartedTagKey, "value", ci.DrainTag)
-			}
-		default:
-			// Written by an earlier process or another replica: keep the earlier of the two starts,
-			// and never write the tag again.
-			if p.drainStartedAt.IsZero() && p.drainRequestedAt.IsZero() {
-				log.Info("Resuming drain", "drainStartedAt", t)
-			}
-			if p.drainStartedAt.IsZero() || t.Before(p.drainStartedAt) {
-				p.drainStartedAt = t
-			}
-			p.startTagged = true
-			return nil
-		}
+	if adoptDrainTag(log, p, ci) {
+		return nil
 	}
 	if p.drainStartedAt.IsZero() {
 		start := p.drainRequestedAt
@@ -344,6 +326,31 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 	return nil
 }
 
+// adoptDrainTag takes the drain's start from the drain-started-at tag, once, and reports whether it
+// did. The tag was written by an earlier process or another replica: the earlier of the two starts
+// is kept, and the tag is never written again. An unreadable tag is replaced when the drain is old
+// enough to need it.
+func adoptDrainTag(log logr.Logger, p *progress, ci ecsview.ContainerInstance) bool {
+	if p.startTagged || ci.DrainTag == "" {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, ci.DrainTag)
+	if err != nil {
+		if p.drainStartedAt.IsZero() {
+			log.Info("Ignoring unreadable drain start tag", "tag", ecsview.DrainStartedTagKey, "value", ci.DrainTag)
+		}
+		return false
+	}
+	if p.drainStartedAt.IsZero() && p.drainRequestedAt.IsZero() {
+		log.Info("Resuming drain", "drainStartedAt", t)
+	}
+	if p.drainStartedAt.IsZero() || t.Before(p.drainStartedAt) {
+		p.drainStartedAt = t
+	}
+	p.startTagged = true
+	return true
+}
+
 // checkDrained reports whether every task on the container instance is STOPPED. Running or pending
 // tasks mean no. With none, the tasks already told to stop are listed once and then described
 // (batched across the cluster's instances) once per container instance read until all are STOPPED.
@@ -357,10 +364,7 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 	}
 	if tc.checkedFor.Equal(ci.FetchedAt) {
 		// This read was checked already: drained then if nothing was left stopping.
-		if tc.listed && len(tc.pending) == 0 {
-			return true, next, nil
-		}
-		return false, wait, nil
+		return tc.listed && len(tc.pending) == 0, wait, nil
 	}
 	cluster, arn := inst.reg.Cluster, inst.reg.ARN
 	if !tc.listed {
