@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler"
 	"github.com/ecs-drainer/ecs-drainer/test/e2e/harness"
@@ -90,7 +91,7 @@ func TestDrainsPageInBrowser(t *testing.T) {
 		}
 		return i >= 0
 	})
-	if e.ASG != "web-asg" || e.Outcome != metrics.OutcomeDrained || e.Result != metrics.ResultContinue || e.DryRun {
+	if e.ASG != "web-asg" || e.Outcome != metrics.OutcomeDrained || e.Result != awsapi.LifecycleActionContinue || e.DryRun {
 		t.Errorf("/drains: %s ended %+v, want drained in web-asg, completed CONTINUE", id, e)
 	}
 
@@ -132,7 +133,7 @@ func checkPageEnded(t *testing.T, chromium, base, id, held string, e reconciler.
 	dom := chromiumDOM(t, chromium, base+"/")
 	chromiumScreenshot(t, chromium, base+"/", shot)
 	inProgress, ended := domSection(t, dom, "in-progress"), domSection(t, dom, "ended")
-	for _, want := range []string{id, "web-asg", e.OutcomeText, metrics.ResultContinue} {
+	for _, want := range []string{id, "web-asg", e.OutcomeText, awsapi.LifecycleActionContinue} {
 		if !strings.Contains(ended, want) {
 			t.Errorf("the page's ended table lacks %q:\n%s", want, ended)
 		}
