@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/demo"
 )
@@ -94,6 +95,15 @@ func TestControllerSpotInterruption(t *testing.T) {
 	if got := e.ctrlMetric(ctrl, "ecs_drainer_drain_timeouts_total", nil); got != 0 {
 		t.Errorf("drain timeouts = %v, want 0: both drains finished well before the Spot deadline", got)
 	}
+	// The service's tasks were replaced elsewhere: it runs its desired count again.
+	e.eventually("the web service back at its desired count", func() (bool, string) {
+		out, err := e.ec.DescribeServices(t.Context(), &ecs.DescribeServicesInput{Cluster: aws.String("spot"), Services: []string{"web"}})
+		if err != nil || len(out.Services) != 1 {
+			return false, fmt.Sprintf("DescribeServices: %v", err)
+		}
+		svc := out.Services[0]
+		return svc.RunningCount == svc.DesiredCount, fmt.Sprintf("running %d of %d", svc.RunningCount, svc.DesiredCount)
+	})
 	if n := ctrlLogLines(ctrl, "Drained early; waiting for termination"); n != 1 {
 		t.Errorf("drained-early log lines = %d, want 1 (the instance of the group without Capacity Rebalancing)", n)
 	}
