@@ -43,7 +43,7 @@ func spotFleet() demo.Fleet {
 // then terminates it through its hook). The controller, on its default intervals, sets both DRAINING
 // at once, stops their standalone tasks at once (the grace period is 5 minutes), lets ECS replace
 // their service tasks elsewhere, and completes each action exactly once: every task STOPPED before
-// its host went, none killed by the reclaim, no action expired.
+// its host went, none killed by the reclaim, no action expired, and the service back at its size.
 func TestControllerSpotInterruption(t *testing.T) {
 	t.Parallel()
 	e := newCtrlEnv(t, "--spot-notice", spotNotice.String())
