@@ -155,12 +155,7 @@ func (c *Consumer) receiveLoop(ctx context.Context, log logr.Logger, helpers *sy
 		if c.failures > 0 || c.Health().LastReceive.IsZero() {
 			wait = probeWaitSeconds
 		}
-		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:            aws.String(c.queueURL),
-			MaxNumberOfMessages: awsapi.MaxSQSBatch,
-			WaitTimeSeconds:     wait,
-			VisibilityTimeout:   visibilityTimeoutSeconds,
-		})
+		out, err := c.receive(ctx, wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				break // shutdown abandoned the long poll; what it held reappears
@@ -177,6 +172,16 @@ func (c *Consumer) receiveLoop(ctx context.Context, log logr.Logger, helpers *sy
 			c.handle(ctx, log, out.Messages)
 		}
 	}
+}
+
+// receive is one ReceiveMessage of a full batch, waiting up to wait seconds for messages.
+func (c *Consumer) receive(ctx context.Context, wait int32) (*sqs.ReceiveMessageOutput, error) {
+	return c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:            aws.String(c.queueURL),
+		MaxNumberOfMessages: awsapi.MaxSQSBatch,
+		WaitTimeSeconds:     wait,
+		VisibilityTimeout:   visibilityTimeoutSeconds,
+	})
 }
 
 // startHelper starts a helper loop after a full receive, while fewer than MaxReceivers run.
@@ -204,12 +209,7 @@ func (c *Consumer) startHelper(ctx context.Context, log logr.Logger, helpers *sy
 // owns the queue's health and the backoff).
 func (c *Consumer) helperLoop(ctx context.Context, log logr.Logger, helpers *sync.WaitGroup) {
 	for ctx.Err() == nil {
-		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:            aws.String(c.queueURL),
-			MaxNumberOfMessages: awsapi.MaxSQSBatch,
-			WaitTimeSeconds:     helperWaitSeconds,
-			VisibilityTimeout:   visibilityTimeoutSeconds,
-		})
+		out, err := c.receive(ctx, helperWaitSeconds)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.countQueueError(metrics.QueueOpReceiveMessage, queueErrorCode(err))

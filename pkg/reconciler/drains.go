@@ -210,10 +210,6 @@ func (inst *instance) inProgress() bool {
 	return !inst.gone && !inst.prog.completed && inst.reg.State != ecsview.NotFound && !inst.drainedAhead()
 }
 
-// drainedAhead reports whether the instance was drained ahead of its lifecycle action and has none
-// yet: nothing is left to do until Auto Scaling holds it on the hook.
-func (inst *instance) drainedAhead() bool { return inst.prog.drainedEarly && !inst.hasAction() }
-
 // drainInProgress describes one drain from a copy of its instance and the snapshot's last read of
 // its container instance.
 func (c *Controller) drainInProgress(inst *instance, now time.Time) DrainInProgress {
@@ -262,7 +258,7 @@ func (c *Controller) phase(inst *instance, ci ecsview.ContainerInstance, read bo
 	switch {
 	case !inst.hb.rejectedAt.IsZero():
 		return PhaseCheckingLifecycle
-	case p.drainedEarly && !inst.hasAction():
+	case inst.drainedAhead():
 		return PhaseDrainedEarly
 	case p.timedOut && timeoutActionFor(c.cfg, inst) == DrainTimeoutStopTasks:
 		return PhaseTimedOutStopping

@@ -40,7 +40,7 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 		c.finish(ctx, &inst)
 		return result{}, nil
 	}
-	if inst.prog.completed || inst.prog.drainedEarly && !inst.hasAction() {
+	if inst.prog.completed || inst.drainedAhead() {
 		return result{}, nil
 	}
 

@@ -32,6 +32,33 @@ func (e *env) spotScene(f webFleet) (id, ciArn string) {
 	return "", ""
 }
 
+// spotWeb is the scene of the Spot tests: webFleet with room for the service to move.
+var spotWeb = webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200}
+
+// warnSpot has awssim warn that it reclaims the instance, and hands the controller the warning's
+// hint, as the event queue would.
+func (e *env) warnSpot(c *testController, id string) {
+	e.t.Helper()
+	if err := e.sim.InterruptSpot(id, "terminate"); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Spot(e.t.Context(), e.spotHint(id, "terminate")); err != nil {
+		e.t.Fatalf("Spot: %v", err)
+	}
+}
+
+// recommendRebalance has awssim recommend a rebalance of the instance, and hands the controller
+// the recommendation's hint.
+func (e *env) recommendRebalance(c *testController, id string) {
+	e.t.Helper()
+	if err := e.sim.RecommendRebalance(id); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Rebalance(e.t.Context(), events.RebalanceHint{Event: events.Event{Time: e.clock.Now()}, InstanceID: id}); err != nil {
+		e.t.Fatalf("Rebalance: %v", err)
+	}
+}
+
 // spotHint is the hint of an interruption warning EC2 sends now.
 func (e *env) spotHint(id, action string) events.SpotHint {
 	return events.SpotHint{Event: events.Event{ID: "spot-" + id, Time: e.clock.Now()}, InstanceID: id, Action: action}
@@ -44,16 +71,11 @@ func (e *env) spotHint(id, action string) events.SpotHint {
 // instance on its hook, and the controller completes that action once: no task killed, no timeout.
 func TestSpotWarningDrainsAtOnce(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	id, ciArn := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	id, ciArn := e.spotScene(spotWeb)
 	c, _ := e.startWithQueue(hintConfig())
 	e.advance(16*time.Second, time.Second)
 
-	if err := e.sim.InterruptSpot(id, "terminate"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Spot(t.Context(), e.spotHint(id, "terminate")); err != nil {
-		t.Fatalf("Spot: %v", err)
-	}
+	e.warnSpot(c, id)
 	e.until("DRAINING after the warning", time.Second, 100*time.Millisecond, func() bool { return e.draining("c1", id) })
 	e.until("standalone task stopped", 2*time.Second, 100*time.Millisecond, func() bool {
 		return value(t, c.m.TasksStopped.WithLabelValues(metrics.PolicySpotInterruption)) == 1
@@ -121,12 +143,7 @@ func TestSpotWarningStopsTasksBeforeTheReclaim(t *testing.T) {
 		}
 	})[0]
 	warned := e.clock.Now()
-	if err := e.sim.InterruptSpot(id, "terminate"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Spot(t.Context(), e.spotHint(id, "terminate")); err != nil {
-		t.Fatalf("Spot: %v", err)
-	}
+	e.warnSpot(c, id)
 	if err := c.Instance(t.Context(), events.InstanceHint{Kind: events.InstanceTerminating, InstanceID: id}); err != nil {
 		t.Fatalf("Instance: %v", err)
 	}
@@ -161,19 +178,14 @@ func TestRebalanceDrainOnlySetsDraining(t *testing.T) {
 	for _, action := range RebalanceActions {
 		t.Run(action, func(t *testing.T) {
 			e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-			id, _ := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+			id, _ := e.spotScene(spotWeb)
 			cfg := hintConfig()
 			cfg.RebalanceAction = action
 			cfg.DrainTimeout = 5 * time.Minute
 			c, _ := e.startWithQueue(cfg)
 			e.advance(16*time.Second, time.Second)
 
-			if err := e.sim.RecommendRebalance(id); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Rebalance(t.Context(), events.RebalanceHint{Event: events.Event{Time: e.clock.Now()}, InstanceID: id}); err != nil {
-				t.Fatalf("Rebalance: %v", err)
-			}
+			e.recommendRebalance(c, id)
 			e.advance(10*time.Minute, 5*time.Second)
 			if got, want := e.draining("c1", id), action == RebalanceDrain; got != want {
 				t.Fatalf("DRAINING = %v, want %v", got, want)
@@ -208,7 +220,7 @@ func TestRebalanceDrainOnlySetsDraining(t *testing.T) {
 // hintMemory.
 func TestSpotWarningsNotActedOn(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.build(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	e.build(spotWeb)
 	e.group("other", 1, "c1", 4, false)
 	c, _ := e.startWithQueue(hintConfig())
 	e.advance(16*time.Second, time.Second)
@@ -255,7 +267,7 @@ func TestSpotWarningsNotActedOn(t *testing.T) {
 // (no DRAINING call of its own) and still stops the standalone task at once.
 func TestSpotWarningWithAgentDraining(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	id, ciArn := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	id, ciArn := e.spotScene(spotWeb)
 	c, _ := e.startWithQueue(hintConfig())
 	e.advance(16*time.Second, time.Second)
 
@@ -337,7 +349,7 @@ func TestTimedOutEarlyDrainIsNotDrained(t *testing.T) {
 // recommendation: the action must not be completed at once while the standalone task still runs.
 func TestRebalanceDrainTimeoutCountsFromAction(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	id, ciArn := e.spotScene(webFleet{instances: 3, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 6, minPct: 50, maxPct: 200})
+	id, ciArn := e.spotScene(spotWeb)
 	cfg := hintConfig()
 	cfg.RebalanceAction = RebalanceDrain
 	cfg.DrainTimeout = 5 * time.Minute
@@ -346,12 +358,7 @@ func TestRebalanceDrainTimeoutCountsFromAction(t *testing.T) {
 	c, _ := e.startWithQueue(cfg)
 	e.advance(16*time.Second, time.Second)
 
-	if err := e.sim.RecommendRebalance(id); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rebalance(t.Context(), events.RebalanceHint{Event: events.Event{Time: e.clock.Now()}, InstanceID: id}); err != nil {
-		t.Fatalf("Rebalance: %v", err)
-	}
+	e.recommendRebalance(c, id)
 	e.advance(10*time.Minute, 5*time.Second)
 	if !e.draining("c1", id) {
 		t.Fatalf("not DRAINING after the recommendation")

@@ -135,6 +135,10 @@ func (gs *groupState) known() bool { return !gs.hooksAt.IsZero() && !gs.describe
 // group starts terminating it (takeAction).
 func (inst *instance) hasAction() bool { return inst.hook.name != "" }
 
+// drainedAhead reports whether the instance was drained ahead of its lifecycle action and has none
+// yet: nothing is left to do until Auto Scaling holds it on the hook.
+func (inst *instance) drainedAhead() bool { return inst.prog.drainedEarly && !inst.hasAction() }
+
 // takeAction records that the instance waits in Terminating:Wait on hook h from start on, the
 // lifecycle action having started after enteredAfter (zero: unknown). Heartbeats start afresh.
 // Called by discovery with Controller.mu held.

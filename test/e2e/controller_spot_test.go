@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -67,7 +64,9 @@ func TestControllerSpotInterruption(t *testing.T) {
 	}
 	warned := time.Now()
 	for _, id := range ids {
-		e.interruptSpot(id)
+		if err := evDebugPost(t, e.url+"/debug/spot/interrupt", id); err != nil {
+			t.Fatalf("interrupting %s: %v", id, err)
+		}
 	}
 
 	e.waitCtrlMetric(ctrl, "ecs_drainer_tasks_stopped_total", map[string]string{"policy": "spot_interruption"}, 2)
@@ -106,19 +105,5 @@ func TestControllerSpotInterruption(t *testing.T) {
 	})
 	if n := ctrlLogLines(ctrl, "Drained early; waiting for termination"); n != 1 {
 		t.Errorf("drained-early log lines = %d, want 1 (the instance of the group without Capacity Rebalancing)", n)
-	}
-}
-
-// interruptSpot asks awssim to warn of, then reclaim, a Spot instance (POST /debug/spot/interrupt).
-func (e *ctrlEnv) interruptSpot(id string) {
-	e.t.Helper()
-	body, _ := json.Marshal(map[string]string{"instanceId": id, "action": "terminate"})
-	resp, err := http.Post(e.url+"/debug/spot/interrupt", "application/json", bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatalf("interrupting %s: %v", id, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		e.t.Fatalf("interrupting %s: %s", id, fmt.Sprint(resp.Status))
 	}
 }
