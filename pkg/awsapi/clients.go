@@ -11,6 +11,10 @@ import (
 // retryer that never runs out of retries (newHeartbeatRetryer).
 const OpRecordLifecycleActionHeartbeat = "RecordLifecycleActionHeartbeat"
 
+// The calls that answer for many instances at once go to the limiter marked WithBatch, to be
+// served ahead of calls for a single instance: the resync's and the hook reads' group descriptions,
+// and ecsview's batched container instance, drain and task calls.
+
 // autoScalingClient is the Auto Scaling SDK client with a retryer per operation.
 type autoScalingClient struct {
 	c        *autoscaling.Client
@@ -26,11 +30,11 @@ func (a *autoScalingClient) with(op string, o []func(*autoscaling.Options)) []fu
 }
 
 func (a *autoScalingClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, o ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
-	return a.c.DescribeAutoScalingGroups(ctx, in, a.with("DescribeAutoScalingGroups", o)...)
+	return a.c.DescribeAutoScalingGroups(WithBatch(ctx), in, a.with("DescribeAutoScalingGroups", o)...)
 }
 
 func (a *autoScalingClient) DescribeLifecycleHooks(ctx context.Context, in *autoscaling.DescribeLifecycleHooksInput, o ...func(*autoscaling.Options)) (*autoscaling.DescribeLifecycleHooksOutput, error) {
-	return a.c.DescribeLifecycleHooks(ctx, in, a.with("DescribeLifecycleHooks", o)...)
+	return a.c.DescribeLifecycleHooks(WithBatch(ctx), in, a.with("DescribeLifecycleHooks", o)...)
 }
 
 func (a *autoScalingClient) PutLifecycleHook(ctx context.Context, in *autoscaling.PutLifecycleHookInput, o ...func(*autoscaling.Options)) (*autoscaling.PutLifecycleHookOutput, error) {
@@ -59,19 +63,19 @@ func (e *ecsClient) with(op string, o []func(*ecs.Options)) []func(*ecs.Options)
 }
 
 func (e *ecsClient) ListClusters(ctx context.Context, in *ecs.ListClustersInput, o ...func(*ecs.Options)) (*ecs.ListClustersOutput, error) {
-	return e.c.ListClusters(ctx, in, e.with("ListClusters", o)...)
+	return e.c.ListClusters(WithBatch(ctx), in, e.with("ListClusters", o)...)
 }
 
 func (e *ecsClient) ListContainerInstances(ctx context.Context, in *ecs.ListContainerInstancesInput, o ...func(*ecs.Options)) (*ecs.ListContainerInstancesOutput, error) {
-	return e.c.ListContainerInstances(ctx, in, e.with("ListContainerInstances", o)...)
+	return e.c.ListContainerInstances(WithBatch(ctx), in, e.with("ListContainerInstances", o)...)
 }
 
 func (e *ecsClient) DescribeContainerInstances(ctx context.Context, in *ecs.DescribeContainerInstancesInput, o ...func(*ecs.Options)) (*ecs.DescribeContainerInstancesOutput, error) {
-	return e.c.DescribeContainerInstances(ctx, in, e.with("DescribeContainerInstances", o)...)
+	return e.c.DescribeContainerInstances(WithBatch(ctx), in, e.with("DescribeContainerInstances", o)...)
 }
 
 func (e *ecsClient) UpdateContainerInstancesState(ctx context.Context, in *ecs.UpdateContainerInstancesStateInput, o ...func(*ecs.Options)) (*ecs.UpdateContainerInstancesStateOutput, error) {
-	return e.c.UpdateContainerInstancesState(ctx, in, e.with("UpdateContainerInstancesState", o)...)
+	return e.c.UpdateContainerInstancesState(WithBatch(ctx), in, e.with("UpdateContainerInstancesState", o)...)
 }
 
 func (e *ecsClient) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...func(*ecs.Options)) (*ecs.ListTasksOutput, error) {
@@ -79,7 +83,7 @@ func (e *ecsClient) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...
 }
 
 func (e *ecsClient) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, o ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error) {
-	return e.c.DescribeTasks(ctx, in, e.with("DescribeTasks", o)...)
+	return e.c.DescribeTasks(WithBatch(ctx), in, e.with("DescribeTasks", o)...)
 }
 
 func (e *ecsClient) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, o ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {

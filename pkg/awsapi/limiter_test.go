@@ -16,26 +16,24 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-// TestLimiterServesUrgentFirst: with the bucket empty, waiters are served one per token: urgent
-// ones first, earliest deadline first, then the rest in arrival order, whatever order they came in.
-func TestLimiterServesUrgentFirst(t *testing.T) {
+// arrival is a request made of a limiter in a test: urgent with a deadline that far ahead, else
+// batched or not.
+type arrival struct {
+	name     string
+	deadline time.Duration // >0: urgent
+	batch    bool
+}
+
+// servedOrder makes the requests of arrivals, in that order, of a limiter of one token a second
+// whose bucket is empty, and returns the order they were served in, one per token.
+func servedOrder(t *testing.T, arrivals []arrival) []string {
+	t.Helper()
 	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
 	l := newLimiterOnClock(1, 1, clk)
 	if err := l.Wait(t.Context()); err != nil { // takes the only token
 		t.Fatal(err)
 	}
 	base := clk.Now()
-	arrivals := []struct {
-		name     string
-		deadline time.Duration // 0: not urgent
-	}{
-		{"describe-1", 0},
-		{"heartbeat-late", 30 * time.Second},
-		{"complete", 0},
-		{"heartbeat-soon", 5 * time.Second},
-		{"describe-2", 0},
-		{"heartbeat-mid", 10 * time.Second},
-	}
 	var mu sync.Mutex
 	var served []string
 	var wg sync.WaitGroup
@@ -43,6 +41,9 @@ func TestLimiterServesUrgentFirst(t *testing.T) {
 		ctx := t.Context()
 		if a.deadline > 0 {
 			ctx = WithUrgency(ctx, base.Add(a.deadline))
+		}
+		if a.batch {
+			ctx = WithBatch(ctx)
 		}
 		wg.Go(func() {
 			if err := l.Wait(ctx); err != nil {
@@ -67,7 +68,49 @@ func TestLimiterServesUrgentFirst(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	return served
+}
+
+// TestLimiterServesUrgentFirst: with the bucket empty, waiters are served one per token: urgent
+// ones first, earliest deadline first, then the rest in arrival order, whatever order they came in.
+func TestLimiterServesUrgentFirst(t *testing.T) {
+	served := servedOrder(t, []arrival{
+		{name: "describe-1"},
+		{name: "heartbeat-late", deadline: 30 * time.Second},
+		{name: "complete"},
+		{name: "heartbeat-soon", deadline: 5 * time.Second},
+		{name: "describe-2"},
+		{name: "heartbeat-mid", deadline: 10 * time.Second},
+	})
 	want := []string{"heartbeat-soon", "heartbeat-mid", "heartbeat-late", "describe-1", "complete", "describe-2"}
+	if diff := cmp.Diff(want, served); diff != "" {
+		t.Errorf("order served (-want +got):\n%s", diff)
+	}
+}
+
+// TestLimiterServesBatchesAheadWithoutStarving: a batched request arriving behind a backlog of
+// single-instance ones goes ahead of them, but batched requests take every other token at most
+// while single ones wait; urgent ones still go first; with no single one waiting, batched ones take
+// every token.
+func TestLimiterServesBatchesAheadWithoutStarving(t *testing.T) {
+	served := servedOrder(t, []arrival{
+		{name: "list-tasks-1"},
+		{name: "list-tasks-2"},
+		{name: "list-tasks-3"},
+		{name: "describe-1", batch: true},
+		{name: "describe-2", batch: true},
+		{name: "heartbeat", deadline: 10 * time.Second, batch: true},
+		{name: "describe-3", batch: true},
+		{name: "describe-4", batch: true},
+		{name: "describe-5", batch: true},
+	})
+	want := []string{
+		"heartbeat",
+		"describe-1", "list-tasks-1",
+		"describe-2", "list-tasks-2",
+		"describe-3", "list-tasks-3",
+		"describe-4", "describe-5",
+	}
 	if diff := cmp.Diff(want, served); diff != "" {
 		t.Errorf("order served (-want +got):\n%s", diff)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ import (
 const (
 	// queueName labels the workqueue metrics.
 	queueName = "reconciler"
+	// batchQueueName labels the metrics of the queue of the View's batches.
+	batchQueueName = "batches"
 
 	// Error backoff per queue item: 1 s doubling to 5 min. The first retry comes quickly (a
 	// throttle that outlived the SDK's own retries usually clears within seconds); the cap keeps a
@@ -137,6 +140,13 @@ type Controller struct {
 	ended endedDrains
 	// active counts items being processed; with the queue length it tells tests the controller is idle.
 	active atomic.Int32
+	// batches queues the View's batches (the ECS calls the reconciles file: lookups, DRAINING,
+	// task listings and describes), served by workers of their own. The reconciles decide and the
+	// batches call: calls waiting for the ECS rate limit or a slow API then never hold the workers
+	// that take the next instance to its next step, and a backlog of reconciles never delays a call.
+	// batchActive counts the batches in hand.
+	batches     workqueue.TypedRateLimitingInterface[item]
+	batchActive atomic.Int32
 	// hbQueue schedules lifecycle action heartbeats, keyed by EC2 instance ID, apart from queue so
 	// that no heartbeat ever waits behind ECS work (heartbeat.go); hbActive counts heartbeats in
 	// hand.
@@ -185,21 +195,25 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.RealClock{}
 	}
-	limiter := workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[item](errorBackoffBase, errorBackoffMax),
-		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(errorBucketQPS), errorBucketBurst)},
-	)
-	c := &Controller{
-		cfg:   cfg,
-		as:    deps.AutoScaling,
-		m:     deps.Metrics,
-		clock: deps.Clock,
-		log:   deps.Log,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[item]{
-			Name:            queueName,
+	newQueue := func(name string) workqueue.TypedRateLimitingInterface[item] {
+		limiter := workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[item](errorBackoffBase, errorBackoffMax),
+			&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(errorBucketQPS), errorBucketBurst)},
+		)
+		return workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[item]{
+			Name:            name,
 			MetricsProvider: deps.Metrics.WorkqueueProvider(),
 			Clock:           deps.Clock,
-		}),
+		})
+	}
+	c := &Controller{
+		cfg:         cfg,
+		as:          deps.AutoScaling,
+		m:           deps.Metrics,
+		clock:       deps.Clock,
+		log:         deps.Log,
+		queue:       newQueue(queueName),
+		batches:     newQueue(batchQueueName),
 		batchWindow: batchWindow,
 		instances:   map[string]*instance{},
 		groups:      map[string]*groupState{},
@@ -243,7 +257,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range c.cfg.Workers {
 		wg.Go(func() {
-			for c.processNext(ctx) {
+			for c.processNext(ctx, c.queue, &c.active) {
+			}
+		})
+	}
+	for range BatchWorkersFor(c.cfg.AWSQPS) {
+		wg.Go(func() {
+			for c.processNext(ctx, c.batches, &c.batchActive) {
 			}
 		})
 	}
@@ -256,22 +276,45 @@ func (c *Controller) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.log.Info("Stopping controller")
 	c.queue.ShutDown()
+	c.batches.ShutDown()
 	c.hbQueue.ShutDown()
 	wg.Wait()
 	c.log.Info("Controller stopped")
 	return nil
 }
 
-// processNext is the worker loop body, written once: Get, defer Done, reconcile, then map the
-// outcome onto Forget / AddRateLimited / AddAfter. It returns false when the worker should exit.
-func (c *Controller) processNext(ctx context.Context) bool {
-	it, shutdown := c.queue.Get()
+// BatchWorkersFor is how many of the View's batches are in hand at once under a client-side ECS
+// rate of qps (0: unlimited): enough to use the whole budget with calls of up to batchCallSeconds.
+// More would only move a backlog from the queue, where a batch is a key, into calls waiting for the
+// rate limiter, each holding an SDK request.
+func BatchWorkersFor(qps float64) int {
+	if qps <= 0 {
+		return batchWorkersUnlimited
+	}
+	return min(max(int(math.Ceil(batchCallSeconds*qps)), batchWorkersMin), batchWorkersMax)
+}
+
+// batchCallSeconds, batchWorkersMin, batchWorkersMax and batchWorkersUnlimited size the batch
+// workers (BatchWorkersFor). The calls are reads and batched writes: half a second covers them
+// with room; a slower API makes the drains slower, never the heartbeats (their own workers).
+const (
+	batchCallSeconds      = 0.5
+	batchWorkersMin       = 4
+	batchWorkersMax       = 256
+	batchWorkersUnlimited = 32
+)
+
+// processNext is the worker loop body, written once for both queues of items (queue and batches):
+// Get, defer Done, reconcile, then map the outcome onto Forget / AddRateLimited / AddAfter. It
+// returns false when the worker should exit.
+func (c *Controller) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[item], active *atomic.Int32) bool {
+	it, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
-	c.active.Add(1)
-	defer c.active.Add(-1)
-	defer c.queue.Done(it)
+	active.Add(1)
+	defer active.Add(-1)
+	defer queue.Done(it)
 	if ctx.Err() != nil {
 		// Shutting down: items still queued are left; all state lives on AWS.
 		return false
@@ -301,24 +344,24 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	var term terminalError
 	switch {
 	case errors.As(err, &term):
-		c.queue.Forget(it)
+		queue.Forget(it)
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError).Inc()
 		log.Error(err, "Giving up on item", "why", "the error is permanent")
 	case err != nil:
-		c.queue.AddRateLimited(it)
+		queue.AddRateLimited(it)
 		if res.requeueAfter > 0 {
 			// The reconcile knows something due sooner than the backoff: the queue keeps the
 			// earlier of the two times, and the backoff still grows.
-			c.queue.AddAfter(it, res.requeueAfter)
+			queue.AddAfter(it, res.requeueAfter)
 		}
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileError).Inc()
-		log.Error(err, "Reconcile failed", "next", "retrying with backoff", "retries", c.queue.NumRequeues(it))
+		log.Error(err, "Reconcile failed", "next", "retrying with backoff", "retries", queue.NumRequeues(it))
 	case res.requeueAfter > 0:
-		c.queue.Forget(it)
-		c.queue.AddAfter(it, res.requeueAfter)
+		queue.Forget(it)
+		queue.AddAfter(it, res.requeueAfter)
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileRequeue).Inc()
 	default:
-		c.queue.Forget(it)
+		queue.Forget(it)
 		c.m.ReconcileTotal.WithLabelValues(metrics.ReconcileDone).Inc()
 	}
 	return true
@@ -382,13 +425,13 @@ func (c *Controller) WakeContainerInstance(arn string) bool {
 	return true
 }
 
-// schedule asks for a batch item to run after the batch window, or at once when full.
+// schedule asks for a batch to run after the batch window, or at once when full.
 func (c *Controller) schedule(it item, full bool) {
 	if full {
-		c.queue.Add(it)
+		c.batches.Add(it)
 		return
 	}
-	c.queue.AddAfter(it, c.batchWindow)
+	c.batches.AddAfter(it, c.batchWindow)
 }
 
 // write is the single door for every call that changes AWS state. In dry run it logs what it would
@@ -422,7 +465,7 @@ func (c *Controller) clearWarning(key string) {
 // idle reports whether no item is queued or being processed (items waiting for a delay excluded).
 // Tests use it to let the controller settle between fake clock steps.
 func (c *Controller) idle() bool {
-	return c.queue.Len() == 0 && c.active.Load() == 0 && c.heartbeatIdle()
+	return c.queue.Len() == 0 && c.active.Load() == 0 && c.batches.Len() == 0 && c.batchActive.Load() == 0 && c.heartbeatIdle()
 }
 
 // heartbeatIdle reports whether no heartbeat is queued or being recorded (scheduled ones excluded).

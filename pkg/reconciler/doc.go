@@ -5,15 +5,19 @@
 //
 // # Queue items
 //
-// One rate-limited workqueue, served by processNext (controller.go), holds:
+// Two rate-limited workqueues, served by processNext (controller.go): the reconciles' queue holds
 //
 //   - discovery: lists the managed groups, reads their hooks, watches the instances waiting (and
 //     those a Spot warning drains early, spot.go) and enqueues them (discovery.go, hooks.go);
 //   - instance/<id>: one instance's drain, the ordered steps of drainSteps (instance.go);
-//   - resolve, drain/<cluster>, tasks/<cluster>: the shared ECS calls of the ecsview.View, run by
-//     View.Flush.
 //
-// A second delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
+// and the batches' queue, with workers of its own, the ECS calls of the ecsview.View the
+// reconciles filed, run by View.Flush: resolve, drain/<cluster>, tasks/<cluster> (shared by the
+// instances that filed them) and list/<container instance> (one instance's tasks told to stop). No
+// reconcile waits for a batch's calls, so a backlog behind the ECS rate limit holds up no drain
+// that is ready for its next step.
+//
+// A third, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
 // heartbeat never waits behind ECS work. Anything that learns an instance needs a look calls
 // enqueueInstance; that is the one way in for discovery, the View's answers and a refused
 // heartbeat.

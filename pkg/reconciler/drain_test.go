@@ -375,3 +375,34 @@ func TestWakeContainerInstance(t *testing.T) {
 	c.Wake("i-notwatched") // harmless
 	e.settle()
 }
+
+// TestStuckListingHoldsNoOtherDrain: the listing of one instance's tasks told to stop hangs (a call
+// stuck behind the rate limit). With a single worker, the other instance's drain still completes:
+// listings run apart from the reconciles. Made inside the reconcile, the stuck listing held the
+// only worker, and no other instance moved until it ended.
+func TestStuckListingHoldsNoOtherDrain(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.build(webFleet{instances: 4, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
+	stuck := e.terminate("web", "")
+	other := e.terminate("web", "")
+	ci, ok := e.containerInstance("c1", stuck)
+	if !ok {
+		t.Fatalf("no container instance for %s", stuck)
+	}
+	f := newFaults()
+	f.Set(func(fs *faultSet) { fs.hangListTasksOn = aws.ToString(ci.ContainerInstanceArn) })
+	cfg := testConfig()
+	cfg.Workers = 1
+	e.startWith(cfg, f, nil)
+	t.Cleanup(func() { f.Set(func(fs *faultSet) { fs.hangListTasksOn = "" }) }) // before the controller stops
+
+	completions := func(id string) int { return e.sim.Stats().CompletionsByInstance[id] }
+	e.until("the other drain completed", 2*time.Minute, 500*time.Millisecond, func() bool { return completions(other) == 1 })
+	if n := completions(stuck); n != 0 || !f.held() {
+		t.Fatalf("stuck instance: %d completions, listing held %v; want 0, true", n, f.held())
+	}
+
+	f.Set(func(fs *faultSet) { fs.hangListTasksOn = "" })
+	e.until("the stuck drain completed", 2*time.Minute, 500*time.Millisecond, func() bool { return completions(stuck) == 1 })
+	e.checkNoHarm([]string{stuck, other})
+}

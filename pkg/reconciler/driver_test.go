@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/workqueue"
+
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
@@ -25,7 +27,7 @@ func (e *env) newDriver(cfg Config) *driver {
 	e.t.Helper()
 	c, reg, m := e.newController(cfg, nil, nil)
 	c.batchWindow = 0
-	e.t.Cleanup(func() { c.queue.ShutDown(); c.hbQueue.ShutDown() })
+	e.t.Cleanup(func() { c.queue.ShutDown(); c.batches.ShutDown(); c.hbQueue.ShutDown() })
 	return &driver{t: e.t, tc: &testController{Controller: c, reg: reg, m: m}}
 }
 
@@ -49,7 +51,7 @@ func (d *driver) counts() map[string]int {
 
 // reconcile reconciles one item, fails the test on an error, and checks the AWS calls it made
 // (operation -> count; the operations not named made none). It returns the result and the items
-// the reconcile queued (deduplicated, in queue order).
+// the reconcile queued (deduplicated, in queue order; the reconciles', then the batches').
 func (d *driver) reconcile(it item, wantCalls map[string]int) (result, []item) {
 	d.t.Helper()
 	before := d.counts()
@@ -69,10 +71,12 @@ func (d *driver) reconcile(it item, wantCalls map[string]int) (result, []item) {
 		d.t.Errorf("reconcile %s made calls %v, want %v", it, got, wantCalls)
 	}
 	var queued []item
-	for d.tc.queue.Len() > 0 {
-		next, _ := d.tc.queue.Get()
-		d.tc.queue.Done(next)
-		queued = append(queued, next)
+	for _, q := range []workqueue.TypedRateLimitingInterface[item]{d.tc.queue, d.tc.batches} {
+		for q.Len() > 0 {
+			next, _ := q.Get()
+			q.Done(next)
+			queued = append(queued, next)
+		}
 	}
 	return res, queued
 }
@@ -89,8 +93,8 @@ func (d *driver) expectQueued(queued []item, want ...item) {
 // reconcile with its exact AWS calls: discovery sees the instance and reads its group's hooks; the
 // instance asks where it is registered; the lookup finds it (and wakes it); the instance asks for
 // DRAINING; the DRAINING batch sets it (and wakes it); the instance waits for its tasks; once they
-// moved off, it lists the tasks told to stop, has them described in the cluster's batch, and
-// completes CONTINUE.
+// moved off, it has the tasks told to stop listed (apart from the reconciles), then described in
+// the cluster's batch, and completes CONTINUE.
 func TestOneDrainStepByStep(t *testing.T) {
 	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
 	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 2, minPct: 50, maxPct: 200})
@@ -126,12 +130,19 @@ func TestOneDrainStepByStep(t *testing.T) {
 	}
 
 	// The service moves its tasks off (stop timeouts scaled to 3 s); a poll later the instance
-	// reads its container instance again, lists the tasks told to stop and files their describe.
+	// reads its container instance again and files the listing of the tasks told to stop; with its
+	// answer, it files their describe.
 	for range 5 {
 		e.clock.Step(time.Second)
 		e.sim.Step()
 	}
-	_, queued = d.reconcile(inst, map[string]int{"ecs/DescribeContainerInstances": 1, "ecs/ListTasks": 1})
+	_, queued = d.reconcile(inst, map[string]int{"ecs/DescribeContainerInstances": 1})
+	if len(queued) != 1 || queued[0].batch.Kind != ecsview.BatchList {
+		t.Fatalf("queued %v, want the listing", queued)
+	}
+	_, queued = d.reconcile(queued[0], map[string]int{"ecs/ListTasks": 1})
+	d.expectQueued(queued, inst)
+	_, queued = d.reconcile(inst, nil)
 	if len(queued) != 1 || queued[0].batch.Kind != ecsview.BatchTasks {
 		t.Fatalf("queued %v, want the tasks batch", queued)
 	}

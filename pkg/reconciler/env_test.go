@@ -171,6 +171,9 @@ type faultSet struct {
 	// fail with ThrottlingException: an account whose ECS read buckets another client drains, seen
 	// through the SDK's retries and backoff.
 	holdECSReads time.Duration
+	// hangListTasksOn: ListTasks of this container instance blocks, whatever its context, until the
+	// faults change, then fails with ThrottlingException: a listing that holds whatever runs it.
+	hangListTasksOn string
 	// hooksBarrier > 0: each DescribeLifecycleHooks call waits until this many are in flight at
 	// once, then all go on and the barrier is lifted; a call that waits a few seconds of real time
 	// in vain lifts it too (the calls did not run concurrently, which the test then reports).
@@ -227,6 +230,25 @@ func (f *faults) hold(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// hang carries out hangListTasksOn for a listing of the container instance ci.
+func (f *faults) hang(ci string) error {
+	f.mu.Lock()
+	if ci == "" || f.set.hangListTasksOn != ci {
+		f.mu.Unlock()
+		return nil
+	}
+	f.holding++
+	changed := f.changed
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.holding--
+		f.mu.Unlock()
+	}()
+	<-changed
+	return apiError("ThrottlingException")
 }
 
 // held reports whether some call is held now.
@@ -348,6 +370,9 @@ func (w *faultECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...f
 	if err := w.f.hold(ctx); err != nil {
 		return nil, err
 	}
+	if err := w.f.hang(aws.ToString(in.ContainerInstance)); err != nil {
+		return nil, err
+	}
 	return w.ECS.ListTasks(ctx, in, o...)
 }
 
@@ -408,7 +433,8 @@ func (tc *testController) stalled() bool {
 		return false
 	}
 	c := tc.Controller
-	return (c.queue.Len() == 0 || int(c.active.Load()) == c.cfg.Workers) && c.heartbeatIdle()
+	return (c.queue.Len() == 0 || int(c.active.Load()) == c.cfg.Workers) &&
+		(c.batches.Len() == 0 || int(c.batchActive.Load()) == BatchWorkersFor(c.cfg.AWSQPS)) && c.heartbeatIdle()
 }
 
 // advance moves the clock by d in steps of step, letting the simulator and the controllers act

@@ -277,39 +277,49 @@ func TestLeftOutOfAnswerIsNotGone(t *testing.T) {
 	}
 }
 
-// TestTaskCheckAsksAgain: when the answer to a describe of the stopping tasks is lost (the describe
-// failed, or the answer was pruned before the instance came back), the check asks again a poll
-// later instead of waiting for it forever.
+// TestTaskCheckAsksAgain: when the answer to the listing or the describe of the stopping tasks is
+// lost (the call failed, or the answer was pruned before the instance came back), the check asks
+// again a poll later instead of waiting for it forever.
 func TestTaskCheckAsksAgain(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	c, _, _ := e.newController(testConfig(), nil, nil)
 	now := e.clock.Now()
 	c.batchWindow = 0 // a batch filed is queued at once, where the test sees it
 	inst := &instance{id: "i-1", drainRecord: drainRecord{reg: ecsview.Registration{State: ecsview.Found, Cluster: "c1", ARN: "ci-1"}}}
+	describe := ecsview.Batch{Kind: ecsview.BatchTasks, Cluster: "c1"}
+	list := ecsview.Batch{Kind: ecsview.BatchList, Cluster: "c1", ContainerInstance: "ci-1"}
 	for _, tc := range []struct {
-		name        string
-		requestedAt time.Time
-		wantAgain   bool
+		name  string
+		check taskCheck
+		want  ecsview.Batch // the batch asked again; zero: none
 	}{
-		{"answer due within the batch window", now.Add(-c.cfg.PollInterval / 2), false},
-		{"answer lost", now.Add(-c.cfg.PollInterval), true},
+		{"describe due within the batch window", taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: now.Add(-c.cfg.PollInterval / 2)}, ecsview.Batch{}},
+		{"describe lost", taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: now.Add(-c.cfg.PollInterval)}, describe},
+		{"listing due within the batch window", taskCheck{listRequestedAt: now.Add(-c.cfg.PollInterval / 2)}, ecsview.Batch{}},
+		{"listing lost", taskCheck{listRequestedAt: now.Add(-c.cfg.PollInterval)}, list},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inst.prog.check = taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: tc.requestedAt}
+			inst.prog.check = tc.check
 			drained, _, err := c.checkDrained(t.Context(), inst, ecsview.ContainerInstance{FetchedAt: now}, now)
 			if err != nil || drained {
 				t.Fatalf("checkDrained = %v, %v; want not drained, no error", drained, err)
 			}
-			asked := c.queue.Len() == 1
-			for c.queue.Len() > 0 {
-				it, _ := c.queue.Get()
-				if want := (item{kind: kindBatch, batch: ecsview.Batch{Kind: ecsview.BatchTasks, Cluster: "c1"}}); it != want {
-					t.Errorf("queued %s, want %s", it, want)
-				}
-				c.queue.Done(it)
+			var asked []ecsview.Batch
+			for c.batches.Len() > 0 {
+				it, _ := c.batches.Get()
+				asked = append(asked, it.batch)
+				c.batches.Done(it)
 			}
-			if asked != tc.wantAgain || inst.prog.check.requestedAt.Equal(now) != tc.wantAgain {
-				t.Errorf("asked again %v (requested at %v), want %v", asked, inst.prog.check.requestedAt, tc.wantAgain)
+			again := tc.want != ecsview.Batch{}
+			if again != (len(asked) == 1) || (again && asked[0] != tc.want) {
+				t.Errorf("asked %v, want %v", asked, tc.want)
+			}
+			at := inst.prog.check.requestedAt
+			if !tc.check.listed {
+				at = inst.prog.check.listRequestedAt
+			}
+			if at.Equal(now) != again {
+				t.Errorf("requested at %v, want now %v", at, again)
 			}
 		})
 	}

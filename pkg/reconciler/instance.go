@@ -352,8 +352,9 @@ func adoptDrainTag(log logr.Logger, p *progress, ci ecsview.ContainerInstance) b
 }
 
 // checkDrained reports whether every task on the container instance is STOPPED. Running or pending
-// tasks mean no. With none, the tasks already told to stop are listed once and then described
-// (batched across the cluster's instances) once per container instance read until all are STOPPED.
+// tasks mean no. With none, the tasks already told to stop are listed once (takeTaskList) and then
+// described (batched across the cluster's instances) once per container instance read until all
+// are STOPPED.
 // When not drained, s says when to look again.
 func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsview.ContainerInstance, now time.Time) (drained bool, s step, err error) {
 	tc := &inst.prog.check
@@ -366,14 +367,10 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 		// This read was checked already: drained then if nothing was left stopping.
 		return tc.listed && len(tc.pending) == 0, wait, nil
 	}
-	cluster, arn := inst.reg.Cluster, inst.reg.ARN
-	if !tc.listed {
-		arns, err := c.view.ListTasks(ctx, cluster, arn, ecstypes.DesiredStatusStopped)
-		if err != nil {
-			return false, step{}, err
-		}
-		*tc = taskCheck{listed: true, pending: arns}
+	if !tc.listed && !c.takeTaskList(inst, now) {
+		return false, c.waitForBatch(), nil
 	}
+	cluster := inst.reg.Cluster
 	if len(tc.pending) == 0 {
 		return true, next, nil
 	}
@@ -413,6 +410,26 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 	}
 	logr.FromContextOrDiscard(ctx).V(1).Info("Waiting for tasks to stop", "stoppingTasks", len(still))
 	return false, wait, nil
+}
+
+// takeTaskList takes the listing of the tasks told to stop into the instance's task check, and
+// reports whether it did; if not, the listing is filed (again, if it was lost: the call failed and
+// is retried with backoff, or its answer was pruned) and the instance waits for it. The listing is
+// made by a batch worker (ecsview BatchList), and must have been sent after the counts were seen
+// at zero: one made for an earlier request is not used.
+func (c *Controller) takeTaskList(inst *instance, now time.Time) bool {
+	tc := &inst.prog.check
+	list, ok := c.view.TaskList(inst.reg.ARN, tc.listRequestedAt)
+	switch {
+	case tc.listRequestedAt.IsZero() || (!ok && now.Sub(tc.listRequestedAt) >= c.cfg.PollInterval):
+		tc.listRequestedAt = now
+		c.view.RequestTaskList(inst.reg.Cluster, inst.reg.ARN, inst.id)
+		return false
+	case !ok:
+		return false
+	}
+	*tc = taskCheck{listed: true, pending: list.ARNs}
+	return true
 }
 
 // stopStandalone stops the standalone tasks (not started by a service) still meant to run on the

@@ -102,6 +102,9 @@ type progress struct {
 // or pending task. Such tasks can only be ones already told to stop (desiredStatus STOPPED): no
 // task is placed on a DRAINING instance, so the set listed once only shrinks.
 type taskCheck struct {
+	// listRequestedAt is when the listing of the tasks told to stop was filed since the counts
+	// reached zero; zero if not yet.
+	listRequestedAt time.Time
 	// listed: ListTasks(desiredStatus STOPPED) was done since the counts reached zero.
 	listed bool
 	// pending are the listed tasks not yet seen STOPPED.

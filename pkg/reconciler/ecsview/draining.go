@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 )
@@ -113,17 +114,24 @@ func (b *drainBatcher) flush(ctx context.Context, cluster string) error {
 	cutoff := b.v.resultCutoff()
 	maps.DeleteFunc(b.results, func(_ string, r DrainAnswer) bool { return r.At.Before(cutoff) })
 	b.mu.Unlock()
+	// The calls go out together (a call sets 10 at most, and 100 instances of a cluster scaled in at
+	// once are 10 calls): one after the other, the last would wait for nine round trips.
+	var calls errgroup.Group
+	calls.SetLimit(maxCallsPerBatch)
 	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(pending)), awsapi.MaxUpdateContainerInstancesState) {
-		if err := b.setDraining(ctx, cluster, chunk); err != nil {
-			// The chunks already sent stay answered; this one and the rest stay pending and the
-			// batch is retried with backoff. Waiting instances look again after a poll.
-			return err
-		}
-		for _, arn := range chunk {
-			b.v.d.Wake(pending[arn])
-		}
+		calls.Go(func() error {
+			if err := b.setDraining(ctx, cluster, chunk); err != nil {
+				// The chunks answered stay answered; this one stays pending and the batch is
+				// retried with backoff. Waiting instances look again after a poll.
+				return err
+			}
+			for _, arn := range chunk {
+				b.v.d.Wake(pending[arn])
+			}
+			return nil
+		})
 	}
-	return nil
+	return calls.Wait()
 }
 
 // setDraining makes one UpdateContainerInstancesState call and stores its answers.

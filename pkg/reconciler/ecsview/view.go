@@ -6,9 +6,9 @@
 // A View is a collaborator of the controller with its own dependencies (an ECS client, a clock, the
 // controller's write door, a "wake this instance" callback and a "run this batch" callback) and no
 // pointer back to it. A per-instance reconcile files requests (RequestRegistration,
-// RequestDraining, RequestTaskDescribe) and, when woken, reads their answers (TakeRegistration,
-// TakeDrainAnswer, TaskDescriptions); the controller runs each Batch the View schedules by calling
-// Flush. Answers are values; the View never changes the controller's state.
+// RequestDraining, RequestTaskList, RequestTaskDescribe) and, when woken, reads their answers
+// (TakeRegistration, TakeDrainAnswer, TaskList, TaskDescriptions); the controller runs each Batch
+// the View schedules by calling Flush. Answers are values; the View never changes the controller's state.
 package ecsview
 
 import (
@@ -61,6 +61,7 @@ type View struct {
 	resolver *resolver
 	drains   *drainBatcher
 	tasks    *taskBatcher
+	lists    *taskLister
 	daemons  *daemonCache
 }
 
@@ -72,6 +73,7 @@ func New(d Deps) *View {
 	v.resolver = newResolver(v)
 	v.drains = newDrainBatcher(v)
 	v.tasks = newTaskBatcher(v)
+	v.lists = newTaskLister(v)
 	v.daemons = newDaemonCache()
 	return v
 }
@@ -86,13 +88,19 @@ const (
 	BatchDrain
 	// BatchTasks describes the tasks filed with RequestTaskDescribe in one cluster.
 	BatchTasks
+	// BatchList lists the tasks told to stop on one container instance, filed with
+	// RequestTaskList.
+	BatchList
 )
 
-// Batch is a shared call the View wants run: the controller queues it (deduplicated) and calls
-// Flush from a worker.
+// Batch is a call the View wants run, shared by the instances that filed it where ECS allows: the
+// controller queues it (deduplicated) and calls Flush from a worker of its own, so no reconcile
+// waits for a batch's calls.
 type Batch struct {
 	Kind    BatchKind
 	Cluster string // "" for BatchResolve
+	// ContainerInstance is the container instance ARN of a BatchList.
+	ContainerInstance string
 }
 
 func (b Batch) String() string {
@@ -103,6 +111,8 @@ func (b Batch) String() string {
 		return "drain/" + b.Cluster
 	case BatchTasks:
 		return "tasks/" + b.Cluster
+	case BatchList:
+		return "list/" + b.ContainerInstance
 	}
 	return "unknown/" + b.Cluster
 }
@@ -117,6 +127,8 @@ func (v *View) Flush(ctx context.Context, b Batch) error {
 		return v.drains.flush(ctx, b.Cluster)
 	case BatchTasks:
 		return v.tasks.flush(ctx, b.Cluster)
+	case BatchList:
+		return v.lists.flush(ctx, b.Cluster, b.ContainerInstance)
 	}
 	return fmt.Errorf("unknown batch kind %d", b.Kind)
 }
@@ -131,6 +143,7 @@ func (v *View) Release(id string, reg Registration, pendingTasks []string) {
 	v.snap.untrack(reg.Cluster, reg.ARN)
 	v.drains.forget(reg.Cluster, reg.ARN)
 	v.tasks.forget(pendingTasks)
+	v.lists.forget(reg.ARN)
 }
 
 // ForgetGroup drops what the lookup learned of a group no longer managed.
@@ -138,6 +151,11 @@ func (v *View) ForgetGroup(asg string) { v.resolver.forgetGroup(asg) }
 
 // PruneCaches drops cached service strategies older than their TTL.
 func (v *View) PruneCaches() { v.daemons.prune(v.d.Clock.Now()) }
+
+// maxCallsPerBatch is how many calls of one batch run at once: a batch of more than a call's worth
+// sends its calls together, so none waits for the round trips of the others (the rate limiter
+// still paces them).
+const maxCallsPerBatch = 10
 
 // resultTTLPolls bounds, in poll intervals, how long a batch answer waits for the reconcile it was
 // for. Answers are taken within a batch window or so; one still there after many polls belongs to

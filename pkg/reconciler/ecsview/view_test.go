@@ -279,10 +279,11 @@ func TestTaskService(t *testing.T) {
 
 func TestBatchString(t *testing.T) {
 	for b, want := range map[Batch]string{
-		{Kind: BatchResolve}:                "resolve",
-		{Kind: BatchDrain, Cluster: "c1"}:   "drain/c1",
-		{Kind: BatchTasks, Cluster: "c1"}:   "tasks/c1",
-		{Kind: BatchKind(9), Cluster: "c1"}: "unknown/c1",
+		{Kind: BatchResolve}:                                            "resolve",
+		{Kind: BatchDrain, Cluster: "c1"}:                               "drain/c1",
+		{Kind: BatchTasks, Cluster: "c1"}:                               "tasks/c1",
+		{Kind: BatchList, Cluster: "c1", ContainerInstance: "arn:ci/1"}: "list/arn:ci/1",
+		{Kind: BatchKind(9), Cluster: "c1"}:                             "unknown/c1",
 	} {
 		if got := b.String(); got != want {
 			t.Errorf("%#v.String() = %q, want %q", b, got, want)
@@ -335,5 +336,53 @@ func TestTaskDescribesShared(t *testing.T) {
 		if task.Stopped() != (task.ARN == gone) {
 			t.Errorf("task %s stopped %v (last status %q)", task.ARN, task.Stopped(), task.LastStatus)
 		}
+	}
+}
+
+// TestTaskListRunsApart: a listing of the tasks told to stop is a batch of its own;
+// one ListTasks answers every request filed before it and wakes each requester; an answer older
+// than a request does not serve it; a released instance's listing makes no call.
+func TestTaskListRunsApart(t *testing.T) {
+	f := newFleet(t, 2, false)
+	regs := f.lookUpAll(t)
+	a, b := f.ids[0], f.ids[1]
+	f.woken = nil
+	requested := f.clock.Now()
+	f.view.RequestTaskList(regs[a].Cluster, regs[a].ARN, a)
+	f.view.RequestTaskList(regs[a].Cluster, regs[a].ARN, "other")
+	want := Batch{Kind: BatchList, Cluster: regs[a].Cluster, ContainerInstance: regs[a].ARN}
+	if got := slices.Compact(slices.Clone(f.scheduled)); !slices.Equal(got, []Batch{want}) {
+		t.Fatalf("scheduled %v, want only %v", got, want)
+	}
+	if _, ok := f.view.TaskList(regs[a].ARN, requested); ok {
+		t.Fatal("TaskList answered before the listing ran")
+	}
+	before := f.calls()
+	f.flushScheduled()
+	if got, want := f.callsSince(before), map[string]int{"ListTasks": 1}; !sameCalls(got, want) {
+		t.Errorf("listing calls %v, want %v", got, want)
+	}
+	if slices.Sort(f.woken); !slices.Equal(f.woken, []string{a, "other"}) {
+		t.Errorf("woken %v, want %v", f.woken, []string{a, "other"})
+	}
+	if l, ok := f.view.TaskList(regs[a].ARN, requested); !ok || l.ARNs != nil || l.At.Before(requested) {
+		t.Errorf("TaskList = %+v, %v; want no task, listed at or after the request", l, ok)
+	}
+	f.clock.Step(time.Second)
+	if _, ok := f.view.TaskList(regs[a].ARN, f.clock.Now()); ok {
+		t.Error("a listing older than the request answered it")
+	}
+
+	// Released before its listing ran: no call, no answer, nobody woken.
+	f.woken = nil
+	f.view.RequestTaskList(regs[b].Cluster, regs[b].ARN, b)
+	f.view.Release(b, regs[b], nil)
+	before = f.calls()
+	f.flushScheduled()
+	if got := f.callsSince(before); len(got) != 0 {
+		t.Errorf("listing of a released instance made calls %v", got)
+	}
+	if len(f.woken) != 0 {
+		t.Errorf("woken %v, want nobody", f.woken)
 	}
 }
