@@ -143,7 +143,10 @@ func (l *Limiter) dispatchLocked() {
 		}
 		l.bucket.AllowN(now, 1)
 		w := l.waiting.pop(l.lastBatch)
-		l.lastBatch = w.class == classBatch
+		if w.class != classUrgent {
+			// Urgent requests take tokens outside the alternation, which they must not reset.
+			l.lastBatch = w.class == classBatch
+		}
 		w.granted = true
 		close(w.ready)
 	}

@@ -24,50 +24,86 @@ type arrival struct {
 	batch    bool
 }
 
-// servedOrder makes the requests of arrivals, in that order, of a limiter of one token a second
-// whose bucket is empty, and returns the order they were served in, one per token.
-func servedOrder(t *testing.T, arrivals []arrival) []string {
+// orderTest drives a limiter of one token a second, on a fake clock, whose bucket starts empty:
+// requests arrive (arrive) and are served one per token (serveOne).
+type orderTest struct {
+	t       *testing.T
+	clk     *clocktesting.FakeClock
+	l       *Limiter
+	base    time.Time
+	arrived int
+	mu      sync.Mutex
+	served  []string
+	wg      sync.WaitGroup
+}
+
+func newOrderTest(t *testing.T) *orderTest {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
-	l := newLimiterOnClock(1, 1, clk)
-	if err := l.Wait(t.Context()); err != nil { // takes the only token
+	o := &orderTest{t: t, clk: clk, l: newLimiterOnClock(1, 1, clk), base: clk.Now()}
+	if err := o.l.Wait(t.Context()); err != nil { // takes the only token
 		t.Fatal(err)
 	}
-	base := clk.Now()
-	var mu sync.Mutex
+	t.Cleanup(o.wg.Wait)
+	return o
+}
+
+// arrive makes a request and returns once it waits.
+func (o *orderTest) arrive(a arrival) {
+	o.t.Helper()
+	ctx := o.t.Context()
+	if a.deadline > 0 {
+		ctx = WithUrgency(ctx, o.base.Add(a.deadline))
+	}
+	if a.batch {
+		ctx = WithBatch(ctx)
+	}
+	o.wg.Go(func() {
+		if err := o.l.Wait(ctx); err != nil {
+			o.t.Errorf("%s: %v", a.name, err)
+			return
+		}
+		o.mu.Lock()
+		o.served = append(o.served, a.name)
+		o.mu.Unlock()
+	})
+	o.arrived++
+	served := func() int { o.mu.Lock(); defer o.mu.Unlock(); return len(o.served) }
+	waitFor(o.t, func() bool { return o.l.Waiting() == o.arrived-served() }) // arrival order is the caller's
+}
+
+// serveOne lets the next token in and returns the name of the request it served.
+func (o *orderTest) serveOne() string {
+	o.t.Helper()
+	o.mu.Lock()
+	n := len(o.served)
+	o.mu.Unlock()
+	// The limiter arms its timer for the next token after serving one; stepping the fake clock
+	// before it has would leave the timer a step behind.
+	waitFor(o.t, o.clk.HasWaiters)
+	o.clk.Step(time.Second)
+	waitFor(o.t, func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.served) == n+1
+	})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.served[n]
+}
+
+// servedOrder makes the requests of arrivals, in that order, then serves them all, and returns the
+// order they were served in.
+func servedOrder(t *testing.T, arrivals []arrival) []string {
+	t.Helper()
+	o := newOrderTest(t)
+	for _, a := range arrivals {
+		o.arrive(a)
+	}
 	var served []string
-	var wg sync.WaitGroup
-	for i, a := range arrivals {
-		ctx := t.Context()
-		if a.deadline > 0 {
-			ctx = WithUrgency(ctx, base.Add(a.deadline))
-		}
-		if a.batch {
-			ctx = WithBatch(ctx)
-		}
-		wg.Go(func() {
-			if err := l.Wait(ctx); err != nil {
-				t.Errorf("%s: %v", a.name, err)
-				return
-			}
-			mu.Lock()
-			served = append(served, a.name)
-			mu.Unlock()
-		})
-		waitFor(t, func() bool { return l.Waiting() == i+1 }) // arrival order is the loop's
+	for range arrivals {
+		served = append(served, o.serveOne())
 	}
-	for i := range arrivals {
-		// The limiter arms its timer for the next token after serving one; stepping the fake clock
-		// before it has would leave the timer a step behind.
-		waitFor(t, clk.HasWaiters)
-		clk.Step(time.Second)
-		waitFor(t, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(served) == i+1
-		})
-	}
-	wg.Wait()
 	return served
 }
 
@@ -111,6 +147,24 @@ func TestLimiterServesBatchesAheadWithoutStarving(t *testing.T) {
 		"describe-3", "list-tasks-3",
 		"describe-4", "describe-5",
 	}
+	if diff := cmp.Diff(want, served); diff != "" {
+		t.Errorf("order served (-want +got):\n%s", diff)
+	}
+}
+
+// TestLimiterUrgentKeepsTheAlternation: an urgent request served between two batched ones does not
+// reset their alternation with single ones, so heartbeats interleaved with batched reads cannot
+// keep a completion waiting.
+func TestLimiterUrgentKeepsTheAlternation(t *testing.T) {
+	o := newOrderTest(t)
+	o.arrive(arrival{name: "complete"})
+	o.arrive(arrival{name: "describe-1", batch: true})
+	o.arrive(arrival{name: "describe-2", batch: true})
+	var served []string
+	served = append(served, o.serveOne())
+	o.arrive(arrival{name: "heartbeat", deadline: 10 * time.Second})
+	served = append(served, o.serveOne(), o.serveOne(), o.serveOne())
+	want := []string{"describe-1", "heartbeat", "complete", "describe-2"}
 	if diff := cmp.Diff(want, served); diff != "" {
 		t.Errorf("order served (-want +got):\n%s", diff)
 	}

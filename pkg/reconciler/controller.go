@@ -81,8 +81,8 @@ const (
 	kindDiscovery itemKind = iota
 	// kindInstance reconciles one EC2 instance (name is its ID).
 	kindInstance
-	// kindBatch runs a shared ECS call of the View (batch: resolve, drain/<cluster>,
-	// tasks/<cluster>).
+	// kindBatch runs an ECS call of the View (batch: resolve, drain/<cluster>, tasks/<cluster>,
+	// shared by the instances that filed them; list/<container instance>, one instance's).
 	kindBatch
 )
 
@@ -141,10 +141,11 @@ type Controller struct {
 	// active counts items being processed; with the queue length it tells tests the controller is idle.
 	active atomic.Int32
 	// batches queues the View's batches (the ECS calls the reconciles file: lookups, DRAINING,
-	// task listings and describes), served by workers of their own. The reconciles decide and the
-	// batches call: calls waiting for the ECS rate limit or a slow API then never hold the workers
-	// that take the next instance to its next step, and a backlog of reconciles never delays a call.
-	// batchActive counts the batches in hand.
+	// task listings and describes), served by workers of their own. The reconciles still make their
+	// own instance's calls (the shared container instance read, the completion, a tag, a task stop),
+	// but the filed ones, most of the ECS calls and all that pile up in a scale-in, wait for the ECS
+	// rate limit or a slow API without holding the workers that take the next instance to its next
+	// step. batchActive counts the batches in hand.
 	batches     workqueue.TypedRateLimitingInterface[item]
 	batchActive atomic.Int32
 	// hbQueue schedules lifecycle action heartbeats, keyed by EC2 instance ID, apart from queue so

@@ -13,9 +13,10 @@
 //
 // and the batches' queue, with workers of its own, the ECS calls of the ecsview.View the
 // reconciles filed, run by View.Flush: resolve, drain/<cluster>, tasks/<cluster> (shared by the
-// instances that filed them) and list/<container instance> (one instance's tasks told to stop). No
-// reconcile waits for a batch's calls, so a backlog behind the ECS rate limit holds up no drain
-// that is ready for its next step.
+// instances that filed them) and list/<container instance> (one instance's tasks told to stop). A
+// reconcile files these and returns: a backlog of them behind the ECS rate limit holds none of the
+// workers a drain ready for its next step needs. A reconcile still makes its own instance's calls
+// (the shared container instance read, the completion, a tag, a task stop).
 //
 // A third, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
 // heartbeat never waits behind ECS work. Anything that learns an instance needs a look calls

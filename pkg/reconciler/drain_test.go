@@ -406,3 +406,21 @@ func TestStuckListingHoldsNoOtherDrain(t *testing.T) {
 	e.until("the stuck drain completed", 2*time.Minute, 500*time.Millisecond, func() bool { return completions(stuck) == 1 })
 	e.checkNoHarm([]string{stuck, other})
 }
+
+// TestSlowListingIsWaitedFor: a listing of the tasks told to stop that takes longer than a poll
+// interval is waited for, not filed again over and over (each new request used to make the answer
+// in flight too old to use, so none ever was): the drain completes with one ListTasks.
+func TestSlowListingIsWaitedFor(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 2, minPct: 50, maxPct: 200})
+	cfg := testConfig()
+	f := newFaults()
+	f.Set(func(fs *faultSet) { fs.slowListTasks = 3 * cfg.PollInterval / 2 })
+	c := e.startWith(cfg, f, nil)
+	id := e.terminate("web", "")
+	e.until("the drain completed", 2*time.Minute, 500*time.Millisecond, func() bool { return e.sim.Stats().CompletionsByInstance[id] == 1 })
+	if n := c.calls(t, "ecs", "ListTasks"); n != 1 {
+		t.Errorf("%d ListTasks calls, want 1", n)
+	}
+	e.checkNoHarm([]string{id})
+}

@@ -171,6 +171,9 @@ type faultSet struct {
 	// fail with ThrottlingException: an account whose ECS read buckets another client drains, seen
 	// through the SDK's retries and backoff.
 	holdECSReads time.Duration
+	// slowListTasks > 0: ListTasks takes this long on the fake clock (or until its context ends),
+	// then answers.
+	slowListTasks time.Duration
 	// hangListTasksOn: ListTasks of this container instance blocks, whatever its context, until the
 	// faults change, then fails with ThrottlingException: a listing that holds whatever runs it.
 	hangListTasksOn string
@@ -227,6 +230,27 @@ func (f *faults) hold(ctx context.Context) error {
 		return apiError("ThrottlingException")
 	case <-changed:
 		return apiError("ThrottlingException")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slow waits d on the fake clock (counted as held), or until ctx ends.
+func (f *faults) slow(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	f.mu.Lock()
+	f.holding++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.holding--
+		f.mu.Unlock()
+	}()
+	select {
+	case <-f.clock.After(d):
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -371,6 +395,9 @@ func (w *faultECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...f
 		return nil, err
 	}
 	if err := w.f.hang(aws.ToString(in.ContainerInstance)); err != nil {
+		return nil, err
+	}
+	if err := w.f.slow(ctx, w.f.get().slowListTasks); err != nil {
 		return nil, err
 	}
 	return w.ECS.ListTasks(ctx, in, o...)

@@ -277,9 +277,10 @@ func TestLeftOutOfAnswerIsNotGone(t *testing.T) {
 	}
 }
 
-// TestTaskCheckAsksAgain: when the answer to the listing or the describe of the stopping tasks is
-// lost (the call failed, or the answer was pruned before the instance came back), the check asks
-// again a poll later instead of waiting for it forever.
+// TestTaskCheckAsksAgain: when the answer to the describe of the stopping tasks is lost (the call
+// failed, or the answer was pruned before the instance came back), the check asks again a poll
+// later instead of waiting for it forever; a listing is asked again as soon as it is neither
+// pending nor answered, and not while it is pending however long that takes.
 func TestTaskCheckAsksAgain(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	c, _, _ := e.newController(testConfig(), nil, nil)
@@ -295,11 +296,17 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 	}{
 		{"describe due within the batch window", taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: now.Add(-c.cfg.PollInterval / 2)}, ecsview.Batch{}},
 		{"describe lost", taskCheck{listed: true, pending: []string{"task-1"}, requestedAt: now.Add(-c.cfg.PollInterval)}, describe},
-		{"listing due within the batch window", taskCheck{listRequestedAt: now.Add(-c.cfg.PollInterval / 2)}, ecsview.Batch{}},
+		{"listing pending", taskCheck{listRequestedAt: now.Add(-10 * c.cfg.PollInterval)}, ecsview.Batch{}},
 		{"listing lost", taskCheck{listRequestedAt: now.Add(-c.cfg.PollInterval)}, list},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inst.prog.check = tc.check
+			if tc.name == "listing pending" {
+				// Filed long ago, still queued or in flight (a failing call retried with backoff).
+				c.view.RequestTaskList("c1", "ci-1", inst.id)
+				it, _ := c.batches.Get()
+				defer func() { c.batches.Done(it); c.view.Release(inst.id, inst.reg, nil) }()
+			}
 			drained, _, err := c.checkDrained(t.Context(), inst, ecsview.ContainerInstance{FetchedAt: now}, now)
 			if err != nil || drained {
 				t.Fatalf("checkDrained = %v, %v; want not drained, no error", drained, err)
@@ -314,12 +321,12 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 			if again != (len(asked) == 1) || (again && asked[0] != tc.want) {
 				t.Errorf("asked %v, want %v", asked, tc.want)
 			}
-			at := inst.prog.check.requestedAt
-			if !tc.check.listed {
-				at = inst.prog.check.listRequestedAt
+			if tc.check.listed && inst.prog.check.requestedAt.Equal(now) != again {
+				t.Errorf("describe requested at %v, want now %v", inst.prog.check.requestedAt, again)
 			}
-			if at.Equal(now) != again {
-				t.Errorf("requested at %v, want now %v", at, again)
+			if !tc.check.listed && !inst.prog.check.listRequestedAt.Equal(tc.check.listRequestedAt) {
+				// A listing filed again keeps the first request as the bound its answer must meet.
+				t.Errorf("listing first requested at %v, want %v kept", inst.prog.check.listRequestedAt, tc.check.listRequestedAt)
 			}
 		})
 	}

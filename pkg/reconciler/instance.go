@@ -413,23 +413,27 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 }
 
 // takeTaskList takes the listing of the tasks told to stop into the instance's task check, and
-// reports whether it did; if not, the listing is filed (again, if it was lost: the call failed and
-// is retried with backoff, or its answer was pruned) and the instance waits for it. The listing is
-// made by a batch worker (ecsview BatchList), and must have been sent after the counts were seen
-// at zero: one made for an earlier request is not used.
+// reports whether it did; if not, the instance waits for it. The listing is made by a batch worker
+// (ecsview BatchList) and must have been sent after the counts were seen at zero, that is at or
+// after its first request: one made for an earlier request is not used. A listing lost (none
+// pending and no answer: its answer was pruned) is filed again; one failing is retried by its
+// batch, with backoff, not filed again. Later listings keep the first request as their bound: the
+// tasks told to stop only leave the set while the counts stay at zero.
 func (c *Controller) takeTaskList(inst *instance, now time.Time) bool {
 	tc := &inst.prog.check
-	list, ok := c.view.TaskList(inst.reg.ARN, tc.listRequestedAt)
-	switch {
-	case tc.listRequestedAt.IsZero() || (!ok && now.Sub(tc.listRequestedAt) >= c.cfg.PollInterval):
+	if !tc.listRequestedAt.IsZero() {
+		if list, ok := c.view.TaskList(inst.reg.ARN, tc.listRequestedAt); ok {
+			*tc = taskCheck{listed: true, pending: list.ARNs}
+			return true
+		}
+		if c.view.TaskListPending(inst.reg.ARN) {
+			return false
+		}
+	} else {
 		tc.listRequestedAt = now
-		c.view.RequestTaskList(inst.reg.Cluster, inst.reg.ARN, inst.id)
-		return false
-	case !ok:
-		return false
 	}
-	*tc = taskCheck{listed: true, pending: list.ARNs}
-	return true
+	c.view.RequestTaskList(inst.reg.Cluster, inst.reg.ARN, inst.id)
+	return false
 }
 
 // stopStandalone stops the standalone tasks (not started by a service) still meant to run on the

@@ -102,8 +102,8 @@ type progress struct {
 // or pending task. Such tasks can only be ones already told to stop (desiredStatus STOPPED): no
 // task is placed on a DRAINING instance, so the set listed once only shrinks.
 type taskCheck struct {
-	// listRequestedAt is when the listing of the tasks told to stop was filed since the counts
-	// reached zero; zero if not yet.
+	// listRequestedAt is when the listing of the tasks told to stop was first filed since the
+	// counts reached zero (zero if not yet): the listing used must have been sent at or after it.
 	listRequestedAt time.Time
 	// listed: ListTasks(desiredStatus STOPPED) was done since the counts reached zero.
 	listed bool

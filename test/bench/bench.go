@@ -268,14 +268,33 @@ func collectEnd(ctx context.Context, res *Result, sim, ctrl *harness.Process, sc
 	}
 	res.Drain.ControllerCPUPerDrain = perCompleted(res.Drain.Controller.CPUSeconds, res.Drain.Completed)
 
-	mfs, err := harness.Metrics(ctrl.Addr)
-	if err != nil {
-		return err
+	// The controller counts a drain as ended when a resync sees the instance leave
+	// Terminating:Wait, up to a resync period after its completion: read its metrics once it has
+	// counted every completion the simulator saw, or a resync period and a poll later whatever
+	// they say.
+	completedMetric := func(mfs map[string]*dto.MetricFamily) int {
+		return int(harness.Sum(mfs, "ecs_drainer_drains_ended_total", map[string]string{"outcome": "completed"}))
+	}
+	var mfs map[string]*dto.MetricFamily
+	deadline := time.Now().Add(res.Config.ResyncPeriod + res.Config.PollInterval)
+	for {
+		var err error
+		if mfs, err = harness.Metrics(ctrl.Addr); err != nil {
+			return err
+		}
+		if completedMetric(mfs) >= res.Safety.DrainsCompleted || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	res.ControllerView = ControllerView{
 		AWSRequests:     int(harness.Sum(mfs, "ecs_drainer_aws_requests_total", nil)),
 		AWSErrors:       int(harness.Sum(mfs, "ecs_drainer_aws_requests_total", nil) - harness.Sum(mfs, "ecs_drainer_aws_requests_total", map[string]string{"code": "OK"})),
-		DrainsCompleted: int(harness.Sum(mfs, "ecs_drainer_drains_ended_total", map[string]string{"outcome": "completed"})),
+		DrainsCompleted: completedMetric(mfs),
 		Heartbeats:      int(harness.Sum(mfs, "ecs_drainer_heartbeats_total", nil)),
 		TasksStopped:    int(harness.Sum(mfs, "ecs_drainer_tasks_stopped_total", nil)),
 		ReconcileErrors: int(harness.Sum(mfs, "ecs_drainer_reconcile_total", map[string]string{"result": "error"})),

@@ -31,27 +31,35 @@ func (v *View) TaskList(arn string, notBefore time.Time) (TaskList, bool) {
 	return v.lists.lookup(arn, notBefore)
 }
 
+// TaskListPending reports whether a listing of arn is filed, queued or in flight (retried with
+// backoff after a failure). Its answer is stored and the request dropped under one lock, so a
+// reconcile never sees neither: with none pending and no answer, the answer was lost.
+func (v *View) TaskListPending(arn string) bool { return v.lists.isPending(arn) }
+
 // taskLister holds the filed listings and their answers.
 type taskLister struct {
 	v *View
 
 	mu sync.Mutex
-	// pending maps container instance ARN -> the instances waiting for its listing.
-	pending map[string]map[string]bool
+	// pending maps container instance ARN -> instance waiting for its listing -> the sequence
+	// number of its latest request.
+	pending map[string]map[string]uint64
+	seq     uint64
 	// results maps container instance ARN -> its latest listing, until the instance is released.
 	results map[string]TaskList
 }
 
 func newTaskLister(v *View) *taskLister {
-	return &taskLister{v: v, pending: map[string]map[string]bool{}, results: map[string]TaskList{}}
+	return &taskLister{v: v, pending: map[string]map[string]uint64{}, results: map[string]TaskList{}}
 }
 
 func (l *taskLister) request(cluster, arn, id string) {
 	l.mu.Lock()
 	if l.pending[arn] == nil {
-		l.pending[arn] = map[string]bool{}
+		l.pending[arn] = map[string]uint64{}
 	}
-	l.pending[arn][id] = true
+	l.seq++
+	l.pending[arn][id] = l.seq
 	l.mu.Unlock()
 	l.v.d.Schedule(Batch{Kind: BatchList, Cluster: cluster, ContainerInstance: arn}, true)
 }
@@ -64,6 +72,13 @@ func (l *taskLister) lookup(arn string, notBefore time.Time) (TaskList, bool) {
 		return TaskList{}, false
 	}
 	return r, true
+}
+
+func (l *taskLister) isPending(arn string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.pending[arn]
+	return ok
 }
 
 func (l *taskLister) forget(arn string) {
@@ -89,16 +104,19 @@ func (l *taskLister) flush(ctx context.Context, cluster, arn string) error {
 	if err != nil {
 		return err
 	}
-	// The answer is for the requests filed before it was sent. One filed since waits for the next
-	// run, which the controller's queue makes as the batch was scheduled again meanwhile.
-	// An instance released meanwhile took its requests away (forget): its answer is dropped.
+	// The answer is for the requests filed before it was sent. One filed since (a newer sequence
+	// number) stays pending for the next run, which the controller's queue makes as the batch was
+	// scheduled again meanwhile. An instance released meanwhile took its requests away (forget):
+	// the answer is dropped.
 	l.mu.Lock()
 	if _, live := l.pending[arn]; !live {
 		l.mu.Unlock()
 		return nil
 	}
-	for id := range sent {
-		delete(l.pending[arn], id)
+	for id, seq := range sent {
+		if l.pending[arn][id] == seq {
+			delete(l.pending[arn], id)
+		}
 	}
 	if len(l.pending[arn]) == 0 {
 		delete(l.pending, arn)
