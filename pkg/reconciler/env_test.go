@@ -210,21 +210,27 @@ func (f *faults) get() faultSet {
 	return f.set
 }
 
+// startHold counts a call as held until the returned function is called, and returns the channel
+// the next change of the faults closes.
+func (f *faults) startHold() (changed <-chan struct{}, done func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holding++
+	return f.changed, func() {
+		f.mu.Lock()
+		f.holding--
+		f.mu.Unlock()
+	}
+}
+
 // hold carries out holdECSReads; nil means no hold is set.
 func (f *faults) hold(ctx context.Context) error {
 	d := f.get().holdECSReads
 	if d <= 0 {
 		return nil
 	}
-	f.mu.Lock()
-	f.holding++
-	changed := f.changed
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.holding--
-		f.mu.Unlock()
-	}()
+	changed, done := f.startHold()
+	defer done()
 	select {
 	case <-f.clock.After(d):
 		return apiError("ThrottlingException")
@@ -240,14 +246,8 @@ func (f *faults) slow(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	f.mu.Lock()
-	f.holding++
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.holding--
-		f.mu.Unlock()
-	}()
+	_, done := f.startHold()
+	defer done()
 	select {
 	case <-f.clock.After(d):
 		return nil
@@ -258,19 +258,11 @@ func (f *faults) slow(ctx context.Context, d time.Duration) error {
 
 // hang carries out hangListTasksOn for a listing of the container instance ci.
 func (f *faults) hang(ci string) error {
-	f.mu.Lock()
-	if ci == "" || f.set.hangListTasksOn != ci {
-		f.mu.Unlock()
+	if ci == "" || f.get().hangListTasksOn != ci {
 		return nil
 	}
-	f.holding++
-	changed := f.changed
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.holding--
-		f.mu.Unlock()
-	}()
+	changed, done := f.startHold()
+	defer done()
 	<-changed
 	return apiError("ThrottlingException")
 }
