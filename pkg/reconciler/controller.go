@@ -161,7 +161,10 @@ type Controller struct {
 	// instances are the watched instances: in Terminating:Wait on a managed group with a usable hook,
 	// or gone from that state and not yet forgotten.
 	instances map[string]*instance
-	groups    map[string]*groupState
+	// byContainerInstance maps the container instance ARN of every watched instance found
+	// registered to its EC2 instance ID (publishDrain, forget), for the ECS events' wake-ups.
+	byContainerInstance map[string]string
+	groups              map[string]*groupState
 	// selected maps each managed group to what selected it, as last listed (nil before the first).
 	selected map[string]string
 	// warned holds the keys of conditions already warned about, so each is logged once until it
@@ -208,20 +211,21 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		})
 	}
 	c := &Controller{
-		cfg:         cfg,
-		as:          deps.AutoScaling,
-		m:           deps.Metrics,
-		clock:       deps.Clock,
-		log:         deps.Log,
-		queue:       newQueue(queueName),
-		batches:     newQueue(batchQueueName),
-		batchWindow: batchWindow,
-		instances:   map[string]*instance{},
-		groups:      map[string]*groupState{},
-		warned:      map[string]bool{},
-		hinted:      map[string]time.Time{},
-		unhinted:    map[string]time.Time{},
-		early:       map[string]earlyDrain{},
+		cfg:                 cfg,
+		as:                  deps.AutoScaling,
+		m:                   deps.Metrics,
+		clock:               deps.Clock,
+		log:                 deps.Log,
+		queue:               newQueue(queueName),
+		batches:             newQueue(batchQueueName),
+		batchWindow:         batchWindow,
+		instances:           map[string]*instance{},
+		byContainerInstance: map[string]string{},
+		groups:              map[string]*groupState{},
+		warned:              map[string]bool{},
+		hinted:              map[string]time.Time{},
+		unhinted:            map[string]time.Time{},
+		early:               map[string]earlyDrain{},
 	}
 	replica := uuid.NewString()[:8]
 	c.stopReason = func(why string) string {
@@ -411,12 +415,9 @@ func (c *Controller) wakeAfterHint(id string) {
 func (c *Controller) WakeContainerInstance(arn string) bool {
 	c.mu.Lock()
 	var id string
-	for _, inst := range c.instances {
-		if inst.reg.State == ecsview.Found && inst.reg.ARN == arn {
-			id = inst.id
-			inst.hintedAt = c.clock.Now()
-			break
-		}
+	if inst := c.instances[c.byContainerInstance[arn]]; inst != nil && inst.reg.State == ecsview.Found && inst.reg.ARN == arn {
+		id = inst.id
+		inst.hintedAt = c.clock.Now()
 	}
 	c.mu.Unlock()
 	if id == "" {

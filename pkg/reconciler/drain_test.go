@@ -353,7 +353,8 @@ func TestLatency(t *testing.T) {
 }
 
 // TestWakeContainerInstance: an external hint about a container instance wakes the watched
-// instance registered there, and only once it is known where it is registered.
+// instance registered there, only once it is known where it is registered, and no longer once the
+// instance is forgotten.
 func TestWakeContainerInstance(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	e.build(webFleet{instances: 2, slots: 4, heartbeat: 300, defaultResult: "ABANDON", tasks: 4, minPct: 50, maxPct: 200})
@@ -369,11 +370,24 @@ func TestWakeContainerInstance(t *testing.T) {
 		return inst != nil && inst.reg.ARN != ""
 	})
 	ci, _ := e.containerInstance("c1", id)
-	if !c.WakeContainerInstance(aws.ToString(ci.ContainerInstanceArn)) {
+	arn := aws.ToString(ci.ContainerInstanceArn)
+	if !c.WakeContainerInstance(arn) {
 		t.Errorf("no instance woken for the container instance of %s", id)
 	}
 	c.Wake("i-notwatched") // harmless
-	e.settle()
+	e.until("instance forgotten", 2*time.Minute, 500*time.Millisecond, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.instances[id] == nil
+	})
+	if c.WakeContainerInstance(arn) {
+		t.Errorf("woke an instance for the container instance of %s, forgotten", id)
+	}
+	c.mu.Lock()
+	if len(c.byContainerInstance) != 0 {
+		t.Errorf("container instance index %v after every instance was forgotten, want empty", c.byContainerInstance)
+	}
+	c.mu.Unlock()
 }
 
 // TestStuckListingHoldsNoOtherDrain: the listing of one instance's tasks told to stop hangs (a call

@@ -60,9 +60,17 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) (result, 
 func (c *Controller) publishDrain(id string, rec drainRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur := c.instances[id]; cur != nil {
-		cur.drainRecord = rec
+	cur := c.instances[id]
+	if cur == nil {
+		return
 	}
+	if old := cur.reg; old.State == ecsview.Found && old.ARN != rec.reg.ARN && c.byContainerInstance[old.ARN] == id {
+		delete(c.byContainerInstance, old.ARN)
+	}
+	if rec.reg.State == ecsview.Found {
+		c.byContainerInstance[rec.reg.ARN] = id
+	}
+	cur.drainRecord = rec
 }
 
 // step is what one step of a drain says: go on to the next step, or stop here (with a result for
@@ -700,12 +708,16 @@ func (c *Controller) finish(ctx context.Context, inst *instance) {
 // resync listed again since the caller's snapshot is kept.
 func (c *Controller) forget(inst *instance) bool {
 	c.mu.Lock()
-	if cur := c.instances[inst.id]; cur == nil || !cur.gone {
+	cur := c.instances[inst.id]
+	if cur == nil || !cur.gone {
 		c.mu.Unlock()
 		return false
 	}
 	delete(c.instances, inst.id)
 	delete(c.early, inst.id)
+	if arn := cur.reg.ARN; arn != "" && c.byContainerInstance[arn] == inst.id {
+		delete(c.byContainerInstance, arn)
+	}
 	c.mu.Unlock()
 	c.release(inst)
 	return true
