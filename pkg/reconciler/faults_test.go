@@ -279,8 +279,8 @@ func TestLeftOutOfAnswerIsNotGone(t *testing.T) {
 
 // TestTaskCheckAsksAgain: when the answer to the describe of the stopping tasks is lost (the call
 // failed, or the answer was pruned before the instance came back), the check asks again a poll
-// later instead of waiting for it forever; a listing is asked again as soon as it is neither
-// pending nor answered, and not while it is pending however long that takes.
+// later instead of waiting for it forever; a listing is asked for as soon as it is neither pending
+// nor answered since the first request, and not while it is pending however long that takes.
 func TestTaskCheckAsksAgain(t *testing.T) {
 	e := newEnv(t, awssim.Options{})
 	c, _, _ := e.newController(testConfig(), nil, nil)

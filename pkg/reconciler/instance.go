@@ -423,9 +423,9 @@ func (c *Controller) checkDrained(ctx context.Context, inst *instance, ci ecsvie
 // takeTaskList takes the listing of the tasks told to stop into the instance's task check, and
 // reports whether it did; if not, the instance waits for it. The listing is made by a batch worker
 // (ecsview BatchList) and must have been sent after the counts were seen at zero, that is at or
-// after its first request: one made for an earlier request is not used. A listing lost (none
-// pending and no answer: its answer was pruned) is filed again; one failing is retried by its
-// batch, with backoff, not filed again. Later listings keep the first request as their bound: the
+// after its first request: one made for an earlier request is not used. With none pending and no
+// answer that recent (the first request, or one after the counts went up and back to zero), it is
+// filed; one failing is retried by its batch, with backoff, not filed again. Later listings keep the first request as their bound: the
 // tasks told to stop only leave the set while the counts stay at zero.
 func (c *Controller) takeTaskList(inst *instance, now time.Time) bool {
 	tc := &inst.prog.check

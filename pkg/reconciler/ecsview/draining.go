@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/go-logr/logr"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 )
@@ -116,22 +115,18 @@ func (b *drainBatcher) flush(ctx context.Context, cluster string) error {
 	b.mu.Unlock()
 	// The calls go out together (a call sets 10 at most, and 100 instances of a cluster scaled in at
 	// once are 10 calls): one after the other, the last would wait for nine round trips.
-	var calls errgroup.Group
-	calls.SetLimit(maxCallsPerBatch)
-	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(pending)), awsapi.MaxUpdateContainerInstancesState) {
-		calls.Go(func() error {
-			if err := b.setDraining(ctx, cluster, chunk); err != nil {
-				// The chunks answered stay answered; this one stays pending and the batch is
-				// retried with backoff. Waiting instances look again after a poll.
-				return err
-			}
-			for _, arn := range chunk {
-				b.v.d.Wake(pending[arn])
-			}
-			return nil
-		})
-	}
-	return calls.Wait()
+	chunks := slices.Collect(slices.Chunk(slices.Sorted(maps.Keys(pending)), awsapi.MaxUpdateContainerInstancesState))
+	return sendChunks(ctx, b.v, chunks, func(ctx context.Context, chunk []string) error {
+		if err := b.setDraining(ctx, cluster, chunk); err != nil {
+			// The chunks answered stay answered; this one stays pending and the batch is retried
+			// with backoff. Waiting instances look again after a poll.
+			return err
+		}
+		for _, arn := range chunk {
+			b.v.d.Wake(pending[arn])
+		}
+		return nil
+	})
 }
 
 // setDraining makes one UpdateContainerInstancesState call and stores its answers.

@@ -33,7 +33,7 @@ func (v *View) TaskList(arn string, notBefore time.Time) (TaskList, bool) {
 
 // TaskListPending reports whether a listing of arn is filed, queued or in flight (retried with
 // backoff after a failure). Its answer is stored and the request dropped under one lock, so a
-// reconcile never sees neither: with none pending and no answer, the answer was lost.
+// reconcile never sees neither.
 func (v *View) TaskListPending(arn string) bool { return v.lists.isPending(arn) }
 
 // taskLister holds the filed listings and their answers.
@@ -46,6 +46,9 @@ type taskLister struct {
 	pending map[string]map[string]uint64
 	seq     uint64
 	// results maps container instance ARN -> its latest listing, until the instance is released.
+	// Unlike the other batches' answers, a listing is not dropped after a while: its instance may
+	// come back to it late (a reconcile queue held up by completions under the Auto Scaling rate
+	// limit) and would only list again, and again.
 	results map[string]TaskList
 }
 
@@ -93,8 +96,6 @@ func (l *taskLister) forget(arn string) {
 func (l *taskLister) flush(ctx context.Context, cluster, arn string) error {
 	l.mu.Lock()
 	sent := maps.Clone(l.pending[arn])
-	cutoff := l.v.resultCutoff()
-	maps.DeleteFunc(l.results, func(_ string, r TaskList) bool { return r.At.Before(cutoff) })
 	l.mu.Unlock()
 	if len(sent) == 0 {
 		return nil // released meanwhile, or answered by an earlier run of the same batch

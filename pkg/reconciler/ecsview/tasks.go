@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
 )
@@ -246,36 +245,32 @@ func (b *taskBatcher) flush(ctx context.Context, cluster string) error {
 	cutoff := b.v.resultCutoff()
 	maps.DeleteFunc(b.results, func(_ string, t Task) bool { return t.DescribedAt.Before(cutoff) })
 	b.mu.Unlock()
-	var calls errgroup.Group
-	calls.SetLimit(maxCallsPerBatch)
-	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(pending)), awsapi.MaxDescribeTasks) {
-		calls.Go(func() error {
-			infos, err := b.v.describeTasks(ctx, cluster, chunk)
-			if err != nil {
-				return err
+	chunks := slices.Collect(slices.Chunk(slices.Sorted(maps.Keys(pending)), awsapi.MaxDescribeTasks))
+	return sendChunks(ctx, b.v, chunks, func(ctx context.Context, chunk []string) error {
+		infos, err := b.v.describeTasks(ctx, cluster, chunk)
+		if err != nil {
+			return err
+		}
+		waiting := map[string]bool{}
+		b.mu.Lock()
+		for _, t := range infos {
+			b.results[t.ARN] = t
+		}
+		for _, a := range chunk {
+			for id := range b.pending[cluster][a] {
+				waiting[id] = true
 			}
-			waiting := map[string]bool{}
-			b.mu.Lock()
-			for _, t := range infos {
-				b.results[t.ARN] = t
-			}
-			for _, a := range chunk {
-				for id := range b.pending[cluster][a] {
-					waiting[id] = true
-				}
-				delete(b.pending[cluster], a)
-			}
-			if len(b.pending[cluster]) == 0 {
-				delete(b.pending, cluster)
-			}
-			b.mu.Unlock()
-			for id := range waiting {
-				b.v.d.Wake(id)
-			}
-			return nil
-		})
-	}
-	return calls.Wait()
+			delete(b.pending[cluster], a)
+		}
+		if len(b.pending[cluster]) == 0 {
+			delete(b.pending, cluster)
+		}
+		b.mu.Unlock()
+		for id := range waiting {
+			b.v.d.Wake(id)
+		}
+		return nil
+	})
 }
 
 // describeTasks describes arns in chunks of 100. A task ECS no longer knows (MISSING: stopped

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awsapi"
@@ -63,12 +64,14 @@ type View struct {
 	tasks    *taskBatcher
 	lists    *taskLister
 	daemons  *daemonCache
+	// chunkSlots holds a token per chunk call in flight (sendChunks).
+	chunkSlots chan struct{}
 }
 
 // New builds a View. Nothing runs until the controller flushes a batch.
 func New(d Deps) *View {
 	d.ECS = boundedECS{ecs: d.ECS, clock: d.Clock}
-	v := &View{d: d}
+	v := &View{d: d, chunkSlots: make(chan struct{}, maxChunkCallsInFlight)}
 	v.snap = newSnapshot(v)
 	v.resolver = newResolver(v)
 	v.drains = newDrainBatcher(v)
@@ -154,8 +157,33 @@ func (v *View) PruneCaches() { v.daemons.prune(v.d.Clock.Now()) }
 
 // maxCallsPerBatch is how many calls of one batch run at once: a batch of more than a call's worth
 // sends its calls together, so none waits for the round trips of the others (the rate limiter
-// still paces them).
-const maxCallsPerBatch = 10
+// still paces them). maxChunkCallsInFlight bounds them across every batch: each answer holds up to
+// 100 container instances or tasks until it is decoded, and a scale-in over 50 clusters would
+// otherwise have hundreds in memory at once for no gain in speed, the rate limiter being the
+// bound.
+const (
+	maxCallsPerBatch      = 10
+	maxChunkCallsInFlight = 16
+)
+
+// sendChunks makes call for each chunk, the calls together within maxCallsPerBatch and
+// maxChunkCallsInFlight. It returns the first error; the chunks answered stay answered.
+func sendChunks[T any](ctx context.Context, v *View, chunks [][]T, call func(context.Context, []T) error) error {
+	var calls errgroup.Group
+	calls.SetLimit(maxCallsPerBatch)
+	for _, chunk := range chunks {
+		calls.Go(func() error {
+			select {
+			case v.chunkSlots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			defer func() { <-v.chunkSlots }()
+			return call(ctx, chunk)
+		})
+	}
+	return calls.Wait()
+}
 
 // resultTTLPolls bounds, in poll intervals, how long a batch answer waits for the reconcile it was
 // for. Answers are taken within a batch window or so; one still there after many polls belongs to

@@ -339,9 +339,10 @@ func TestTaskDescribesShared(t *testing.T) {
 	}
 }
 
-// TestTaskListRunsApart: a listing of the tasks told to stop is a batch of its own;
-// one ListTasks answers every request filed before it and wakes each requester; an answer older
-// than a request does not serve it; a released instance's listing makes no call.
+// TestTaskListRunsApart: a listing of the tasks told to stop is a batch of its own; one ListTasks
+// answers every request filed before it and wakes each requester; an answer older than a request
+// does not serve it; an answer is kept until its instance is released, however late it is taken;
+// a released instance's listing makes no call.
 func TestTaskListRunsApart(t *testing.T) {
 	f := newFleet(t, 2, false)
 	regs := f.lookUpAll(t)
@@ -372,6 +373,16 @@ func TestTaskListRunsApart(t *testing.T) {
 	if _, ok := f.view.TaskList(regs[a].ARN, f.clock.Now()); ok {
 		t.Error("a listing older than the request answered it")
 	}
+
+	// Taken late (the instance's reconciles held up for many polls, other listings made
+	// meanwhile), the answer is still there: the instance would otherwise list again, and again.
+	f.clock.Step(100 * f.view.d.PollInterval)
+	f.view.RequestTaskList(regs[b].Cluster, regs[b].ARN, b)
+	f.flushScheduled()
+	if _, ok := f.view.TaskList(regs[a].ARN, requested); !ok {
+		t.Error("a listing not yet taken was dropped after a while")
+	}
+	f.view.Release(b, regs[b], nil)
 
 	// Released before its listing ran: no call, no answer, nobody woken.
 	f.woken = nil
