@@ -24,8 +24,15 @@ import (
 const (
 	// queueName labels the workqueue metrics.
 	queueName = "reconciler"
-	// batchQueueName labels the metrics of the queue of the View's batches.
+	// batchQueueName labels the metrics of the queue of the View's shared batches, listQueueName
+	// those of its task listings.
 	batchQueueName = "batches"
+	listQueueName  = "task_lists"
+
+	// batchWorkers serve the shared batches: there are at most a resolve and a DRAINING and a task
+	// batch per cluster, each sending its calls together (within ecsview's bounds), so a few let
+	// the clusters' batches of a scale-in run at the same time.
+	batchWorkers = 8
 
 	// Error backoff per queue item: 1 s doubling to 5 min. The first retry comes quickly (a
 	// throttle that outlived the SDK's own retries usually clears within seconds); the cap keeps a
@@ -140,14 +147,18 @@ type Controller struct {
 	ended endedDrains
 	// active counts items being processed; with the queue length it tells tests the controller is idle.
 	active atomic.Int32
-	// batches queues the View's batches (the ECS calls the reconciles file: lookups, DRAINING,
-	// task listings and describes), served by workers of their own. The reconciles still make their
-	// own instance's calls (the shared container instance read, the completion, a tag, a task stop),
-	// but the filed ones, most of the ECS calls and all that pile up in a scale-in, wait for the ECS
-	// rate limit or a slow API without holding the workers that take the next instance to its next
-	// step. batchActive counts the batches in hand.
+	// batches queues the View's shared batches (the calls the reconciles file that answer for many
+	// instances: lookups, DRAINING, task describes), and lists its task listings (one call per
+	// instance; ECS lists one container instance's tasks per call), each served by workers of its
+	// own. The reconciles still make their own instance's calls (the shared container instance
+	// read, the completion, a tag, a task stop), but the filed ones, most of the ECS calls and all
+	// that pile up in a scale-in, wait for the ECS rate limit or a slow API without holding the
+	// workers that take the next instance to its next step; and a backlog of listings holds up no
+	// shared batch. batchActive and listActive count the items in hand.
 	batches     workqueue.TypedRateLimitingInterface[item]
 	batchActive atomic.Int32
+	lists       workqueue.TypedRateLimitingInterface[item]
+	listActive  atomic.Int32
 	// hbQueue schedules lifecycle action heartbeats, keyed by EC2 instance ID, apart from queue so
 	// that no heartbeat ever waits behind ECS work (heartbeat.go); hbActive counts heartbeats in
 	// hand.
@@ -218,6 +229,7 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		log:                 deps.Log,
 		queue:               newQueue(queueName),
 		batches:             newQueue(batchQueueName),
+		lists:               newQueue(listQueueName),
 		batchWindow:         batchWindow,
 		instances:           map[string]*instance{},
 		byContainerInstance: map[string]string{},
@@ -266,9 +278,15 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		})
 	}
-	for range BatchWorkersFor(c.cfg.AWSQPS) {
+	for range batchWorkers {
 		wg.Go(func() {
 			for c.processNext(ctx, c.batches, &c.batchActive) {
+			}
+		})
+	}
+	for range ListWorkersFor(c.cfg.AWSQPS) {
+		wg.Go(func() {
+			for c.processNext(ctx, c.lists, &c.listActive) {
 			}
 		})
 	}
@@ -282,34 +300,35 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.log.Info("Stopping controller")
 	c.queue.ShutDown()
 	c.batches.ShutDown()
+	c.lists.ShutDown()
 	c.hbQueue.ShutDown()
 	wg.Wait()
 	c.log.Info("Controller stopped")
 	return nil
 }
 
-// BatchWorkersFor is how many of the View's batches are in hand at once under a client-side ECS
-// rate of qps (0: unlimited): enough to use the whole budget with calls of up to batchCallSeconds.
-// More would only move a backlog from the queue, where a batch is a key, into calls waiting for the
-// rate limiter, each holding an SDK request.
-func BatchWorkersFor(qps float64) int {
+// ListWorkersFor is how many of the View's task listings are in hand at once under a client-side
+// ECS rate of qps (0: unlimited): enough to use the whole budget with calls of up to
+// listCallSeconds. More would only move a backlog from the queue, where a listing is a key, into
+// calls waiting for the rate limiter, each holding an SDK request.
+func ListWorkersFor(qps float64) int {
 	if qps <= 0 {
-		return batchWorkersUnlimited
+		return listWorkersUnlimited
 	}
-	return min(max(int(math.Ceil(batchCallSeconds*qps)), batchWorkersMin), batchWorkersMax)
+	return min(max(int(math.Ceil(listCallSeconds*qps)), listWorkersMin), listWorkersMax)
 }
 
-// batchCallSeconds, batchWorkersMin, batchWorkersMax and batchWorkersUnlimited size the batch
-// workers (BatchWorkersFor). The calls are reads and batched writes: half a second covers them
-// with room; a slower API makes the drains slower, never the heartbeats (their own workers).
+// listCallSeconds, listWorkersMin, listWorkersMax and listWorkersUnlimited size the listing
+// workers (ListWorkersFor). A listing is a small read: half a second covers it with room; a slower
+// API makes the drains slower, never the heartbeats (their own workers).
 const (
-	batchCallSeconds      = 0.5
-	batchWorkersMin       = 4
-	batchWorkersMax       = 256
-	batchWorkersUnlimited = 32
+	listCallSeconds      = 0.5
+	listWorkersMin       = 4
+	listWorkersMax       = 256
+	listWorkersUnlimited = 32
 )
 
-// processNext is the worker loop body, written once for both queues of items (queue and batches):
+// processNext is the worker loop body, written once for the queues of items (queue, batches, lists):
 // Get, defer Done, reconcile, then map the outcome onto Forget / AddRateLimited / AddAfter. It
 // returns false when the worker should exit.
 func (c *Controller) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[item], active *atomic.Int32) bool {
@@ -427,8 +446,13 @@ func (c *Controller) WakeContainerInstance(arn string) bool {
 	return true
 }
 
-// schedule asks for a batch to run after the batch window, or at once when full.
+// schedule asks for a shared batch to run after the batch window, or at once when full; a
+// listing, at once, on its own queue.
 func (c *Controller) schedule(it item, full bool) {
+	if it.batch.PerInstance() {
+		c.lists.Add(it)
+		return
+	}
 	if full {
 		c.batches.Add(it)
 		return
@@ -467,7 +491,8 @@ func (c *Controller) clearWarning(key string) {
 // idle reports whether no item is queued or being processed (items waiting for a delay excluded).
 // Tests use it to let the controller settle between fake clock steps.
 func (c *Controller) idle() bool {
-	return c.queue.Len() == 0 && c.active.Load() == 0 && c.batches.Len() == 0 && c.batchActive.Load() == 0 && c.heartbeatIdle()
+	return c.queue.Len() == 0 && c.active.Load() == 0 && c.batches.Len() == 0 && c.batchActive.Load() == 0 &&
+		c.lists.Len() == 0 && c.listActive.Load() == 0 && c.heartbeatIdle()
 }
 
 // heartbeatIdle reports whether no heartbeat is queued or being recorded (scheduled ones excluded).

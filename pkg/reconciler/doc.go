@@ -5,20 +5,21 @@
 //
 // # Queue items
 //
-// Two rate-limited workqueues, served by processNext (controller.go): the reconciles' queue holds
+// Three rate-limited workqueues, served by processNext (controller.go): the reconciles' queue holds
 //
 //   - discovery: lists the managed groups, reads their hooks, watches the instances waiting (and
 //     those a Spot warning drains early, spot.go) and enqueues them (discovery.go, hooks.go);
 //   - instance/<id>: one instance's drain, the ordered steps of drainSteps (instance.go);
 //
-// and the batches' queue, with workers of its own, the ECS calls of the ecsview.View the
-// reconciles filed, run by View.Flush: resolve, drain/<cluster>, tasks/<cluster> (shared by the
-// instances that filed them) and list/<container instance> (one instance's tasks told to stop). A
-// reconcile files these and returns: a backlog of them behind the ECS rate limit holds none of the
-// workers a drain ready for its next step needs. A reconcile still makes its own instance's calls
-// (the shared container instance read, the completion, a tag, a task stop).
+// and two more, with workers of their own, the ECS calls of the ecsview.View the reconciles filed,
+// run by View.Flush: the shared batches' queue resolve, drain/<cluster> and tasks/<cluster>
+// (shared by the instances that filed them), and the listings' queue list/<container instance>
+// (one instance's tasks told to stop), apart so that a backlog of listings holds up no shared
+// batch. A reconcile files these and returns: a backlog of them behind the ECS rate limit holds
+// none of the workers a drain ready for its next step needs. A reconcile still makes its own
+// instance's calls (the shared container instance read, the completion, a tag, a task stop).
 //
-// A third, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
+// A fourth, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
 // heartbeat never waits behind ECS work. Anything that learns an instance needs a look calls
 // enqueueInstance; that is the one way in for discovery, the View's answers and a refused
 // heartbeat.

@@ -27,7 +27,7 @@ func (e *env) newDriver(cfg Config) *driver {
 	e.t.Helper()
 	c, reg, m := e.newController(cfg, nil, nil)
 	c.batchWindow = 0
-	e.t.Cleanup(func() { c.queue.ShutDown(); c.batches.ShutDown(); c.hbQueue.ShutDown() })
+	e.t.Cleanup(func() { c.queue.ShutDown(); c.batches.ShutDown(); c.lists.ShutDown(); c.hbQueue.ShutDown() })
 	return &driver{t: e.t, tc: &testController{Controller: c, reg: reg, m: m}}
 }
 
@@ -51,7 +51,7 @@ func (d *driver) counts() map[string]int {
 
 // reconcile reconciles one item, fails the test on an error, and checks the AWS calls it made
 // (operation -> count; the operations not named made none). It returns the result and the items
-// the reconcile queued (deduplicated, in queue order; the reconciles', then the batches').
+// the reconcile queued (deduplicated, in queue order; the reconciles', then the shared batches', then the listings').
 func (d *driver) reconcile(it item, wantCalls map[string]int) (result, []item) {
 	d.t.Helper()
 	before := d.counts()
@@ -71,7 +71,7 @@ func (d *driver) reconcile(it item, wantCalls map[string]int) (result, []item) {
 		d.t.Errorf("reconcile %s made calls %v, want %v", it, got, wantCalls)
 	}
 	var queued []item
-	for _, q := range []workqueue.TypedRateLimitingInterface[item]{d.tc.queue, d.tc.batches} {
+	for _, q := range []workqueue.TypedRateLimitingInterface[item]{d.tc.queue, d.tc.batches, d.tc.lists} {
 		for q.Len() > 0 {
 			next, _ := q.Get()
 			q.Done(next)

@@ -453,7 +453,8 @@ func (tc *testController) stalled() bool {
 	}
 	c := tc.Controller
 	return (c.queue.Len() == 0 || int(c.active.Load()) == c.cfg.Workers) &&
-		(c.batches.Len() == 0 || int(c.batchActive.Load()) == BatchWorkersFor(c.cfg.AWSQPS)) && c.heartbeatIdle()
+		(c.batches.Len() == 0 || int(c.batchActive.Load()) == batchWorkers) &&
+		(c.lists.Len() == 0 || int(c.listActive.Load()) == ListWorkersFor(c.cfg.AWSQPS)) && c.heartbeatIdle()
 }
 
 // advance moves the clock by d in steps of step, letting the simulator and the controllers act

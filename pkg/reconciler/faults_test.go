@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
@@ -304,18 +305,20 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 			if tc.name == "listing pending" {
 				// Filed long ago, still queued or in flight (a failing call retried with backoff).
 				c.view.RequestTaskList("c1", "ci-1", inst.id)
-				it, _ := c.batches.Get()
-				defer func() { c.batches.Done(it); c.view.Release(inst.id, inst.reg, nil) }()
+				it, _ := c.lists.Get()
+				defer func() { c.lists.Done(it); c.view.Release(inst.id, inst.reg, nil) }()
 			}
 			drained, _, err := c.checkDrained(t.Context(), inst, ecsview.ContainerInstance{FetchedAt: now}, now)
 			if err != nil || drained {
 				t.Fatalf("checkDrained = %v, %v; want not drained, no error", drained, err)
 			}
 			var asked []ecsview.Batch
-			for c.batches.Len() > 0 {
-				it, _ := c.batches.Get()
-				asked = append(asked, it.batch)
-				c.batches.Done(it)
+			for _, q := range []workqueue.TypedRateLimitingInterface[item]{c.batches, c.lists} {
+				for q.Len() > 0 {
+					it, _ := q.Get()
+					asked = append(asked, it.batch)
+					q.Done(it)
+				}
 			}
 			again := tc.want != ecsview.Batch{}
 			if again != (len(asked) == 1) || (again && asked[0] != tc.want) {

@@ -96,6 +96,11 @@ const (
 	BatchList
 )
 
+// PerInstance reports whether the batch is one instance's call (a listing), not shared: the
+// controller runs these on a queue of their own, so that a backlog of them holds up no shared
+// batch.
+func (b Batch) PerInstance() bool { return b.Kind == BatchList }
+
 // Batch is a call the View wants run, shared by the instances that filed it where ECS allows: the
 // controller queues it (deduplicated) and calls Flush from a worker of its own, so no reconcile
 // waits for a batch's calls.
