@@ -172,18 +172,25 @@ func setOf(xs ...string) map[string]bool {
 	return out
 }
 
+// matchableDetail is an event detail already in the form decoding its JSON gives (json.Number for
+// numbers, map[string]any and []any inside), so emit matches rules against it without encoding
+// the event and decoding it again: under the simulator's lock, for every task and container
+// instance change, that round trip was most of a scale-in's step.
+type matchableDetail map[string]any
+
 // eventDetail turns a Describe* resource into an event detail: only the schema's fields, epoch
-// timestamps as ISO strings with milliseconds (the events' form), and updatedAt.
-func eventDetail(resource any, fields map[string]bool, extra map[string]any, at time.Time) map[string]any {
+// timestamps as ISO strings with milliseconds (the events' form), and updatedAt. extra holds
+// strings only.
+func eventDetail(resource any, fields map[string]bool, extra map[string]string, at time.Time) matchableDetail {
 	b, _ := json.Marshal(resource)
-	var raw map[string]any
-	_ = json.Unmarshal(b, &raw)
-	out := map[string]any{}
+	raw, _ := decodeEvent(b)
+	out := matchableDetail{}
 	for k, v := range raw {
 		if !fields[k] {
 			continue
 		}
-		if f, ok := v.(float64); ok && eventTimeFields[k] {
+		if n, ok := v.(json.Number); ok && eventTimeFields[k] {
+			f, _ := n.Float64()
 			sec, frac := math.Modf(f)
 			v = isoTime(time.Unix(int64(sec), int64(math.Round(frac*1e3))*int64(time.Millisecond)))
 		}
@@ -206,7 +213,7 @@ func (m *ecsModel) instanceChanged(ci *ecsContainerInstance, at time.Time) {
 
 func (m *ecsModel) announceInstance(ci *ecsContainerInstance, at time.Time) {
 	m.s.events.emit(sourceECS, detailContainerInstance, []string{ci.arn}, func() any {
-		return eventDetail(m.renderInstance(ci, false), containerInstanceEventFields, map[string]any{"clusterArn": ci.cluster.arn}, at)
+		return eventDetail(m.renderInstance(ci, false), containerInstanceEventFields, map[string]string{"clusterArn": ci.cluster.arn}, at)
 	}, at)
 }
 

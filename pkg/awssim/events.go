@@ -406,28 +406,60 @@ func (m *eventsModel) emit(source, detailType string, resources []string, detail
 	if env.Resources == nil {
 		env.Resources = []string{}
 	}
-	b, err := json.Marshal(env)
-	if err != nil {
-		return env.ID // cannot happen with the model's detail types
-	}
-	m.route(b, at)
+	m.route(env, at)
 	return env.ID
 }
 
-// route schedules the delivery of event b to the targets of every enabled rule it matches.
-func (m *eventsModel) route(b []byte, at time.Time) {
-	ev, err := decodeEvent(b)
-	if err != nil {
-		return
+// matchable is the envelope as decoding its JSON gives it, when its detail is already in that form
+// (matchableDetail); nil otherwise.
+func (e eventEnvelope) matchable() map[string]any {
+	d, ok := e.Detail.(matchableDetail)
+	if !ok {
+		return nil
+	}
+	resources := make([]any, len(e.Resources))
+	for i, r := range e.Resources {
+		resources[i] = r
+	}
+	return map[string]any{"version": e.Version, "id": e.ID, "detail-type": e.DetailType, "source": e.Source,
+		"account": e.Account, "time": e.Time, "region": e.Region, "resources": resources, "detail": map[string]any(d)}
+}
+
+// route schedules the delivery of event env to the targets of every enabled rule it matches. The
+// event is encoded once, and only if some rule matches it.
+func (m *eventsModel) route(env eventEnvelope, at time.Time) {
+	var body []byte
+	encode := func() bool {
+		if body == nil {
+			b, err := json.Marshal(env)
+			if err != nil {
+				return false // cannot happen with the model's detail types
+			}
+			body = b
+		}
+		return true
+	}
+	ev := env.matchable()
+	if ev == nil {
+		if !encode() {
+			return
+		}
+		var err error
+		if ev, err = decodeEvent(body); err != nil {
+			return
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.rules)) {
 		r := m.rules[name]
 		if r.state != ruleStateEnabled || !r.pattern.match(ev) {
 			continue
 		}
+		if !encode() {
+			return
+		}
 		for _, id := range slices.Sorted(maps.Keys(r.targets)) {
 			t := r.targets[id]
-			body := string(b)
+			body := string(body)
 			if t.Input != "" {
 				body = t.Input
 			}

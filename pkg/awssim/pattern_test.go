@@ -1,8 +1,11 @@
 package awssim
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // patternEvent is an Auto Scaling lifecycle event as aws-event-facts §2 shows it, plus a number
@@ -104,4 +107,41 @@ func FuzzEventPattern(f *testing.F) {
 			p.match(ev)
 		}
 	})
+}
+
+// TestMatchableIsTheDecodedEvent: an ECS event's envelope, matched without being encoded
+// (eventEnvelope.matchable), is exactly what decoding its JSON gives: numbers, timestamps, nested
+// objects and arrays, nulls and booleans; so rules match the events they would match encoded.
+func TestMatchableIsTheDecodedEvent(t *testing.T) {
+	type attr struct {
+		Name  string  `json:"name"`
+		Value *string `json:"value"`
+	}
+	resource := struct {
+		ARN        string  `json:"containerInstanceArn"`
+		Running    int     `json:"runningTasksCount"`
+		Version    int64   `json:"version"`
+		Registered float64 `json:"registeredAt"`
+		Connected  bool    `json:"agentConnected"`
+		Attributes []attr  `json:"attributes"`
+		Hidden     string  `json:"notInTheSchema"`
+	}{"arn:ci/1", 3, 9007199254740993, 1733561234.123, true, []attr{{Name: "a"}}, "x"}
+	fields := setOf("containerInstanceArn", "runningTasksCount", "version", "registeredAt", "agentConnected", "attributes")
+	detail := eventDetail(resource, fields, map[string]string{"clusterArn": "arn:cluster/c1"}, time.Unix(1733561300, 0))
+	env := eventEnvelope{Version: "0", ID: "id-1", DetailType: "ECS Container Instance State Change", Source: "aws.ecs",
+		Account: "123456789012", Time: "2026-12-07T00:00:00Z", Region: "us-east-1", Resources: []string{"arn:ci/1"}, Detail: detail}
+	b, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := decodeEvent(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.matchable(); !reflect.DeepEqual(got, want) {
+		t.Errorf("matchable\n%#v\nwant (decoded)\n%#v", got, want)
+	}
+	if (eventEnvelope{Detail: map[string]any{"x": 1}}).matchable() != nil {
+		t.Error("a detail not known to be in decoded form was matched as it is")
+	}
 }
