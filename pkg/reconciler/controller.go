@@ -25,14 +25,20 @@ const (
 	// queueName labels the workqueue metrics.
 	queueName = "reconciler"
 	// batchQueueName labels the metrics of the queue of the View's shared batches, listQueueName
-	// those of its task listings.
+	// those of its task listings, tagQueueName those of its drain-started-at tags.
 	batchQueueName = "batches"
 	listQueueName  = "task_lists"
+	tagQueueName   = "drain_tags"
 
 	// batchWorkers serve the shared batches: there are at most a resolve and a DRAINING and a task
 	// batch per cluster, each sending its calls together (within ecsview's bounds), so a few let
 	// the clusters' batches of a scale-in run at the same time.
 	batchWorkers = 8
+	// tagWorkers write the drain-started-at tags. Two are plenty when the budget is free (a tag is
+	// one small call), and when it is not, the calls of two workers get two of the turns that the
+	// limiter gives per-instance calls in arrival order: the tags, which only a restart needs, take
+	// little of the budget from the listings that complete drains.
+	tagWorkers = 2
 
 	// Error backoff per queue item: 1 s doubling to 5 min. The first retry comes quickly (a
 	// throttle that outlived the SDK's own retries usually clears within seconds); the cap keeps a
@@ -136,7 +142,8 @@ type Controller struct {
 	clock clock.WithTicker
 	log   logr.Logger
 
-	queue       workqueue.TypedRateLimitingInterface[item]
+	// queue holds the reconciles (instances, and discovery), served by cfg.Workers workers.
+	queue       *itemQueue
 	batchWindow time.Duration
 	// view is the ECS read and batch layer (ecsview): every ECS call goes through it.
 	view  *ecsview.View
@@ -145,20 +152,17 @@ type Controller struct {
 	lastResync atomic.Int64
 	// ended remembers the last drains that ended, for the drains page (drains.go).
 	ended endedDrains
-	// active counts items being processed; with the queue length it tells tests the controller is idle.
-	active atomic.Int32
 	// batches queues the View's shared batches (the calls the reconciles file that answer for many
-	// instances: lookups, DRAINING, task describes), and lists its task listings (one call per
-	// instance; ECS lists one container instance's tasks per call), each served by workers of its
-	// own. The reconciles still make their own instance's calls (the shared container instance
-	// read, the completion, a tag, a task stop), but the filed ones, most of the ECS calls and all
-	// that pile up in a scale-in, wait for the ECS rate limit or a slow API without holding the
-	// workers that take the next instance to its next step; and a backlog of listings holds up no
-	// shared batch. batchActive and listActive count the items in hand.
-	batches     workqueue.TypedRateLimitingInterface[item]
-	batchActive atomic.Int32
-	lists       workqueue.TypedRateLimitingInterface[item]
-	listActive  atomic.Int32
+	// instances: lookups, DRAINING, task describes), lists its task listings (one call per
+	// instance; ECS lists one container instance's tasks per call) and tags its drain-started-at
+	// tags (one call per instance), each served by workers of its own. The reconciles still make
+	// their own instance's calls (the shared container instance read, the completion, a task stop),
+	// but the filed ones, most of the ECS calls and all that pile up in a scale-in, wait for the ECS
+	// rate limit or a slow API without holding the workers that take the next instance to its next
+	// step; a backlog of listings holds up no shared batch, and one of tags no listing.
+	batches *itemQueue
+	lists   *itemQueue
+	tags    *itemQueue
 	// hbQueue schedules lifecycle action heartbeats, keyed by EC2 instance ID, apart from queue so
 	// that no heartbeat ever waits behind ECS work (heartbeat.go); hbActive counts heartbeats in
 	// hand.
@@ -210,16 +214,17 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.RealClock{}
 	}
-	newQueue := func(name string) workqueue.TypedRateLimitingInterface[item] {
+	newQueue := func(name string, workers int) *itemQueue {
 		limiter := workqueue.NewTypedMaxOfRateLimiter(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[item](errorBackoffBase, errorBackoffMax),
 			&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(errorBucketQPS), errorBucketBurst)},
 		)
-		return workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[item]{
+		q := workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[item]{
 			Name:            name,
 			MetricsProvider: deps.Metrics.WorkqueueProvider(),
 			Clock:           deps.Clock,
 		})
+		return &itemQueue{TypedRateLimitingInterface: q, workers: workers}
 	}
 	c := &Controller{
 		cfg:                 cfg,
@@ -227,9 +232,10 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		m:                   deps.Metrics,
 		clock:               deps.Clock,
 		log:                 deps.Log,
-		queue:               newQueue(queueName),
-		batches:             newQueue(batchQueueName),
-		lists:               newQueue(listQueueName),
+		queue:               newQueue(queueName, cfg.Workers),
+		batches:             newQueue(batchQueueName, batchWorkers),
+		lists:               newQueue(listQueueName, ListWorkersFor(cfg.AWSQPS)),
+		tags:                newQueue(tagQueueName, tagWorkers),
 		batchWindow:         batchWindow,
 		instances:           map[string]*instance{},
 		byContainerInstance: map[string]string{},
@@ -272,23 +278,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.queue.Add(item{kind: kindDiscovery})
 
 	var wg sync.WaitGroup
-	for range c.cfg.Workers {
-		wg.Go(func() {
-			for c.processNext(ctx, c.queue, &c.active) {
-			}
-		})
-	}
-	for range batchWorkers {
-		wg.Go(func() {
-			for c.processNext(ctx, c.batches, &c.batchActive) {
-			}
-		})
-	}
-	for range ListWorkersFor(c.cfg.AWSQPS) {
-		wg.Go(func() {
-			for c.processNext(ctx, c.lists, &c.listActive) {
-			}
-		})
+	for _, q := range c.itemQueues() {
+		for range q.workers {
+			wg.Go(func() {
+				for c.processNext(ctx, q) {
+				}
+			})
+		}
 	}
 	for range HeartbeatWorkersFor(c.cfg.AWSQPS) {
 		wg.Go(func() {
@@ -298,9 +294,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	c.log.Info("Stopping controller")
-	c.queue.ShutDown()
-	c.batches.ShutDown()
-	c.lists.ShutDown()
+	for _, q := range c.itemQueues() {
+		q.ShutDown()
+	}
 	c.hbQueue.ShutDown()
 	wg.Wait()
 	c.log.Info("Controller stopped")
@@ -328,16 +324,33 @@ const (
 	listWorkersUnlimited = 32
 )
 
-// processNext is the worker loop body, written once for the queues of items (queue, batches, lists):
-// Get, defer Done, reconcile, then map the outcome onto Forget / AddRateLimited / AddAfter. It
-// returns false when the worker should exit.
-func (c *Controller) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[item], active *atomic.Int32) bool {
+// itemQueue is one of the controller's queues of items, with how many workers serve it and how
+// many items they have in hand.
+type itemQueue struct {
+	workqueue.TypedRateLimitingInterface[item]
+	workers int
+	active  atomic.Int32
+}
+
+// idle reports whether no item is queued or in hand (items waiting for a delay excluded).
+func (q *itemQueue) idle() bool { return q.Len() == 0 && q.active.Load() == 0 }
+
+// itemQueues are the queues of items, each with workers of its own: the reconciles, then the
+// View's shared batches, listings and tags.
+func (c *Controller) itemQueues() []*itemQueue {
+	return []*itemQueue{c.queue, c.batches, c.lists, c.tags}
+}
+
+// processNext is the worker loop body, written once for the queues of items (itemQueues): Get,
+// defer Done, reconcile, then map the outcome onto Forget / AddRateLimited / AddAfter. It returns
+// false when the worker should exit.
+func (c *Controller) processNext(ctx context.Context, queue *itemQueue) bool {
 	it, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
-	active.Add(1)
-	defer active.Add(-1)
+	queue.active.Add(1)
+	defer queue.active.Add(-1)
 	defer queue.Done(it)
 	if ctx.Err() != nil {
 		// Shutting down: items still queued are left; all state lives on AWS.
@@ -447,10 +460,14 @@ func (c *Controller) WakeContainerInstance(arn string) bool {
 }
 
 // schedule asks for a shared batch to run after the batch window, or at once when full; a
-// listing, at once, on its own queue.
+// listing or a tag, at once, on its own queue.
 func (c *Controller) schedule(it item, full bool) {
-	if it.batch.PerInstance() {
+	switch it.batch.Kind {
+	case ecsview.BatchList:
 		c.lists.Add(it)
+		return
+	case ecsview.BatchTag:
+		c.tags.Add(it)
 		return
 	}
 	if full {
@@ -491,8 +508,12 @@ func (c *Controller) clearWarning(key string) {
 // idle reports whether no item is queued or being processed (items waiting for a delay excluded).
 // Tests use it to let the controller settle between fake clock steps.
 func (c *Controller) idle() bool {
-	return c.queue.Len() == 0 && c.active.Load() == 0 && c.batches.Len() == 0 && c.batchActive.Load() == 0 &&
-		c.lists.Len() == 0 && c.listActive.Load() == 0 && c.heartbeatIdle()
+	for _, q := range c.itemQueues() {
+		if !q.idle() {
+			return false
+		}
+	}
+	return c.heartbeatIdle()
 }
 
 // heartbeatIdle reports whether no heartbeat is queued or being recorded (scheduled ones excluded).

@@ -5,19 +5,22 @@
 //
 // # Queue items
 //
-// Three rate-limited workqueues, served by processNext (controller.go): the reconciles' queue holds
+// Four rate-limited workqueues (itemQueues), served by processNext (controller.go): the reconciles'
+// queue holds
 //
 //   - discovery: lists the managed groups, reads their hooks, watches the instances waiting (and
 //     those a Spot warning drains early, spot.go) and enqueues them (discovery.go, hooks.go);
 //   - instance/<id>: one instance's drain, the ordered steps of drainSteps (instance.go);
 //
-// and two more, with workers of their own, the ECS calls of the ecsview.View the reconciles filed,
+// and three more, with workers of their own, the ECS calls of the ecsview.View the reconciles filed,
 // run by View.Flush: the shared batches' queue resolve, drain/<cluster> and tasks/<cluster>
-// (shared by the instances that filed them), and the listings' queue list/<container instance>
-// (one instance's tasks told to stop), apart so that a backlog of listings holds up no shared
-// batch. A reconcile files these and returns: a backlog of them behind the ECS rate limit holds
-// none of the workers a drain ready for its next step needs. A reconcile still makes its own
-// instance's calls (the shared container instance read, the completion, a tag, a task stop).
+// (shared by the instances that filed them), the listings' queue list/<container instance> (one
+// instance's tasks told to stop), apart so that a backlog of listings holds up no shared batch, and
+// the tags' queue tag/<container instance> (the drain-started-at tag, which no drain waits for),
+// with two workers so that tags take little of the budget from the listings. A reconcile files
+// these and returns: a backlog of them behind the ECS rate limit holds none of the workers a drain
+// ready for its next step needs. A reconcile still makes its own instance's calls (the shared
+// container instance read, the completion, a task stop).
 //
 // A fourth, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
 // heartbeat never waits behind ECS work. Anything that learns an instance needs a look calls

@@ -438,3 +438,45 @@ func TestSlowListingIsWaitedFor(t *testing.T) {
 	}
 	e.checkNoHarm([]string{id})
 }
+
+// TestStuckTagHoldsNoDrain: the drain-started-at tag hangs (a TagResource stuck behind the rate
+// limit). With a single worker the drain still completes once its standalone task is stopped after
+// the grace: the tag is written apart from the reconciles, and the drain does not wait for it. Its
+// request ends with the drain: the failed call is not sent again. Written inside the reconcile,
+// the stuck tag held the only worker, and the drain never moved past it.
+func TestStuckTagHoldsNoDrain(t *testing.T) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.createCluster("c1")
+	e.group("web", 2, "c1", 4, true)
+	e.hook("web", hookName, 60, "ABANDON") // tagAfter: half the heartbeat timeout, 30 s
+	e.advance(2*time.Second, 500*time.Millisecond)
+	td := e.taskDef("app", 0)
+	e.service("c1", "app", td, 2, 50, 200, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 2 })
+	_, ciArn := e.runTask("c1", td)
+	id := e.ec2ID("c1", ciArn)
+
+	f := newFaults()
+	f.Set(func(fs *faultSet) { fs.hangTagResource = true })
+	cfg := testConfig()
+	cfg.Workers = 1
+	cfg.StandaloneTaskGrace = 45 * time.Second
+	c := e.startWith(cfg, f, nil)
+	t.Cleanup(func() { f.Set(func(fs *faultSet) { fs.hangTagResource = false }) }) // before the controller stops
+	e.terminate("web", id)
+
+	e.until("the tag sent", time.Minute, 500*time.Millisecond, f.held)
+	e.until("the drain completed", 2*time.Minute, 500*time.Millisecond, func() bool { return e.sim.Stats().CompletionsByInstance[id] == 1 })
+	if !f.held() {
+		t.Fatal("the tag's call ended before the drain completed; the test proves nothing")
+	}
+	f.Set(func(fs *faultSet) { fs.hangTagResource = false })
+	e.advance(time.Minute, time.Second)
+	if n := c.calls(t, "ecs", "TagResource"); n != 0 {
+		t.Errorf("%d TagResource calls after the drain completed, want 0: the tag went with the drain", n)
+	}
+	if f.held() {
+		t.Error("a call still held after the faults were lifted")
+	}
+	e.checkNoHarm([]string{id})
+}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/util/workqueue"
-
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/reconciler/ecsview"
 )
@@ -27,7 +25,12 @@ func (e *env) newDriver(cfg Config) *driver {
 	e.t.Helper()
 	c, reg, m := e.newController(cfg, nil, nil)
 	c.batchWindow = 0
-	e.t.Cleanup(func() { c.queue.ShutDown(); c.batches.ShutDown(); c.lists.ShutDown(); c.hbQueue.ShutDown() })
+	e.t.Cleanup(func() {
+		for _, q := range c.itemQueues() {
+			q.ShutDown()
+		}
+		c.hbQueue.ShutDown()
+	})
 	return &driver{t: e.t, tc: &testController{Controller: c, reg: reg, m: m}}
 }
 
@@ -71,7 +74,7 @@ func (d *driver) reconcile(it item, wantCalls map[string]int) (result, []item) {
 		d.t.Errorf("reconcile %s made calls %v, want %v", it, got, wantCalls)
 	}
 	var queued []item
-	for _, q := range []workqueue.TypedRateLimitingInterface[item]{d.tc.queue, d.tc.batches, d.tc.lists} {
+	for _, q := range d.tc.itemQueues() {
 		for q.Len() > 0 {
 			next, _ := q.Get()
 			q.Done(next)

@@ -177,6 +177,9 @@ type faultSet struct {
 	// hangListTasksOn: ListTasks of this container instance blocks, whatever its context, until the
 	// faults change, then fails with ThrottlingException: a listing that holds whatever runs it.
 	hangListTasksOn string
+	// hangTagResource: TagResource blocks, whatever its context, until the faults change, then
+	// fails with ThrottlingException: a tag that holds whatever sends it.
+	hangTagResource bool
 	// hooksBarrier > 0: each DescribeLifecycleHooks call waits until this many are in flight at
 	// once, then all go on and the barrier is lifted; a call that waits a few seconds of real time
 	// in vain lifts it too (the calls did not run concurrently, which the test then reports).
@@ -261,6 +264,12 @@ func (f *faults) hang(ci string) error {
 	if ci == "" || f.get().hangListTasksOn != ci {
 		return nil
 	}
+	return f.hangUntilChange()
+}
+
+// hangUntilChange blocks (counted as held) until the faults change, then fails with
+// ThrottlingException.
+func (f *faults) hangUntilChange() error {
 	changed, done := f.startHold()
 	defer done()
 	<-changed
@@ -395,6 +404,13 @@ func (w *faultECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...f
 	return w.ECS.ListTasks(ctx, in, o...)
 }
 
+func (w *faultECS) TagResource(ctx context.Context, in *ecs.TagResourceInput, o ...func(*ecs.Options)) (*ecs.TagResourceOutput, error) {
+	if w.f.get().hangTagResource {
+		return nil, w.f.hangUntilChange()
+	}
+	return w.ECS.TagResource(ctx, in, o...)
+}
+
 func (w *faultECS) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, o ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error) {
 	if err := w.f.hold(ctx); err != nil {
 		return nil, err
@@ -452,9 +468,12 @@ func (tc *testController) stalled() bool {
 		return false
 	}
 	c := tc.Controller
-	return (c.queue.Len() == 0 || int(c.active.Load()) == c.cfg.Workers) &&
-		(c.batches.Len() == 0 || int(c.batchActive.Load()) == batchWorkers) &&
-		(c.lists.Len() == 0 || int(c.listActive.Load()) == ListWorkersFor(c.cfg.AWSQPS)) && c.heartbeatIdle()
+	for _, q := range c.itemQueues() {
+		if q.Len() > 0 && int(q.active.Load()) < q.workers {
+			return false
+		}
+	}
+	return c.heartbeatIdle()
 }
 
 // advance moves the clock by d in steps of step, letting the simulator and the controllers act

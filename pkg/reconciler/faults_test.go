@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/ecs-drainer/ecs-drainer/pkg/awssim"
 	"github.com/ecs-drainer/ecs-drainer/pkg/metrics"
@@ -313,7 +312,7 @@ func TestTaskCheckAsksAgain(t *testing.T) {
 				t.Fatalf("checkDrained = %v, %v; want not drained, no error", drained, err)
 			}
 			var asked []ecsview.Batch
-			for _, q := range []workqueue.TypedRateLimitingInterface[item]{c.batches, c.lists} {
+			for _, q := range []*itemQueue{c.batches, c.lists} {
 				for q.Len() > 0 {
 					it, _ := q.Get()
 					asked = append(asked, it.batch)

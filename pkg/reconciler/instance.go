@@ -239,9 +239,7 @@ func (c *Controller) awaitDraining(ctx context.Context, d *drainPass) (step, err
 // recordDrainStart learns the drain's start (ensureDrainStart), then applies the drain timeout
 // again: the tag may hold a start earlier than first sight (a drain resumed after a restart).
 func (c *Controller) recordDrainStart(ctx context.Context, d *drainPass) (step, error) {
-	if err := c.ensureDrainStart(ctx, d.inst, d.ci, d.now); err != nil {
-		return step{}, err
-	}
+	c.ensureDrainStart(ctx, d.inst, d.ci, d.now)
 	return c.drainTimeout(ctx, d.inst, d.now)
 }
 
@@ -298,14 +296,17 @@ func (c *Controller) freshFor() time.Duration {
 func (c *Controller) waitForBatch() step { return waitFor(c.cfg.PollInterval) }
 
 // ensureDrainStart learns the drain's start: from the drain-started-at tag, else the time this
-// process set DRAINING, else now for a drain someone else started. It writes the tag only once the
-// drain is tagAfter old and the instance has its lifecycle action: a drain that ends sooner (most of them) costs no TagResource call, and
-// the start of one that is cut short by a restart is only ever lost by less than tagAfter.
-func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ecsview.ContainerInstance, now time.Time) error {
+// process set DRAINING, else now for a drain someone else started. It files the tag only once the
+// drain is tagAfter old and the instance has its lifecycle action: a drain that ends sooner (most
+// of them) costs no TagResource call, and the start of one that is cut short by a restart is only
+// ever lost by less than tagAfter, plus the tag's wait for the ECS rate limit. The drain does not
+// wait for the tag (RequestDrainTag): nothing but a restart needs it, and one that ends before its
+// turn is never tagged.
+func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ecsview.ContainerInstance, now time.Time) {
 	p := &inst.prog
 	log := logr.FromContextOrDiscard(ctx)
 	if adoptDrainTag(log, p, ci) {
-		return nil
+		return
 	}
 	if p.drainStartedAt.IsZero() {
 		start := p.drainRequestedAt
@@ -319,7 +320,14 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 		p.drainStartedAt, _ = time.Parse(time.RFC3339, start.UTC().Format(time.RFC3339))
 	}
 	if p.startTagged || !inst.hasAction() || now.Sub(p.drainStartedAt) < tagAfter(c.cfg, inst.hook) {
-		return nil
+		return
+	}
+	if c.view.DrainTagWritten(inst.reg.ARN) {
+		p.startTagged = true
+		return
+	}
+	if c.view.DrainTagPending(inst.reg.ARN) {
+		return
 	}
 	// A drain that started ahead of its action is tagged with the action's first sight: what its
 	// timeouts count from (drainDeadline), and so what a restarted process must count them from.
@@ -327,11 +335,7 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 	if inst.early.set() && inst.waitingSince.After(start) {
 		start = inst.waitingSince
 	}
-	if err := c.view.TagDrainStart(ctx, inst.reg.Cluster, inst.reg.ARN, start.UTC().Format(time.RFC3339)); err != nil {
-		return err
-	}
-	p.startTagged = true
-	return nil
+	c.view.RequestDrainTag(inst.reg.Cluster, inst.reg.ARN, start.UTC().Format(time.RFC3339))
 }
 
 // adoptDrainTag takes the drain's start from the drain-started-at tag, once, and reports whether it

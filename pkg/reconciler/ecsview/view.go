@@ -6,9 +6,10 @@
 // A View is a collaborator of the controller with its own dependencies (an ECS client, a clock, the
 // controller's write door, a "wake this instance" callback and a "run this batch" callback) and no
 // pointer back to it. A per-instance reconcile files requests (RequestRegistration,
-// RequestDraining, RequestTaskList, RequestTaskDescribe) and, when woken, reads their answers
-// (TakeRegistration, TakeDrainAnswer, TaskList, TaskDescriptions); the controller runs each Batch
-// the View schedules by calling Flush. Answers are values; the View never changes the controller's state.
+// RequestDraining, RequestTaskList, RequestTaskDescribe, RequestDrainTag) and, when woken, reads
+// their answers (TakeRegistration, TakeDrainAnswer, TaskList, TaskDescriptions, DrainTagWritten);
+// the controller runs each Batch the View schedules by calling Flush. Answers are values; the View
+// never changes the controller's state.
 package ecsview
 
 import (
@@ -63,6 +64,7 @@ type View struct {
 	drains   *drainBatcher
 	tasks    *taskBatcher
 	lists    *taskLister
+	tags     *drainTagger
 	daemons  *daemonCache
 	// chunkSlots holds a token per chunk call in flight (sendChunks).
 	chunkSlots chan struct{}
@@ -77,6 +79,7 @@ func New(d Deps) *View {
 	v.drains = newDrainBatcher(v)
 	v.tasks = newTaskBatcher(v)
 	v.lists = newTaskLister(v)
+	v.tags = newDrainTagger(v)
 	v.daemons = newDaemonCache()
 	return v
 }
@@ -94,12 +97,10 @@ const (
 	// BatchList lists the tasks told to stop on one container instance, filed with
 	// RequestTaskList.
 	BatchList
+	// BatchTag writes the drain-started-at tag of one container instance, filed with
+	// RequestDrainTag.
+	BatchTag
 )
-
-// PerInstance reports whether the batch is one instance's call (a listing), not shared: the
-// controller runs these on a queue of their own, so that a backlog of them holds up no shared
-// batch.
-func (b Batch) PerInstance() bool { return b.Kind == BatchList }
 
 // Batch is a call the View wants run, shared by the instances that filed it where ECS allows: the
 // controller queues it (deduplicated) and calls Flush from a worker of its own, so no reconcile
@@ -107,7 +108,7 @@ func (b Batch) PerInstance() bool { return b.Kind == BatchList }
 type Batch struct {
 	Kind    BatchKind
 	Cluster string // "" for BatchResolve
-	// ContainerInstance is the container instance ARN of a BatchList.
+	// ContainerInstance is the container instance ARN of a BatchList or a BatchTag.
 	ContainerInstance string
 }
 
@@ -121,6 +122,8 @@ func (b Batch) String() string {
 		return "tasks/" + b.Cluster
 	case BatchList:
 		return "list/" + b.ContainerInstance
+	case BatchTag:
+		return "tag/" + b.ContainerInstance
 	}
 	return "unknown/" + b.Cluster
 }
@@ -137,12 +140,15 @@ func (v *View) Flush(ctx context.Context, b Batch) error {
 		return v.tasks.flush(ctx, b.Cluster)
 	case BatchList:
 		return v.lists.flush(ctx, b.Cluster, b.ContainerInstance)
+	case BatchTag:
+		return v.tags.flush(ctx, b.ContainerInstance)
 	}
 	return fmt.Errorf("unknown batch kind %d", b.Kind)
 }
 
 // Release drops everything filed or held for an instance that is done: its lookup, and for a
-// registered one its snapshot entry, DRAINING request and the tasks it waited for.
+// registered one its snapshot entry, DRAINING request, the tasks it waited for, its listing and
+// its tag, unwritten if still pending.
 func (v *View) Release(id string, reg Registration, pendingTasks []string) {
 	v.resolver.forget(id)
 	if reg.State != Found {
@@ -152,6 +158,7 @@ func (v *View) Release(id string, reg Registration, pendingTasks []string) {
 	v.drains.forget(reg.Cluster, reg.ARN)
 	v.tasks.forget(pendingTasks)
 	v.lists.forget(reg.ARN)
+	v.tags.forget(reg.ARN)
 }
 
 // ForgetGroup drops what the lookup learned of a group no longer managed.
