@@ -2,11 +2,11 @@
 # instances (100 instances per group, 10 groups per cluster, 10% scaled in at once).
 # Regenerate with: gnuplot docs/scale.gp (writes docs/scale.png).
 $data << EOD
-# revision d9ab1a1, load average 1.5-1.8 at the start of each run
+# revision 25d292d, load average 0.4-0.7 at the start of each run
 # instances  peakRSSMiB  idleResyncCPUs  drainCPUms  drainCores
-1000         33.7        0.117           2.5         0.006
-10000        63.7        0.323           2.5         0.053
-50000        112.5       1.060           4.3         0.114
+1000         40.8        0.123           2.0         0.005
+10000        70.1        0.323           2.2         0.049
+50000        120.7       1.017           3.3         0.182
 EOD
 set terminal pngcairo size 1100,460 font "sans,11"
 set output "docs/scale.png"

@@ -445,16 +445,7 @@ func TestSlowListingIsWaitedFor(t *testing.T) {
 // request ends with the drain: the failed call is not sent again. Written inside the reconcile,
 // the stuck tag held the only worker, and the drain never moved past it.
 func TestStuckTagHoldsNoDrain(t *testing.T) {
-	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
-	e.createCluster("c1")
-	e.group("web", 2, "c1", 4, true)
-	e.hook("web", hookName, 60, "ABANDON") // tagAfter: half the heartbeat timeout, 30 s
-	e.advance(2*time.Second, 500*time.Millisecond)
-	td := e.taskDef("app", 0)
-	e.service("c1", "app", td, 2, 50, 200, "")
-	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 2 })
-	_, ciArn := e.runTask("c1", td)
-	id := e.ec2ID("c1", ciArn)
+	e, id := newTaggedDrainEnv(t)
 
 	f := newFaults()
 	f.Set(func(fs *faultSet) { fs.hangTagResource = true })
@@ -479,4 +470,45 @@ func TestStuckTagHoldsNoDrain(t *testing.T) {
 		t.Error("a call still held after the faults were lifted")
 	}
 	e.checkNoHarm([]string{id})
+}
+
+// TestDeniedTagHoldsNoDrain: without ecs:TagResource (AccessDenied), a drain longer than tagAfter
+// still completes once its standalone task is stopped after the grace; the tag is retried with
+// backoff while the drain lasts, and not after.
+func TestDeniedTagHoldsNoDrain(t *testing.T) {
+	e, id := newTaggedDrainEnv(t)
+
+	f := newFaults()
+	f.Set(func(fs *faultSet) { fs.denyTag = true })
+	cfg := testConfig()
+	cfg.StandaloneTaskGrace = 45 * time.Second
+	e.startWith(cfg, f, nil)
+	e.terminate("web", id)
+
+	e.until("the drain completed", 2*time.Minute, 500*time.Millisecond, func() bool { return e.sim.Stats().CompletionsByInstance[id] == 1 })
+	denied := f.get().tagDenied
+	if denied == 0 {
+		t.Fatal("no tag was attempted; the test proves nothing")
+	}
+	e.advance(10*time.Minute, 5*time.Second)
+	if n := f.get().tagDenied; n != denied {
+		t.Errorf("%d tags attempted after the drain completed, want 0", n-denied)
+	}
+	e.checkNoHarm([]string{id})
+}
+
+// newTaggedDrainEnv builds a group whose hook has a 60 s heartbeat timeout (tagAfter: half of it,
+// 30 s) and an instance running a service task and a standalone task, so that its drain, with a
+// standalone grace over 30 s, lives long enough to be tagged. It returns the instance.
+func newTaggedDrainEnv(t *testing.T) (*env, string) {
+	e := newEnv(t, awssim.Options{StopTimeoutScale: 0.1})
+	e.createCluster("c1")
+	e.group("web", 2, "c1", 4, true)
+	e.hook("web", hookName, 60, "ABANDON")
+	e.advance(2*time.Second, 500*time.Millisecond)
+	td := e.taskDef("app", 0)
+	e.service("c1", "app", td, 2, 50, 200, "")
+	e.until("service running", time.Minute, 500*time.Millisecond, func() bool { return e.runningTasks("c1") == 2 })
+	_, ciArn := e.runTask("c1", td)
+	return e, e.ec2ID("c1", ciArn)
 }

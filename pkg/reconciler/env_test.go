@@ -180,6 +180,9 @@ type faultSet struct {
 	// hangTagResource: TagResource blocks, whatever its context, until the faults change, then
 	// fails with ThrottlingException: a tag that holds whatever sends it.
 	hangTagResource bool
+	// denyTag: TagResource fails with AccessDeniedException (the policy lacks it); counted.
+	denyTag   bool
+	tagDenied int
 	// hooksBarrier > 0: each DescribeLifecycleHooks call waits until this many are in flight at
 	// once, then all go on and the barrier is lifted; a call that waits a few seconds of real time
 	// in vain lifts it too (the calls did not run concurrently, which the test then reports).
@@ -407,6 +410,10 @@ func (w *faultECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, o ...f
 func (w *faultECS) TagResource(ctx context.Context, in *ecs.TagResourceInput, o ...func(*ecs.Options)) (*ecs.TagResourceOutput, error) {
 	if w.f.get().hangTagResource {
 		return nil, w.f.hangUntilChange()
+	}
+	if w.f.get().denyTag {
+		w.f.Set(func(fs *faultSet) { fs.tagDenied++ })
+		return nil, apiError(awsapi.CodeAccessDenied)
 	}
 	return w.ECS.TagResource(ctx, in, o...)
 }
