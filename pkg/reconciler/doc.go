@@ -22,7 +22,7 @@
 // ready for its next step needs. A reconcile still makes its own instance's calls (the shared
 // container instance read, the completion, a task stop).
 //
-// A fourth, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
+// A fifth, delaying queue, keyed by instance ID, drives the heartbeat workers (heartbeat.go), so a
 // heartbeat never waits behind ECS work. Anything that learns an instance needs a look calls
 // enqueueInstance; that is the one way in for discovery, the View's answers and a refused
 // heartbeat.

@@ -306,6 +306,7 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 	p := &inst.prog
 	log := logr.FromContextOrDiscard(ctx)
 	if adoptDrainTag(log, p, ci) {
+		c.view.CancelDrainTag(inst.reg.ARN)
 		return
 	}
 	if p.drainStartedAt.IsZero() {
@@ -322,11 +323,12 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 	if p.startTagged || !inst.hasAction() || now.Sub(p.drainStartedAt) < tagAfter(c.cfg, inst.hook) {
 		return
 	}
-	if c.view.DrainTagWritten(inst.reg.ARN) {
-		p.startTagged = true
+	// Pending first: a tag written between the two questions is then seen written, not filed again.
+	if c.view.DrainTagPending(inst.reg.ARN) {
 		return
 	}
-	if c.view.DrainTagPending(inst.reg.ARN) {
+	if c.view.DrainTagWritten(inst.reg.ARN) {
+		p.startTagged = true
 		return
 	}
 	// A drain that started ahead of its action is tagged with the action's first sight: what its

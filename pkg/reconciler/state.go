@@ -66,8 +66,8 @@ type progress struct {
 	// drainStartedAt is the drain's start (at the drain-started-at tag's precision): from the tag,
 	// else drainRequestedAt, else first sight of the instance DRAINING.
 	drainStartedAt time.Time
-	// startTagged is set once the drain-started-at tag holds the start (written by this process once
-	// the drain is tagAfter old, or found).
+	// startTagged is set once the drain-started-at tag holds the start (written for this process,
+	// apart from the drain, once the drain is tagAfter old; or found).
 	startTagged bool
 	// timedOut is set once the drain outlived the drain timeout (the transition is counted once),
 	// counted from drainRef.

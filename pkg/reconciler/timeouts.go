@@ -145,8 +145,9 @@ func stopAllowanceEnd(deadline time.Time) time.Time {
 // tagAfter is how old a drain gets before its start is written to the drain-started-at tag. A
 // restart before then loses the start, and the restarted process counts the drain from its first
 // sight instead: everything counted from the start comes later by the drain's age at the restart
-// (less than tagAfter) plus the downtime, never earlier. tagAfter bounds that error by the scale
-// of each thing counted from the start:
+// (less than tagAfter, plus the time the tag waited in its queue for the ECS budget: unbounded under
+// a long backlog or without ecs:TagResource) plus the downtime, never earlier. tagAfter bounds that
+// error, when the budget allows, by the scale of each thing counted from the start:
 //   - the drain timeout and the standalone task grace (when standalone tasks are stopped): neither
 //     comes more than its own length late;
 //   - half the hook's heartbeat timeout, the heartbeat interval: the hook's global timeout is

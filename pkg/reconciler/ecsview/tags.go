@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// RequestDrainTag files the drain-started-at tag (value, RFC 3339) for the container instance arn;
-// a later request replaces the value while one is pending. The tag is written apart
+// RequestDrainTag files the drain-started-at tag (value, RFC 3339) for the container instance arn.
+// The tag is written apart
 // from the reconciles (BatchTag), and nothing waits for it: it only matters to a process that
 // restarts before the drain ends, so a drain goes on without it, and a drain that ends first
 // (Release) takes its request away unwritten. Under the ECS rate limit that keeps a backlog of tags
@@ -18,8 +18,14 @@ func (v *View) RequestDrainTag(cluster, arn, value string) { v.tags.request(clus
 func (v *View) DrainTagWritten(arn string) bool { return v.tags.isWritten(arn) }
 
 // DrainTagPending reports whether a tag for arn is filed, queued or in flight (retried with backoff
-// after a failure).
+// after a failure). A written tag stops being pending only once DrainTagWritten reports it, under
+// one lock: asked in that order, a reconcile never sees neither.
 func (v *View) DrainTagPending(arn string) bool { return v.tags.isPending(arn) }
+
+// CancelDrainTag drops the tag filed for arn, unless it is in flight: the drain's start was found
+// tagged already (another replica's tag, which may hold an earlier start), and must not be written
+// over.
+func (v *View) CancelDrainTag(arn string) { v.tags.cancel(arn) }
 
 // drainTagger holds the filed tags and which were written.
 type drainTagger struct {
@@ -58,6 +64,12 @@ func (t *drainTagger) isPending(arn string) bool {
 	defer t.mu.Unlock()
 	_, ok := t.pending[arn]
 	return ok
+}
+
+func (t *drainTagger) cancel(arn string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.pending, arn)
 }
 
 func (t *drainTagger) forget(arn string) {

@@ -397,3 +397,42 @@ func TestTaskListRunsApart(t *testing.T) {
 		t.Errorf("woken %v, want nobody", f.woken)
 	}
 }
+
+// TestDrainTag: a filed tag is written by its batch (once, then reported written); one cancelled
+// (the start found tagged by another replica) or released (the drain ended) before its batch runs is
+// never sent, and a written tag is forgotten with its instance.
+func TestDrainTag(t *testing.T) {
+	f := newFleet(t, 3, false)
+	regs := f.lookUpAll(t)
+	const value = "2026-03-01T12:00:00Z"
+	written, cancelled, released := regs[f.ids[0]], regs[f.ids[1]], regs[f.ids[2]]
+	for _, r := range []Registration{written, cancelled, released} {
+		f.view.RequestDrainTag(r.Cluster, r.ARN, value)
+		if !f.view.DrainTagPending(r.ARN) || f.view.DrainTagWritten(r.ARN) {
+			t.Fatalf("%s: just filed, want pending and not written", r.ARN)
+		}
+	}
+	f.view.CancelDrainTag(cancelled.ARN)
+	f.view.Release(f.ids[2], released, nil)
+	before := f.calls()
+	f.flushScheduled()
+	if got := f.callsSince(before); !sameCalls(got, map[string]int{"TagResource": 1}) {
+		t.Errorf("calls %v, want one TagResource: the cancelled and the released tag are not sent", got)
+	}
+	if f.view.DrainTagPending(written.ARN) || !f.view.DrainTagWritten(written.ARN) {
+		t.Errorf("%s: after its batch, want written and not pending", written.ARN)
+	}
+	for _, r := range []Registration{cancelled, released} {
+		if f.view.DrainTagPending(r.ARN) || f.view.DrainTagWritten(r.ARN) {
+			t.Errorf("%s: want neither pending nor written", r.ARN)
+		}
+	}
+	ci, err := f.view.ContainerInstance(t.Context(), written.Cluster, written.ARN, 0)
+	if err != nil || ci.DrainTag != value {
+		t.Errorf("container instance read back: tag %q, %v; want %q", ci.DrainTag, err, value)
+	}
+	f.view.Release(f.ids[0], written, nil)
+	if f.view.DrainTagWritten(written.ARN) {
+		t.Error("a released instance's tag is still reported written")
+	}
+}
