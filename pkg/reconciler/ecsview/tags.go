@@ -6,12 +6,11 @@ import (
 )
 
 // RequestDrainTag files the drain-started-at tag (value, RFC 3339) for the container instance arn.
-// The tag is written apart
-// from the reconciles (BatchTag), and nothing waits for it: it only matters to a process that
-// restarts before the drain ends, so a drain goes on without it, and a drain that ends first
-// (Release) takes its request away unwritten. Under the ECS rate limit that keeps a backlog of tags
-// from holding the workers that complete drains, and saves the tags of the drains that end in the
-// meantime.
+// The tag is written apart from the reconciles (BatchTag), and nothing waits for it: it only
+// matters to a process that restarts before the drain ends, so a drain goes on without it, and a
+// drain that ends first (Release) takes its request away unwritten. Under the ECS rate limit that
+// keeps a backlog of tags from holding the workers that complete drains, and saves the tags of the
+// drains that end in the meantime.
 func (v *View) RequestDrainTag(cluster, arn, value string) { v.tags.request(cluster, arn, value) }
 
 // DrainTagWritten reports whether the tag filed for arn was written (in dry run: logged).
