@@ -323,12 +323,11 @@ func (c *Controller) ensureDrainStart(ctx context.Context, inst *instance, ci ec
 	if p.startTagged || !inst.hasAction() || now.Sub(p.drainStartedAt) < tagAfter(c.cfg, inst.hook) {
 		return
 	}
-	// Pending first: a tag written between the two questions is then seen written, not filed again.
-	if c.view.DrainTagPending(inst.reg.ARN) {
-		return
-	}
-	if c.view.DrainTagWritten(inst.reg.ARN) {
+	written, pending := c.view.DrainTagStatus(inst.reg.ARN)
+	if written {
 		p.startTagged = true
+	}
+	if written || pending {
 		return
 	}
 	// A drain that started ahead of its action is tagged with the action's first sight: what its

@@ -13,13 +13,10 @@ import (
 // drains that end in the meantime.
 func (v *View) RequestDrainTag(cluster, arn, value string) { v.tags.request(cluster, arn, value) }
 
-// DrainTagWritten reports whether the tag filed for arn was written (in dry run: logged).
-func (v *View) DrainTagWritten(arn string) bool { return v.tags.isWritten(arn) }
-
-// DrainTagPending reports whether a tag for arn is filed, queued or in flight (retried with backoff
-// after a failure). A written tag stops being pending only once DrainTagWritten reports it, under
-// one lock: asked in that order, a reconcile never sees neither.
-func (v *View) DrainTagPending(arn string) bool { return v.tags.isPending(arn) }
+// DrainTagStatus reports whether the tag filed for arn was written (in dry run: logged), and
+// whether one is filed, queued or in flight (retried with backoff after a failure). Both are read
+// under one lock, so a tag written meanwhile is never seen as neither, and filed again.
+func (v *View) DrainTagStatus(arn string) (written, pending bool) { return v.tags.status(arn) }
 
 // CancelDrainTag drops the tag filed for arn, unless it is in flight: the drain's start was found
 // tagged already (another replica's tag, which may hold an earlier start), and must not be written
@@ -31,38 +28,28 @@ type drainTagger struct {
 	v *View
 
 	mu sync.Mutex
-	// pending maps container instance ARN -> the tag filed for it.
-	pending map[string]tagRequest
+	// pending maps container instance ARN -> the value of the tag filed for it.
+	pending map[string]string
 	// written holds the container instance ARNs tagged, until the instance is released.
 	written map[string]bool
 }
 
-type tagRequest struct {
-	cluster, value string
-}
-
 func newDrainTagger(v *View) *drainTagger {
-	return &drainTagger{v: v, pending: map[string]tagRequest{}, written: map[string]bool{}}
+	return &drainTagger{v: v, pending: map[string]string{}, written: map[string]bool{}}
 }
 
 func (t *drainTagger) request(cluster, arn, value string) {
 	t.mu.Lock()
-	t.pending[arn] = tagRequest{cluster: cluster, value: value}
+	t.pending[arn] = value
 	t.mu.Unlock()
 	t.v.d.Schedule(Batch{Kind: BatchTag, Cluster: cluster, ContainerInstance: arn}, true)
 }
 
-func (t *drainTagger) isWritten(arn string) bool {
+func (t *drainTagger) status(arn string) (written, pending bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.written[arn]
-}
-
-func (t *drainTagger) isPending(arn string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.pending[arn]
-	return ok
+	_, pending = t.pending[arn]
+	return t.written[arn], pending
 }
 
 func (t *drainTagger) cancel(arn string) {
@@ -80,22 +67,22 @@ func (t *drainTagger) forget(arn string) {
 
 // flush writes the tag filed for arn, if its instance still wants it. An error leaves the request
 // pending, for the controller to retry.
-func (t *drainTagger) flush(ctx context.Context, arn string) error {
+func (t *drainTagger) flush(ctx context.Context, cluster, arn string) error {
 	t.mu.Lock()
-	r, ok := t.pending[arn]
+	value, ok := t.pending[arn]
 	t.mu.Unlock()
 	if !ok {
 		return nil // released meanwhile, or written by an earlier run of the same batch
 	}
-	if err := t.v.TagDrainStart(ctx, r.cluster, arn, r.value); err != nil {
-		if !t.isPending(arn) {
+	if err := t.v.TagDrainStart(ctx, cluster, arn, value); err != nil {
+		if _, pending := t.status(arn); !pending {
 			return nil // released meanwhile: nothing to retry
 		}
 		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cur, live := t.pending[arn]; live && cur == r {
+	if cur, live := t.pending[arn]; live && cur == value {
 		delete(t.pending, arn)
 		t.written[arn] = true
 	}

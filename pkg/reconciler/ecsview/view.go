@@ -7,7 +7,7 @@
 // controller's write door, a "wake this instance" callback and a "run this batch" callback) and no
 // pointer back to it. A per-instance reconcile files requests (RequestRegistration,
 // RequestDraining, RequestTaskList, RequestTaskDescribe, RequestDrainTag) and, when woken, reads
-// their answers (TakeRegistration, TakeDrainAnswer, TaskList, TaskDescriptions, DrainTagWritten);
+// their answers (TakeRegistration, TakeDrainAnswer, TaskList, TaskDescriptions, DrainTagStatus);
 // the controller runs each Batch the View schedules by calling Flush. Answers are values; the View
 // never changes the controller's state.
 package ecsview
@@ -141,7 +141,7 @@ func (v *View) Flush(ctx context.Context, b Batch) error {
 	case BatchList:
 		return v.lists.flush(ctx, b.Cluster, b.ContainerInstance)
 	case BatchTag:
-		return v.tags.flush(ctx, b.ContainerInstance)
+		return v.tags.flush(ctx, b.Cluster, b.ContainerInstance)
 	}
 	return fmt.Errorf("unknown batch kind %d", b.Kind)
 }

@@ -408,7 +408,7 @@ func TestDrainTag(t *testing.T) {
 	written, cancelled, released := regs[f.ids[0]], regs[f.ids[1]], regs[f.ids[2]]
 	for _, r := range []Registration{written, cancelled, released} {
 		f.view.RequestDrainTag(r.Cluster, r.ARN, value)
-		if !f.view.DrainTagPending(r.ARN) || f.view.DrainTagWritten(r.ARN) {
+		if w, pending := f.view.DrainTagStatus(r.ARN); w || !pending {
 			t.Fatalf("%s: just filed, want pending and not written", r.ARN)
 		}
 	}
@@ -419,11 +419,11 @@ func TestDrainTag(t *testing.T) {
 	if got := f.callsSince(before); !sameCalls(got, map[string]int{"TagResource": 1}) {
 		t.Errorf("calls %v, want one TagResource: the cancelled and the released tag are not sent", got)
 	}
-	if f.view.DrainTagPending(written.ARN) || !f.view.DrainTagWritten(written.ARN) {
+	if w, pending := f.view.DrainTagStatus(written.ARN); !w || pending {
 		t.Errorf("%s: after its batch, want written and not pending", written.ARN)
 	}
 	for _, r := range []Registration{cancelled, released} {
-		if f.view.DrainTagPending(r.ARN) || f.view.DrainTagWritten(r.ARN) {
+		if w, pending := f.view.DrainTagStatus(r.ARN); w || pending {
 			t.Errorf("%s: want neither pending nor written", r.ARN)
 		}
 	}
@@ -432,7 +432,7 @@ func TestDrainTag(t *testing.T) {
 		t.Errorf("container instance read back: tag %q, %v; want %q", ci.DrainTag, err, value)
 	}
 	f.view.Release(f.ids[0], written, nil)
-	if f.view.DrainTagWritten(written.ARN) {
+	if w, _ := f.view.DrainTagStatus(written.ARN); w {
 		t.Error("a released instance's tag is still reported written")
 	}
 }
